@@ -152,7 +152,8 @@ class ConditionalNet(nn.Module):
         self.fc1 = nn.Linear(784, 64)
         self.extra = nn.Linear(64, 64)
         self.fc2 = nn.Linear(64, 10)
-        self.threshold = threshold
+        # a buffer, so the trained threshold is saved with the weights
+        self.register_buffer("threshold", torch.tensor(threshold))
 
     def forward(self, x, deep=None):
         x = x.view(-1, 784)
