@@ -1,0 +1,613 @@
+"""Record every op of one forward pass: ``trace(model, x) -> Trace``.
+
+How it sees everything while calling ``model(x)`` the normal way:
+
+* module calls arrive through *global* forward (pre-)hooks, registered for the duration of the
+  call and removed in ``finally`` -- the model's own hook dicts are never touched;
+* functional calls, tensor methods and operators (``F.relu``, ``x.view``, ``x + y``,
+  ``torch.cat``) arrive through a ``TorchFunctionMode``, which is thread-local.
+
+Built-in ``torch.nn`` layers are leaves: one step each, whatever they call inside. Modules a
+student writes are transparent: their ops become steps that carry the module's path as nesting.
+Each step points at the line of user code that issued it (the first stack frame outside torch).
+
+Global hooks fire for every module in the process, so they check a thread-local: several
+sessions can trace at once, each seeing only its own pass.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from explorer.sharing import session_view
+
+INPUT = -1  # the parent index that stands for the model's input
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_THIS_FILE = __file__
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+_DROPOUT_FUNCS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, torch.dropout}
+_MODULE_OPS = {"BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm", "BatchNorm3d": "batch_norm"}
+_DUNDER_OPS = {"radd": "add", "rsub": "rsub", "rmul": "mul", "truediv": "div", "rtruediv": "div",
+               "matmul": "matmul", "rmatmul": "matmul", "iadd": "add_", "isub": "sub_",
+               "imul": "mul_", "itruediv": "div_"}
+# Seeded train-mode passes reseed the process-wide CPU generator; one at a time keeps them exact.
+_RNG_LOCK = threading.RLock()
+_LOCAL = threading.local()
+_HOOKS_LOCK = threading.Lock()
+_HOOK_USERS = 0
+_HOOK_HANDLES: list[RemovableHandle] = []
+
+
+@dataclass(frozen=True)
+class CallFlow:
+    """What ``module(x)`` did: ``__call__`` -> pre-hooks -> ``forward`` -> hooks."""
+
+    pre_hooks: tuple[str, ...]
+    forward: str
+    hooks: tuple[str, ...]
+
+    def describe(self) -> list[str]:
+        return ["__call__", *(f"pre-hook {h}" for h in self.pre_hooks), self.forward,
+                *(f"hook {h}" for h in self.hooks)]
+
+
+@dataclass
+class Step:
+    """One op of the forward pass, with the tensors it saw and where in the code it came from."""
+
+    index: int
+    op: str  # e.g. "conv2d", "relu", "max_pool2d", "view", "add"
+    kind: str  # "module", "function" or "method"
+    module: str  # module path ("conv1", "block.conv1"); for other ops the enclosing module
+    nesting: tuple[str, ...]  # enclosing module paths, outermost first ("" is the model)
+    inputs: tuple[torch.Tensor, ...]  # detached copies of the tensor inputs, in call order
+    output: Any  # a detached tensor (or a tuple of them)
+    parents: tuple[int, ...]  # steps that produced the inputs; INPUT (-1) for the model's input
+    file: str
+    line: int
+    code: str  # the source line in the model's own code
+    function: str  # qualified name of the function holding that line, e.g. "ImageClassifier.forward"
+    module_type: str | None = None  # class name for module steps, e.g. "Conv2d"
+    call_flow: CallFlow | None = None
+    params: dict[str, torch.Tensor] = field(default_factory=dict)  # full name -> tensor
+    args: dict[str, Any] = field(default_factory=dict)  # the non-tensor settings (k, stride, p...)
+    extras: dict[str, Any] = field(default_factory=dict)  # dropout mask, pool winners, BN stats
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(t.shape) for t in self.inputs]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        out = self.output if isinstance(self.output, torch.Tensor) else _first_tensor(self.output)
+        return tuple(out.shape) if out is not None else ()
+
+    @property
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.params.values())
+
+
+@dataclass
+class Trace:
+    """Every step of one forward pass, in execution order."""
+
+    model_type: str
+    input: torch.Tensor
+    output: Any
+    steps: list[Step]
+    training: bool
+    seed: int | None
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __getitem__(self, i: int) -> Step:
+        return self.steps[i]
+
+
+@dataclass(frozen=True)
+class Source:
+    """The function that issued a step, for showing with its line highlighted."""
+
+    file: str
+    start: int  # line number of lines[0]
+    lines: tuple[str, ...]
+
+
+def source_of(step: Step) -> Source:
+    """The whole function (usually a ``forward()``) containing ``step.line``."""
+    all_lines = linecache.getlines(step.file)
+    if not all_lines:
+        return Source(step.file, step.line, (step.code,))
+    # Walk up to the enclosing ``def`` at a smaller indent, then down to the end of its body.
+    i = step.line - 1
+    indent = _indent(all_lines[i])
+    while i > 0 and not (all_lines[i].lstrip().startswith("def ") and _indent(all_lines[i]) < indent):
+        i -= 1
+    start, def_indent = i, _indent(all_lines[i])
+    j = step.line
+    while j < len(all_lines) and (not all_lines[j].strip() or _indent(all_lines[j]) > def_indent):
+        j += 1
+    while j > step.line and not all_lines[j - 1].strip():
+        j -= 1
+    return Source(step.file, start + 1, tuple(line.rstrip("\n") for line in all_lines[start:j]))
+
+
+def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
+          train: bool | None = None, **forward_kwargs: Any) -> Trace:
+    """Run ``model(x)`` and record every op.
+
+    Args:
+        model: any ``nn.Module``; it is left exactly as found (mode, hooks, grads, buffers).
+        x: the input tensor.
+        seed: seed the global RNG for this pass (restored afterwards), so a train-mode pass
+            with dropout is reproducible. ``None`` uses the RNG as ``model(x)`` would.
+        train: run in train (True) or eval (False) mode without switching ``model``: the pass
+            runs on a view that shares the parameters. ``None`` keeps the model's own mode.
+        forward_kwargs: extra keyword arguments for ``forward`` (e.g. ``deep=True``).
+
+    Returns:
+        A ``Trace`` whose ``output`` is bit-identical to ``model(x)`` with the same RNG state.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"the input must be a torch.Tensor, not {type(x).__name__}")
+    target = _pass_target(model, train)
+    training = target.training
+    needs_rng = training and seed is not None
+    with _RNG_LOCK if needs_rng else _nothing(), _seeded(seed), torch.no_grad():
+        recorder = _Recorder(target)
+        output = recorder.run(x, forward_kwargs)
+    return Trace(type(model).__name__, x.detach().clone(), _detach(output), recorder.steps,
+                 training, seed)
+
+
+# --- the recorder ----------------------------------------------------------------------------
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.paths = {id(m): name for name, m in model.named_modules()}
+        self.param_names = {id(p): n for n, p in model.named_parameters()}
+        self.param_names.update({id(b): n for n, b in model.named_buffers()})
+        self.steps: list[Step] = []
+        self.producers: dict[int, tuple[torch.Tensor, int, int, torch.Tensor]] = {}
+        self.stack: list[tuple[nn.Module, bool, dict[str, Any]]] = []  # open module calls
+        self.leaf_depth = 0
+        self.busy = False  # our own tensor work must not become steps
+        self.code_is_user: dict[Any, bool] = {}
+
+    def run(self, x: torch.Tensor, kwargs: dict[str, Any]) -> Any:
+        self._register(x, INPUT, x)
+        _LOCAL.recorder = self
+        try:
+            with _global_hooks(), self:
+                return self.model(x, **kwargs)
+        finally:
+            _LOCAL.recorder = None
+
+    # -- module calls --
+
+    def on_module_pre(self, module: nn.Module, args: tuple) -> None:
+        leaf = _is_leaf(module)
+        if self.leaf_depth:
+            self.stack.append((module, leaf, {}))
+            if leaf:
+                self.leaf_depth += 1
+            return
+        note: dict[str, Any] = {}
+        if leaf:
+            self.leaf_depth += 1
+            note["where"] = self._where()
+            note["flow"] = _call_flow(module)
+            if isinstance(module, _DROPOUTS) and module.training:
+                note["rng"] = torch.get_rng_state()
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                note["running"] = _clone_stats(module)
+        self.stack.append((module, leaf, note))
+
+    def on_module_post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if not self.stack or self.stack[-1][0] is not module:
+            return  # a module we did not see start (its pre-hook ran before we registered)
+        _, leaf, note = self.stack.pop()
+        if not leaf:
+            return
+        self.leaf_depth -= 1
+        if self.leaf_depth or "where" not in note:
+            return
+        self.busy = True
+        try:
+            self._record_module(module, args, output, note)
+        finally:
+            self.busy = False
+
+    def _record_module(self, module: nn.Module, args: tuple, output: Any,
+                       note: dict[str, Any]) -> None:
+        path = self.paths.get(id(module), f"?{type(module).__name__}")
+        cls = type(module).__name__
+        op = _MODULE_OPS.get(cls) or _snake(cls)
+        inputs, parents = self._inputs(_tensors(args))
+        step = Step(
+            index=len(self.steps), op=op, kind="module", module=path,
+            nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
+            **note["where"], module_type=cls, call_flow=note["flow"],
+            params={f"{path}.{n}" if path else n: p.detach()
+                    for n, p in module.named_parameters(recurse=False)},
+            args=_module_args(module),
+        )
+        step.output = self._outputs(output, step.index)
+        _add_extras(step, module, note)
+        self.steps.append(step)
+
+    # -- functions, tensor methods and operators --
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.leaf_depth or self.busy:
+            return func(*args, **kwargs)
+        rng = torch.get_rng_state() if func in _DROPOUT_FUNCS else None
+        result = func(*args, **kwargs)
+        if _first_tensor(result) is None or _is_attribute_noise(func):
+            return result
+        self.busy = True
+        try:
+            self._record_function(func, args, kwargs, result, rng)
+        finally:
+            self.busy = False
+        return result
+
+    def _record_function(self, func, args, kwargs, result, rng) -> None:
+        tensors = [t for t in _tensors((args, kwargs)) if id(t) not in self.param_names]
+        params = {self.param_names[id(t)]: t.detach() for t in _tensors((args, kwargs))
+                  if id(t) in self.param_names}
+        inputs, parents = self._inputs(tensors)
+        name = _op_name(func)
+        step = Step(
+            index=len(self.steps), op=name, kind=_func_kind(func),
+            module=self._enclosing(),
+            nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
+            **self._where(), params=params, args=_plain_args(args, kwargs),
+        )
+        step.output = self._outputs(result, step.index)
+        _add_function_extras(step, func, args, kwargs, rng)
+        self.steps.append(step)
+
+    # -- bookkeeping --
+
+    def _register(self, t: torch.Tensor, index: int, saved: torch.Tensor) -> None:
+        # Holding ``t`` keeps its id from being reused while the pass runs.
+        self.producers[id(t)] = (t, index, t._version, saved)
+
+    def _inputs(self, tensors: list[torch.Tensor]) -> tuple[tuple[torch.Tensor, ...],
+                                                            tuple[int, ...]]:
+        saved, parents = [], []
+        for t in tensors:
+            known = self.producers.get(id(t))
+            if known is not None and known[0] is t:
+                parents.append(known[1])
+                # Reuse the producer's copy unless something wrote into the tensor since.
+                saved.append(known[3] if known[2] == t._version else t.detach().clone())
+            else:
+                saved.append(t.detach().clone())
+        return tuple(saved), tuple(dict.fromkeys(parents))
+
+    def _outputs(self, result: Any, index: int) -> Any:
+        if isinstance(result, torch.Tensor):
+            saved = result.detach().clone()
+            self._register(result, index, saved)
+            return saved
+        if isinstance(result, (tuple, list)):
+            return type(result)(self._outputs(r, index) for r in result)
+        return result
+
+    def _nesting(self) -> tuple[str, ...]:
+        return tuple(self.paths.get(id(m), "?") for m, _, _ in self.stack)
+
+    def _enclosing(self) -> str:
+        for m, _, _ in reversed(self.stack):
+            if id(m) in self.paths:
+                return self.paths[id(m)]
+        return ""
+
+    def _where(self) -> dict[str, Any]:
+        frame = sys._getframe(2)
+        while frame is not None:
+            code = frame.f_code
+            user = self.code_is_user.get(code)
+            if user is None:
+                fn = code.co_filename
+                user = not (fn.startswith(_TORCH_DIR) or fn == _THIS_FILE)
+                self.code_is_user[code] = user
+            if user:
+                line = frame.f_lineno
+                return {"file": code.co_filename, "line": line,
+                        "code": linecache.getline(code.co_filename, line).strip(),
+                        "function": code.co_qualname}
+            frame = frame.f_back
+        return {"file": "", "line": 0, "code": "", "function": ""}
+
+
+@contextmanager
+def _global_hooks():
+    """Our two global hooks, installed once however many threads trace at the same time.
+
+    Installing them once per tracer would call each hook once per tracer, and a tracer that
+    finishes would pull its hooks out from under a module call still running in another thread.
+    """
+    global _HOOK_USERS
+    with _HOOKS_LOCK:
+        if _HOOK_USERS == 0:
+            _HOOK_HANDLES[:] = [nn.modules.module.register_module_forward_pre_hook(_pre_hook),
+                                nn.modules.module.register_module_forward_hook(_post_hook)]
+        _HOOK_USERS += 1
+    try:
+        yield
+    finally:
+        with _HOOKS_LOCK:
+            _HOOK_USERS -= 1
+            if _HOOK_USERS == 0:
+                for handle in _HOOK_HANDLES:
+                    handle.remove()
+                _HOOK_HANDLES.clear()
+
+
+def _pre_hook(module: nn.Module, args: tuple) -> None:
+    rec = getattr(_LOCAL, "recorder", None)
+    if rec is not None and not rec.busy:
+        rec.on_module_pre(module, args)
+
+
+def _post_hook(module: nn.Module, args: tuple, output: Any) -> None:
+    rec = getattr(_LOCAL, "recorder", None)
+    if rec is not None and not rec.busy:
+        rec.on_module_post(module, args, output)
+
+
+# --- what each kind of op records ------------------------------------------------------------
+
+
+def _add_extras(step: Step, module: nn.Module, note: dict[str, Any]) -> None:
+    x = step.inputs[0] if step.inputs else None
+    if isinstance(module, _DROPOUTS):
+        _dropout_extras(step, module.p, module.training, note.get("rng"), module.forward)
+    elif isinstance(module, nn.MaxPool2d) and x is not None:
+        _pool_extras(step, x, module.kernel_size, module.stride, module.padding, module.dilation,
+                     module.ceil_mode)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm) and x is not None:
+        use_batch = module.training or module.running_mean is None
+        _batch_norm_extras(step, x, use_batch, note["running"], module.eps, module.momentum)
+    elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        step.extras["weight"] = module.weight.detach()
+        step.extras["bias"] = None if module.bias is None else module.bias.detach()
+
+
+def _add_function_extras(step: Step, func, args, kwargs, rng) -> None:
+    if func in _DROPOUT_FUNCS:
+        b = _bind(["input", "p", "training", "inplace"], args, kwargs)
+        p, training = b.get("p", 0.5), b.get("training", func is not torch.dropout)
+        _dropout_extras(step, p, training, rng, lambda t: func(t, p, training))
+    elif step.op == "max_pool2d":
+        b = _bind(["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"],
+                  args, kwargs)
+        _pool_extras(step, step.inputs[0], b["kernel_size"], b.get("stride"),
+                     b.get("padding", 0), b.get("dilation", 1), b.get("ceil_mode", False))
+    elif step.op == "batch_norm":
+        b = _bind(["input", "running_mean", "running_var", "weight", "bias", "training",
+                   "momentum", "eps"], args, kwargs)
+        running = (b.get("running_mean"), b.get("running_var"))
+        _batch_norm_extras(step, step.inputs[0], b.get("training", False) or running[0] is None,
+                           running, b.get("eps", 1e-5), b.get("momentum", 0.1))
+    elif step.op in ("conv2d", "linear"):
+        b = _bind(["input", "weight", "bias"], args, kwargs)
+        step.extras["weight"] = b["weight"].detach()
+        step.extras["bias"] = None if b.get("bias") is None else b["bias"].detach()
+
+
+def _dropout_extras(step: Step, p: float, training: bool, rng: torch.Tensor | None,
+                    call) -> None:
+    x = step.inputs[0]
+    step.extras.update(p=float(p), training=bool(training))
+    if not training or p == 0 or rng is None:
+        step.extras.update(mask=torch.ones_like(x, dtype=torch.bool), scale=1.0)
+        return
+    # Replay the same random draw on a tensor of ones: the mask is exactly where it survives,
+    # even where the input itself was zero. Then put the generator back where the pass left it.
+    after = torch.get_rng_state()
+    torch.set_rng_state(rng)
+    kept = call(torch.ones_like(x))
+    torch.set_rng_state(after)
+    step.extras.update(mask=kept != 0, scale=1.0 / (1.0 - p) if p < 1 else 0.0)
+
+
+def _pool_extras(step: Step, x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> None:
+    step.extras.update(kernel_size=kernel, stride=stride or kernel,
+                       indices=_pool_winners(x, kernel, stride or kernel, padding, dilation, ceil))
+
+
+def _pool_winners(x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> torch.Tensor:
+    """Flat index (into H*W) of the input that won each window, as max_pool2d would report."""
+    k, s = _pair(kernel), _pair(stride)
+    plain = k == s and _pair(padding) == (0, 0) and _pair(dilation) == (1, 1)
+    if not plain or x.dim() != 4:
+        return F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil,
+                            return_indices=True)[1]
+    # Non-overlapping windows (the usual MaxPool2d(2)): an argmax per window is several times
+    # cheaper than max_pool2d's index variant, and picks the same (first) maximum.
+    n, c, h, w = x.shape
+    oh, ow = h // k[0], w // k[1]
+    windows = x[:, :, : oh * k[0], : ow * k[1]].reshape(n, c, oh, k[0], ow, k[1])
+    best = windows.permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, k[0] * k[1]).argmax(-1)
+    rows = torch.arange(oh).view(oh, 1) * k[0] + best // k[1]
+    cols = torch.arange(ow).view(1, ow) * k[1] + best % k[1]
+    return rows * w + cols
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _batch_norm_extras(step: Step, x: torch.Tensor, use_batch: bool, running, eps: float,
+                       momentum: float | None) -> None:
+    dims = [d for d in range(x.dim()) if d != 1]
+    step.extras.update(
+        statistics="batch" if use_batch else "running",
+        batch_mean=x.mean(dims), batch_var=x.var(dims, unbiased=False),
+        running_mean=running[0], running_var=running[1], eps=eps, momentum=momentum,
+    )
+
+
+def _clone_stats(module: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    # Taken before the call: in train mode BatchNorm updates its running stats in place.
+    rm, rv = module.running_mean, module.running_var
+    return (None if rm is None else rm.detach().clone(), None if rv is None else rv.detach().clone())
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _pass_target(model: nn.Module, train: bool | None) -> nn.Module:
+    """The module to run: the model itself, or a private view when the pass could change it."""
+    training = model.training if train is None else train
+    mixed = train is not None and any(m.training != train for m in model.modules())
+    mutates_buffers = training and any(True for _ in model.buffers())
+    return session_view(model, train=training) if (mixed or mutates_buffers) else model
+
+
+@contextmanager
+def _seeded(seed: int | None):
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    # torch's own layers are one step each; containers and a student's modules are see-through.
+    return not isinstance(module, _CONTAINERS) and type(module).__module__.startswith("torch.")
+
+
+def _call_flow(module: nn.Module) -> CallFlow:
+    ours = (_pre_hook, _post_hook)
+    pre = [*nn.modules.module._global_forward_pre_hooks.values(),
+           *module._forward_pre_hooks.values()]
+    post = [*nn.modules.module._global_forward_hooks.values(), *module._forward_hooks.values()]
+    return CallFlow(tuple(_name(h) for h in pre if h not in ours),
+                    f"{type(module).__name__}.forward",
+                    tuple(_name(h) for h in post if h not in ours))
+
+
+def _module_args(module: nn.Module) -> dict[str, Any]:
+    names = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
+             "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
+             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features")
+    settings = module.__dict__  # nn.Module.__getattr__ is slow; layer settings live here
+    return {n: settings[n] for n in names if n in settings}
+
+
+def _plain_args(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, a in enumerate(args):
+        if not isinstance(a, torch.Tensor) and not _has_tensor(a):
+            out[f"arg{i}"] = a
+    for k, v in kwargs.items():
+        if not isinstance(v, torch.Tensor) and not _has_tensor(v):
+            out[k] = v
+    return out
+
+
+def _bind(names: list[str], args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    bound = dict(zip(names, args, strict=False))
+    bound.update({k: v for k, v in kwargs.items() if k in names})
+    return bound
+
+
+def _op_name(func) -> str:
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name == "__get__":  # a tensor attribute such as ``x.T``
+        return getattr(getattr(func, "__self__", None), "__name__", "attribute")
+    if name.startswith("__") and name.endswith("__"):
+        base = name[2:-2]
+        return _DUNDER_OPS.get(base, base)
+    return name
+
+
+def _func_kind(func) -> str:
+    qual = getattr(func, "__qualname__", "")
+    if qual.startswith(("TensorBase.", "Tensor.")) or type(func).__name__ in (
+        "method_descriptor", "method-wrapper", "wrapper_descriptor"
+    ):
+        return "method"
+    return "function"
+
+
+def _is_attribute_noise(func) -> bool:
+    """Attribute reads like ``x.data`` hand back the same tensor; they are not ops."""
+    return getattr(func, "__name__", "") == "__get__" and _op_name(func) in (
+        "data", "grad", "_base", "real"
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def _has_tensor(obj: Any) -> bool:
+    return bool(_tensors(obj))
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    found = _tensors(obj)
+    return found[0] if found else None
+
+
+def _detach(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach()
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_detach(o) for o in obj)
+    return obj
