@@ -1,10 +1,22 @@
 """Forward Pass Explorer: see what PyTorch's forward() does, op by op.
 
 Data flow: ``zoo.load_model -> trace.trace -> figures.* -> pages/*``.
+
+    >>> import explorer
+    >>> model = explorer.load_model("cnn")
+    >>> t = explorer.trace(model, explorer.preprocess_digit(canvas_rgba))
+    >>> [(s.op, s.output_shape) for s in t.steps]
 """
 
 from __future__ import annotations
 
+from explorer.digits import DigitStages, digit_stages, has_ink, preprocess_digit, to_image
+from explorer.sharing import session_view
+from explorer.trace import INPUT, CallFlow, Source, Step, Trace, source_of, trace
 from explorer.zoo import PRESETS, Preset, example_input, load_model
 
-__all__ = ["PRESETS", "Preset", "example_input", "load_model"]
+__all__ = [
+    "INPUT", "PRESETS", "CallFlow", "DigitStages", "Preset", "Source", "Step", "Trace",
+    "digit_stages", "example_input", "has_ink", "load_model", "preprocess_digit",
+    "session_view", "source_of", "to_image", "trace",
+]
