@@ -17,7 +17,9 @@ sessions can trace at once, each seeing only its own pass.
 
 from __future__ import annotations
 
+import functools
 import linecache
+import weakref
 import os
 import re
 import sys
@@ -187,14 +189,13 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.paths = {id(m): name for name, m in model.named_modules()}
-        self.param_names = {id(p): n for n, p in model.named_parameters()}
-        self.param_names.update({id(b): n for n, b in model.named_buffers()})
+        self.paths, self.param_names = _names(model)
         self.steps: list[Step] = []
         self.producers: dict[int, tuple[torch.Tensor, int, int, torch.Tensor]] = {}
         self.stack: list[tuple[nn.Module, bool, dict[str, Any]]] = []  # open module calls
         self.leaf_depth = 0
         self.busy = False  # our own tensor work must not become steps
+        self.guards: list[Any] = []  # torch-function switches held open across a layer call
         self.code_is_user: dict[Any, bool] = {}
 
     def run(self, x: torch.Tensor, kwargs: dict[str, Any]) -> Any:
@@ -204,6 +205,8 @@ class _Recorder(TorchFunctionMode):
             with _global_hooks(), self:
                 return self.model(x, **kwargs)
         finally:
+            while self.guards:  # a layer raised before its post-hook could close its switch
+                self.guards.pop().__exit__(None, None, None)
             _LOCAL.recorder = None
 
     # -- module calls --
@@ -224,6 +227,11 @@ class _Recorder(TorchFunctionMode):
                 note["rng"] = torch.get_rng_state()
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 note["running"] = _clone_stats(module)
+            # A layer's insides are not steps: switch the mode off until it returns, so its
+            # internal calls cost nothing. Closed in on_module_post, or in run() on an error.
+            note["guard"] = torch._C.DisableTorchFunction()
+            note["guard"].__enter__()
+            self.guards.append(note["guard"])
         self.stack.append((module, leaf, note))
 
     def on_module_post(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -235,9 +243,11 @@ class _Recorder(TorchFunctionMode):
         self.leaf_depth -= 1
         if self.leaf_depth or "where" not in note:
             return
+        self.guards.pop().__exit__(None, None, None)
         self.busy = True
         try:
-            self._record_module(module, args, output, note)
+            with torch._C.DisableTorchFunction():
+                self._record_module(module, args, output, note)
         finally:
             self.busy = False
 
@@ -252,7 +262,7 @@ class _Recorder(TorchFunctionMode):
             nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
             **note["where"], module_type=cls, call_flow=note["flow"],
             params={f"{path}.{n}" if path else n: p.detach()
-                    for n, p in module.named_parameters(recurse=False)},
+                    for n, p in module._parameters.items() if p is not None},
             args=_module_args(module),
         )
         step.output = self._outputs(output, step.index)
@@ -440,30 +450,9 @@ def _dropout_extras(step: Step, p: float, training: bool, rng: torch.Tensor | No
 
 
 def _pool_extras(step: Step, x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> None:
-    step.extras.update(kernel_size=kernel, stride=stride or kernel,
-                       indices=_pool_winners(x, kernel, stride or kernel, padding, dilation, ceil))
-
-
-def _pool_winners(x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> torch.Tensor:
-    """Flat index (into H*W) of the input that won each window, as max_pool2d would report."""
-    k, s = _pair(kernel), _pair(stride)
-    plain = k == s and _pair(padding) == (0, 0) and _pair(dilation) == (1, 1)
-    if not plain or x.dim() != 4:
-        return F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil,
-                            return_indices=True)[1]
-    # Non-overlapping windows (the usual MaxPool2d(2)): an argmax per window is several times
-    # cheaper than max_pool2d's index variant, and picks the same (first) maximum.
-    n, c, h, w = x.shape
-    oh, ow = h // k[0], w // k[1]
-    windows = x[:, :, : oh * k[0], : ow * k[1]].reshape(n, c, oh, k[0], ow, k[1])
-    best = windows.permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, k[0] * k[1]).argmax(-1)
-    rows = torch.arange(oh).view(oh, 1) * k[0] + best // k[1]
-    cols = torch.arange(ow).view(1, ow) * k[1] + best % k[1]
-    return rows * w + cols
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+    _, indices = F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil,
+                              return_indices=True)
+    step.extras.update(indices=indices, kernel_size=kernel, stride=stride or kernel)
 
 
 def _batch_norm_extras(step: Step, x: torch.Tensor, use_batch: bool, running, eps: float,
@@ -483,6 +472,22 @@ def _clone_stats(module: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor |
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _names(model: nn.Module) -> tuple[dict[int, str], dict[int, str]]:
+    """Module paths and parameter/buffer names by object id, worked out once per model object.
+
+    A model's structure is fixed once it is built (the app builds a new object for every
+    change), and walking it on every pass would cost a noticeable part of a small model's trace.
+    """
+    cached = _NAMES.get(model)
+    if cached is None:
+        tensors = [*model.named_parameters(), *model.named_buffers()]
+        cached = ({id(m): n for n, m in model.named_modules()}, {id(t): n for n, t in tensors})
+        _NAMES[model] = cached
+    return cached
 
 
 def _pass_target(model: nn.Module, train: bool | None) -> nn.Module:
@@ -574,6 +579,7 @@ def _is_attribute_noise(func) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
