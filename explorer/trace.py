@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 import linecache
-import weakref
 import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
