@@ -531,7 +531,8 @@ def _call_flow(module: nn.Module) -> CallFlow:
 def _module_args(module: nn.Module) -> dict[str, Any]:
     names = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
              "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
-             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features")
+             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features", "padding_mode",
+             "dim")
     settings = module.__dict__  # nn.Module.__getattr__ is slow; layer settings live here
     return {n: settings[n] for n in names if n in settings}
 
