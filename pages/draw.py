@@ -1,0 +1,60 @@
+"""/draw: draw a digit, watch it become a 28x28 input, see the prediction after every stroke."""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from explorer import figures, ui_state
+from explorer.digits import digit_stages, to_image
+from explorer.ui_state import Keys
+
+sel = ui_state.current_selection()
+st.title("Draw a digit")
+
+if sel.preset.input_kind != "image":
+    st.warning(f"{sel.preset.title} takes typed numbers, not a drawing. Pick an MNIST model "
+               "(MLP, CNN, ...) in the sidebar to draw.")
+    st.stop()
+
+
+@st.fragment
+def canvas_and_prediction() -> None:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        result = st_canvas(
+            stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
+            background_color="#000000", height=280, width=280, drawing_mode="freedraw",
+            return_image_data=True, key=f"canvas_{ui_state.get(Keys.canvas)}",
+        )
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1.slider("Stroke width", 8, 40, key=Keys.stroke)
+        c2.button("Clear", on_click=ui_state.clear_drawing, icon=":material/delete:")
+    fresh = ui_state.remember_drawing(result.image_data)
+    image = ui_state.last_drawing()
+    with right:
+        if image is None:
+            st.info("Draw a digit on the black square: white ink, one digit, fill the box.")
+            return
+        if not fresh:
+            st.caption("Your last drawing (the other pages use it); draw to replace it.")
+        show_prediction(image)
+
+
+def show_prediction(image) -> None:
+    stages = digit_stages(image)
+    cols = st.columns(4)
+    for col, (caption, img) in zip(cols, [("drawn", stages.drawn), ("cropped", stages.cropped),
+                                          ("20x20", stages.resized),
+                                          ("centred 28x28", stages.centred)], strict=True):
+        col.image(img, caption=caption, width=84, clamp=True)
+    sel.x = stages.tensor
+    out = ui_state.run_trace(sel).output
+    mode = "train" if sel.train else "eval"
+    if sel.preset.task == "classify":
+        st.metric("Prediction", str(int(out.argmax(1)[0])), help=f"The model in {mode} mode.")
+        st.plotly_chart(figures.probabilities_figure(out), key="probabilities")
+    else:
+        st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
+                 clamp=True)
+
+
+canvas_and_prediction()

@@ -1,0 +1,44 @@
+"""/forward: step through the forward pass, op by op, each step tied to its line of code."""
+
+import streamlit as st
+
+from explorer import figures, ui_state
+from explorer.ui_state import Keys
+from ui import step_view
+
+sel = ui_state.current_selection()
+st.title("The forward pass, step by step")
+if not sel.ok:
+    st.warning(sel.message, icon=":material/info:")
+    st.stop()
+
+t = ui_state.run_trace(sel)
+n = len(t)
+current = ui_state.clamp_step(n)
+mode = "train" if sel.train else "eval"
+st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n} steps"
+           + (f" · a sample of a {sel.label}" if sel.label is not None else ""))
+step_view.overview(t, current)
+
+prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
+prev.button("◀ Previous", on_click=ui_state.move_step, args=(-1, n), disabled=current == 0,
+            key="prev_step")
+slider.slider("Step", 0, n - 1, key=Keys.step, bind="query-params") if n > 1 else None
+nxt.button("Next ▶", on_click=ui_state.move_step, args=(1, n), disabled=current == n - 1,
+           key="next_step")
+step = t.steps[current]
+
+code_col, fig_col = st.columns([2, 3], gap="large")
+with code_col:
+    step_view.source(step)
+    step_view.facts(step)
+with fig_col:
+    st.plotly_chart(figures.step_figure(step), key="step_figure")
+    step_view.stats_table(step)
+
+with st.expander("Click a unit: how was it computed?"):
+    step_view.unit_explorer(step)
+
+with st.expander("Train vs eval: the same input in both modes", expanded=sel.train):
+    step_view.train_vs_eval(ui_state.run_trace(sel, train=True),
+                            ui_state.run_trace(sel, train=False))

@@ -1,0 +1,187 @@
+"""Every page under streamlit.testing.v1.AppTest, driven by widget keys."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from explorer import load_model, trace, ui_state
+from explorer.digits import preprocess_digit
+from explorer.ui_state import Keys
+
+TIMEOUT = 60
+
+
+def _app(page: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _drawing(digit: str = "1") -> np.ndarray:
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    d = ImageDraw.Draw(img)
+    if digit == "1":
+        d.line([(140, 40), (140, 240)], fill=(255, 255, 255, 255), width=22)
+    else:  # "0"
+        d.ellipse([80, 40, 200, 240], outline=(255, 255, 255, 255), width=22)
+    return np.asarray(img)
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [w.value for w in at.warning] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_home_page_shows_the_flow_of_the_chosen_network() -> None:
+    at = _app()
+    assert at.title[0].value == "Forward Pass Explorer"
+    assert at.selectbox(key=Keys.model).value == "cnn"
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert dot.count("conv2d") == 2 and "(1, 10)" in dot
+    at.selectbox(key=Keys.model).set_value("skip").run()
+    assert not at.exception
+    assert "add" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_every_preset_renders_every_page() -> None:
+    at = _app()
+    for name in ui_state.PRESETS:
+        at.selectbox(key=Keys.model).set_value(name).run()
+        source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
+        at.radio(key=Keys.source).set_value(source).run()
+        for page in ("pages/home.py", "pages/draw.py", "pages/forward.py"):
+            at.switch_page(page).run()
+            assert not at.exception, (name, page, [e.message for e in at.exception])
+
+
+def test_draw_page_predicts_the_drawn_digit() -> None:
+    at = _app("pages/draw.py")
+    assert "Draw a digit" in _text(at)  # empty canvas: no prediction yet
+    assert not at.metric
+    at.session_state[Keys.drawing] = _drawing("1")
+    at.run()
+    assert at.metric[0].label == "Prediction" and at.metric[0].value == "1"
+    probs = at.get("plotly_chart")
+    assert probs, "the probabilities chart is shown"
+    # Clear forgets the drawing
+    clear = next(b for b in at.button if b.label == "Clear")
+    clear.click().run()
+    assert not at.metric and Keys.drawing not in at.session_state
+
+
+def test_draw_page_refuses_a_vector_model_clearly() -> None:
+    at = _app("pages/draw.py", **{Keys.model: "simple_nn"})
+    assert "typed numbers, not a drawing" in _text(at)
+
+
+def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
+    at = _app("pages/forward.py", **{Keys.source: "Sample", Keys.sample: 3})
+    assert at.slider(key=Keys.step).value == 0
+    assert "conv2d" in _text(at)
+    next_button = next(b for b in at.button if b.key == "next_step")
+    next_button.click().run()
+    assert at.slider(key=Keys.step).value == 1
+    assert at.query_params.get("step") == ["1"] or at.query_params.get("step") == "1"
+    at.slider(key=Keys.step).set_value(9).run()  # the dropout step of the cnn
+    assert not at.exception
+    assert "dropout" in _text(at).lower()
+
+
+def test_forward_page_train_mode_changes_the_dropout_step() -> None:
+    at = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    eval_text = _text(at)
+    assert "identity" in eval_text.lower()
+    at.toggle(key=Keys.train).set_value(True).run()
+    assert not at.exception
+    train_text = _text(at)
+    assert "train mode" in train_text
+    assert train_text != eval_text
+    seed = at.number_input(key=Keys.dropout_seed).value
+    next(b for b in at.button if b.label == "Resample").click().run()
+    assert at.number_input(key=Keys.dropout_seed).value == seed + 1
+
+
+def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> None:
+    train = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9, Keys.train: True})
+    evals = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    train.run()
+    evals.run()
+    assert "train mode" in _text(train) and "eval mode" in _text(evals)
+    model = ui_state.shared_model("cnn")
+    assert not any(m.training for m in model.modules())
+    assert all(p.grad is None for p in model.parameters())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    # the eval session's pass equals a plain eval forward of a fresh copy of the weights
+    images, _ = ui_state.samples()
+    x = ui_state.image_to_tensor(images[0])
+    with torch.no_grad():
+        assert torch.equal(trace(model, x).output, load_model("cnn")(x))
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"edited_rows": {0: {"x1": None}}, "added_rows": [], "deleted_rows": []}, "finite"),
+    ({"edited_rows": {}, "added_rows": [], "deleted_rows": [0]}, "at least one row"),
+])
+def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
+    at = _app("pages/forward.py", **{Keys.model: "simple_nn", Keys.source: "Typed numbers"})
+    assert not at.warning  # the tutorial's input [[0.5, 0.3, 0.2]] works
+    at.session_state["editor_simple_nn"] = edit
+    at.run()
+    assert not at.exception
+    assert message in _text(at)
+    at.session_state["editor_simple_nn"] = {"edited_rows": {0: {"x1": 1.5}}, "added_rows": [],
+                                            "deleted_rows": []}
+    at.run()
+    assert not at.warning and at.slider(key=Keys.step).max == 2
+
+
+def test_parse_numbers_checks_the_count() -> None:
+    assert ui_state.parse_numbers([[1, 2]], 2).shape == (1, 2)
+    with pytest.raises(ValueError, match="3 numbers per row"):
+        ui_state.parse_numbers([[0.5, 0.3]], 3)
+    with pytest.raises(ValueError, match="number"):
+        ui_state.parse_numbers([["a", "b", "c"]], 3)
+
+
+def test_wrong_input_kind_keeps_the_page_usable() -> None:
+    at = _app("pages/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
+    assert "takes 3 numbers, not an image" in _text(at)
+    at.radio(key=Keys.source).set_value("Typed numbers").run()
+    assert not at.warning and at.slider(key=Keys.step).max == 2
+
+
+def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_upload_decoding_handles_good_and_bad_files() -> None:
+    white_page = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(white_page).line([(100, 30), (100, 170)], fill=0, width=18)
+    digit = ui_state.decode_upload(_png(white_page))
+    assert digit[0, 0] == 0 and digit[100, 100] == 255  # dark ink on paper was inverted
+    assert preprocess_digit(digit).shape == (1, 1, 28, 28)
+    for bad, words in [(b"", "empty"), (b"not an image at all", "not an image"),
+                       (_png(white_page)[:200], "could not be read"),
+                       (_png(Image.new("L", (64, 64)), "GIF"), "PNG or JPEG")]:
+        with pytest.raises(ValueError, match=words):
+            ui_state.decode_upload(bad)
+
+
+def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
+    huge = _png(Image.new("1", (5000, 5000)))  # tiny file, 25 megapixels
+    with pytest.raises(ValueError, match="4096x4096"):
+        ui_state.decode_upload(huge)

@@ -1,0 +1,81 @@
+"""A real browser: draw a digit with the mouse, read the prediction, step through /forward."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(os.environ.get("FPE_SCREENSHOTS", "/tmp/fpe-screenshots"))
+
+
+def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        page.mouse.up()
+
+
+ONE = [[(140, 40), (140, 240)]]
+ZERO = [[(140 + 60 * math.sin(t / 20 * 2 * math.pi), 140 - 95 * math.cos(t / 20 * 2 * math.pi))
+         for t in range(21)]]
+SEVEN = [[(70, 50), (210, 50), (120, 245)]]
+
+
+def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
+    from playwright.sync_api import expect
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{app_url}/draw")
+    expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
+    prediction = page.get_by_test_id("stMetricValue")
+
+    for strokes, digit in [(ONE, "1"), (ZERO, "0"), (SEVEN, "7")]:
+        _draw(page, strokes)
+        expect(prediction).to_have_text(digit)
+        page.screenshot(path=SHOTS / f"draw-{digit}.png", full_page=True)
+        page.get_by_role("button", name="Clear").click()
+        expect(prediction).to_have_count(0)
+
+    _draw(page, ONE)
+    expect(prediction).to_have_text("1")
+    # In-app navigation keeps the session (and the drawing); a fresh URL would not.
+    page.get_by_role("link", name="Forward pass").click()
+    source = page.get_by_test_id("forward-source")
+    expect(source).to_be_visible()
+    expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)")
+    expect(page.get_by_text("eval mode", exact=False).first).to_be_visible()
+
+    page.get_by_role("button", name="Next ▶").click()
+    page.wait_for_url("**step=1**")
+    expect(page.get_by_text("relu", exact=False).first).to_be_visible()
+    for _ in range(8):
+        page.get_by_role("button", name="Next ▶").click()
+    page.wait_for_url("**step=9**")
+    expect(page.locator(".fpe-src .hit")).to_contain_text("self.dropout(x)")
+    page.screenshot(path=SHOTS / "forward-dropout-eval.png", full_page=True)
+
+    page.get_by_text("Train mode").click()
+    expect(page.get_by_text("train mode ·", exact=False).first).to_be_visible()
+    expect(page.get_by_text("scale", exact=False).first).to_be_visible()
+    page.screenshot(path=SHOTS / "forward-dropout-train.png", full_page=True)
+
+
+def test_a_link_reopens_the_same_step(page, app_url) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/forward?step=6")
+    # a new session has no drawing: the page says so instead of failing
+    expect(page.get_by_text("Nothing drawn yet", exact=False)).to_be_visible()
+    page.get_by_label("Sample").check(force=True)
+    expect(page.locator(".fpe-src .hit")).to_contain_text("x.view(-1, 64 * 7 * 7)")

@@ -1,0 +1,70 @@
+"""The sidebar every page shares: model, input and mode."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer import ui_state
+from explorer.ui_state import PATHS, SOURCES, Keys, samples
+from explorer.zoo import PRESETS
+
+
+def render() -> None:
+    """Draw the sidebar; its widgets keep their values across pages (keys in ``Keys``)."""
+    ui_state.defaults()
+    with st.sidebar:
+        _model()
+        _input()
+        _mode()
+
+
+def _model() -> None:
+    st.header("Model")
+    name = st.selectbox("Network", list(PRESETS), key=Keys.model,
+                        format_func=lambda n: PRESETS[n].title)
+    preset = PRESETS[name]
+    kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
+    st.caption(f"{preset.description}  \nInput: {kind} · {preset.parameter_count:,} parameters")
+    if name == "conditional":
+        st.radio("Which path?", list(PATHS), key=Keys.path,
+                 help="forward() has an `if`: force a branch or let the data choose it.")
+
+
+def _input() -> None:
+    st.header("Input")
+    source = st.radio("Input", SOURCES, key=Keys.source, horizontal=True,
+                      label_visibility="collapsed")
+    name = ui_state.get(Keys.model)
+    preset = PRESETS[name]
+    if source == "Sample":
+        images, labels = samples()
+        st.selectbox("Sample digit", range(len(images)), key=Keys.sample,
+                     format_func=lambda i: f"#{i}: a {labels[i]}")
+        st.image(images[ui_state.get(Keys.sample)], width=84)
+    elif source == "Upload":
+        st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
+                         key=Keys.upload)
+    elif source == "Typed numbers" and preset.default_input is not None:
+        n = preset.input_shape[0]
+        start = pd.DataFrame(list(preset.default_input), columns=[f"x{i + 1}" for i in range(n)])
+        edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic",
+                                hide_index=True)
+        ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))
+    elif source == "Random":
+        st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1,
+                        key=Keys.random_seed)
+    elif source == "Draw":
+        st.caption("Draw on the **Draw** page; the other pages use your last drawing.")
+
+
+def _mode() -> None:
+    st.header("Mode")
+    st.toggle("Train mode", key=Keys.train,
+              help="model.train(): dropout drops units and BatchNorm uses batch statistics. "
+                   "Eval mode (off) is what predictions use.")
+    col1, col2 = st.columns([3, 2], vertical_alignment="bottom")
+    col1.number_input("Dropout seed", min_value=0, max_value=2**31 - 1, step=1,
+                      key=Keys.dropout_seed)
+    col2.button("Resample", on_click=ui_state.resample_dropout,
+                help="A new dropout mask: the next seed.")

@@ -1,0 +1,127 @@
+"""Pieces of the step-by-step view: source with the line highlighted, facts, units, train|eval."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from explorer import figures
+from explorer.explain import explain, kind_label, op_title
+from explorer.trace import Step, Trace, source_of
+from explorer.units import unit_computation
+
+
+def overview(t: Trace, current: int) -> None:
+    """All steps at a glance: op and output shape, the current one in bold."""
+    parts = [f"input `{tuple(t.input.shape)}`"]
+    for s in t.steps:
+        label = f"{s.index}·{s.op} `{s.output_shape}`"
+        parts.append(f"**:blue[{label}]**" if s.index == current else label)
+    st.markdown(" → ".join(parts))
+
+
+def source(step: Step) -> None:
+    """The function that issued the step, its line highlighted."""
+    src = source_of(step)
+    rows = []
+    for i, line in enumerate(src.lines):
+        number = src.start + i
+        text = html.escape(line) or " "
+        if number == step.line:
+            rows.append(f'<span class="hit">{number:4d}  {text}</span>')
+        else:
+            rows.append(f"<span>{number:4d}  {text}</span>")
+    st.html(
+        "<style>.fpe-src{font-family:monospace;font-size:0.85rem;line-height:1.45;"
+        "background:#0e1117;color:#d6d6d6;padding:0.6rem;border-radius:0.4rem;"
+        "white-space:pre;overflow-x:auto}.fpe-src span{display:block}"
+        ".fpe-src .hit{background:#ffd54f;color:#111;font-weight:600}</style>"
+        f'<div class="fpe-src" data-testid="forward-source">{"".join(rows)}</div>'
+    )
+    st.caption(f"{step.function} · line {step.line} of {step.file.rsplit('/', 1)[-1]}")
+
+
+def facts(step: Step) -> None:
+    """What the op is, its shapes, parameters and what ran around it."""
+    st.markdown(f"#### {op_title(step)}")
+    shapes = ", ".join(str(s) for s in step.input_shapes) or "—"
+    st.markdown(
+        f"**Kind:** {kind_label(step)}  \n"
+        f"**Module:** `{step.module or '(the model itself)'}`  \n"
+        f"**Shape:** {shapes} → {step.output_shape}  \n"
+        f"**Parameters:** {step.param_count:,}"
+    )
+    st.markdown(explain(step))
+    if step.call_flow is not None:
+        flow = " → ".join(f"`{p}`" for p in ["model(x)", *step.call_flow.describe()])
+        st.caption(f"How `{step.module}(...)` ran: {flow}")
+
+
+def stats_table(step: Step) -> None:
+    rows = {}
+    if step.inputs:
+        rows["input"] = figures.tensor_stats(step.inputs[0])
+    out = step.output if isinstance(step.output, torch.Tensor) else None
+    if out is not None:
+        rows["output"] = figures.tensor_stats(out)
+    if rows:
+        table = pd.DataFrame(rows).T[["min", "max", "mean", "frac_zero"]]
+        st.dataframe(table.rename(columns={"frac_zero": "fraction zero"}), width="stretch")
+
+
+def unit_explorer(step: Step) -> None:
+    """Pick a unit of the output (click it) and see how torch computed it."""
+    out = step.output
+    if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4):
+        return
+    st.markdown("##### Click a unit to see its computation")
+    key = f"unit_{step.index}"
+    if out.dim() == 4:
+        channels = out.shape[1]
+        channel = st.number_input("Channel", 0, channels - 1, 0, key=f"{key}_channel") if \
+            channels > 1 else 0
+        event = st.plotly_chart(figures.channel_figure(out, channel), key=key,
+                                on_select="rerun", selection_mode="points")
+        unit = _picked(event, default=(0, 0))
+        unit = (channel, *unit)
+    else:
+        event = st.plotly_chart(figures.vector_figure(out, "output units"), key=key,
+                                on_select="rerun", selection_mode="points")
+        unit = _picked(event, default=(int(out[0].abs().argmax()),))
+    try:
+        comp = unit_computation(step, unit)
+    except ValueError as err:
+        st.info(str(err))
+        return
+    st.markdown(f"**Unit {unit}** = `{comp.value:.4f}`  \n{comp.formula}")
+    if comp.terms:
+        terms = pd.DataFrame(comp.terms, columns=["input", "value", "weight", "product"])
+        st.dataframe(terms, hide_index=True, width="stretch")
+
+
+def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if not points:
+        return default
+    data = points[0].get("customdata")
+    if data is None:
+        return default
+    return tuple(int(v) for v in (data if isinstance(data, (list, tuple)) else [data]))
+
+
+def train_vs_eval(train_trace: Trace, eval_trace: Trace) -> None:
+    """The same input in both modes: the dropout step and the final output side by side."""
+    for a, b in zip(train_trace.steps, eval_trace.steps, strict=False):
+        if a.op == "dropout" and b.op == "dropout":
+            st.plotly_chart(figures.compare_figure(a.output, b.output,
+                                                   title=f"{a.module or a.op} output"),
+                            key="compare_dropout")
+            break
+    st.plotly_chart(figures.compare_figure(train_trace.output, eval_trace.output,
+                                           title="final output"), key="compare_output")
+    if train_trace.output.dim() == 2 and train_trace.output.shape[1] == 10:
+        pa, pb = int(train_trace.output.argmax(1)[0]), int(eval_trace.output.argmax(1)[0])
+        st.markdown(f"Prediction in **train** mode: **{pa}** · in **eval** mode: **{pb}**")
