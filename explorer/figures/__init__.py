@@ -1,0 +1,26 @@
+"""Trace/Step -> plotly figures and Graphviz flow charts. Never imports streamlit.
+
+Every picture is a view of a tensor torch produced during the traced pass: values come from the
+``Step``, one example of the batch at a time (``sample``), on a colour range centred at 0.
+"""
+
+from __future__ import annotations
+
+from explorer.figures.activations import (
+    activation_figure,
+    channel_figure,
+    compare_figure,
+    figure_bytes,
+    probabilities_figure,
+    vector_figure,
+)
+from explorer.figures.flow import flow_dot, model_flow_dot
+from explorer.figures.mosaic import Mosaic, mosaic
+from explorer.figures.stats import tensor_stats
+from explorer.figures.steps import step_figure, step_title
+
+__all__ = [
+    "Mosaic", "activation_figure", "channel_figure", "compare_figure", "figure_bytes",
+    "flow_dot", "model_flow_dot", "mosaic", "probabilities_figure", "step_figure", "step_title",
+    "tensor_stats", "vector_figure",
+]

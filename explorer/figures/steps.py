@@ -1,0 +1,258 @@
+"""``step_figure(step)``: the main picture of one traced op, chosen by what the op does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer.figures.panels import example, panels_figure, view
+from explorer.trace import Step
+
+ZEROING = {"relu", "relu_"}
+ELEMENTWISE = {"leaky_relu", "leaky_relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "gelu",
+               "elu", "elu_", "selu", "celu", "silu", "mish", "softplus", "hardtanh",
+               "hardtanh_", "relu6", "hardswish", "hardsigmoid", "softsign", "prelu", "rrelu"}
+DROPOUTS = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+            "feature_alpha_dropout"}
+RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "contiguous",
+            "view_as", "reshape_as"}
+ADDS = {"add", "add_"}
+MAX_MARKS = 4000  # max-pool winners marked at once; more would be a cloud and a large payload
+# Bytes of plotly JSON a step figure aims at; the /forward page's budget is 300 KB a rerun.
+# A figure of several maps that would pass it shows a window of channels; a single mosaic always
+# shows every channel (conv1 of the cnn, 32 x 28 x 28 float32 values, is ~216 KB on its own).
+STEP_BUDGET = 240_000
+# Measured costs in the JSON: a float32 cell is 4 bytes in base64 (5.3 chars) plus the "/" that
+# plotly escapes as \u002f, ~6.5 chars; the uint8 channel number for hover, ~1.35 chars.
+_VALUE_CELL = 8.2
+_MASK_CELL = 2.8
+_OVERHEAD = 12_000  # layout, template, axis labels
+
+
+def step_title(step: Step) -> str:
+    """e.g. "conv2d · conv1 → (1, 32, 28, 28)" or "relu (in block) → (1, 16, 14, 14)"."""
+    if step.kind == "module":
+        name = f"{step.op} · {step.module}" if step.module else step.op
+    else:
+        name = f"{step.op} (in {step.module})" if step.module else step.op
+    return f"{name} → {step.output_shape}"
+
+
+def step_figure(step: Step, *, sample: int = 0, channel: int | None = None,
+                first_channel: int = 0) -> go.Figure:
+    """The main picture of one step, drawn from the tensors the step recorded.
+
+    Args:
+        step: a step of ``explorer.trace``.
+        sample: which example of the batch to show.
+        channel: show only this channel of the step's maps (e.g. one channel's max-pool
+            winners). ``None`` shows every channel in a mosaic, or as many as ``STEP_BUDGET``
+            allows when a figure would hold several large maps; the title then says which.
+        first_channel: where such a window of channels starts (to page through them).
+
+    Returns:
+        A figure titled with the op, the module and the output shape.
+    """
+    out = _first_tensor(step.output)
+    if out is None:
+        return panels_figure([], f"{step_title(step)} · no tensor output")
+    return _pick(step, out)(step, out, sample, _Channels(channel, first_channel))
+
+
+# --- one function per kind of op -------------------------------------------------------------
+
+
+def _relu(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    before, after = example(step.inputs[0], sample), example(out, sample)
+    zeroed = (after == 0) & (before != 0)  # what the ReLU itself set to 0
+    frac = float(zeroed.float().mean()) if zeroed.numel() else 0.0
+    first, count, note = _window(after, want, value_maps=2, mask_maps=1)
+    panels = [
+        view(_take(before, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
+        view(_take(after, first, count), f"after {tuple(out.shape)}", first=first),
+        view(_take(zeroed, first, count), f"zeroed: {frac:.0%} (purple)", mask=True,
+             mask_meaning="zeroed", first=first),
+    ]
+    return panels_figure(panels, _title(step, note))
+
+
+def _elementwise(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    before, after = example(step.inputs[0], sample), example(out, sample)
+    first, count, note = _window(after, want, value_maps=2)
+    return panels_figure(
+        [view(_take(before, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
+         view(_take(after, first, count), f"after {tuple(out.shape)}", first=first)],
+        _title(step, note))
+
+
+def _pool(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    x, y = example(step.inputs[0], sample), example(out, sample)
+    winners = step.extras.get("indices")
+    first, count, note = _window(x, want, value_maps=1, extra=y)
+    inp = view(_take(x, first, count), f"input {tuple(step.inputs[0].shape)}", first=first)
+    if winners is not None and x.dim() == 3:
+        idx = winners[sample] if winners.dim() == 4 else winners
+        idx = idx[first:first + count].reshape(count, -1).numpy()
+        if idx.size <= MAX_MARKS:
+            chans = np.repeat(np.arange(first, first + count), idx.shape[1])
+            rs, cs = np.divmod(idx.reshape(-1), x.shape[-1])
+            inp.marks.append((chans, rs, cs))
+            inp.title += " · dots: each window's max"
+        else:
+            note = _join(note, f"{idx.size} winners: too many to mark (> {MAX_MARKS}), "
+                               "pick a channel to see them")
+    out_panel = view(_take(y, first, count), f"output {tuple(out.shape)}", first=first)
+    return panels_figure([inp, out_panel], _title(step, note))
+
+
+def _dropout(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    x, y = example(step.inputs[0], sample), example(out, sample)
+    mask = step.extras.get("mask")
+    kept = example(mask, sample) if mask is not None else torch.ones_like(x)
+    p, scale = step.extras.get("p", 0.0), step.extras.get("scale", 1.0)
+    if not step.extras.get("training", False):
+        how = "eval mode: identity"
+    elif p == 0:
+        how = "p = 0: identity"
+    else:
+        how = f"p = {p:g}: kept units × {scale:.4g} = 1/(1-p), dropped ones → 0"
+    first, count, note = _window(y, want, value_maps=2, mask_maps=1)
+    n_kept = int(kept.sum())
+    panels = [
+        view(_take(x, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
+        view(_take(kept, first, count), f"mask: {n_kept} kept, {kept.numel() - n_kept} dropped "
+             "(purple = kept)", mask=True, mask_meaning="kept", first=first),
+        view(_take(y, first, count), f"after {tuple(out.shape)}", first=first),
+    ]
+    return panels_figure(panels, _title(step, _join(how, note)))
+
+
+def _add(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    a, b = (example(t, sample) for t in step.inputs[:2])
+    y = example(out, sample)
+    first, count, note = _window(y, want, value_maps=3)
+    panels = [view(_take(t, first, count), f"{name} {tuple(src.shape)}", first=first)
+              for t, src, name in zip((a, b, y), (*step.inputs[:2], out), ("a", "b", "a + b"),
+                                      strict=True)]
+    return panels_figure(panels, _title(step, note))
+
+
+def _output_maps(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    y = example(out, sample)
+    # One mosaic: every channel, whatever the budget, unless the caller asked for one.
+    first, count, note = (0, len(y) if y.dim() else 1, "")
+    if want.only is not None:
+        first, count, note = _window(y, want, value_maps=1)
+    if step.op == "batch_norm" and "statistics" in step.extras:
+        note = _join(f"{step.extras['statistics']} statistics", note)
+    return panels_figure([view(_take(y, first, count), f"output {tuple(out.shape)}",
+                               first=first)], _title(step, note))
+
+
+def _linear(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    x, y = example(step.inputs[0], sample), example(out, sample)
+    return panels_figure([view(x, f"input {tuple(step.inputs[0].shape)}"),
+                          view(y, f"output {tuple(out.shape)}")], step_title(step))
+
+
+def _reshape(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
+    src = step.inputs[0]
+    x, y = example(src, sample), example(out, sample)
+    note = f"the same {out.numel()} values in the same order: only the shape changed"
+    return panels_figure([view(x, f"before {tuple(src.shape)}"),
+                          view(y, f"after {tuple(out.shape)}")], _title(step, note))
+
+
+def _before_after(step: Step, out: torch.Tensor, sample: int,
+                  want: _Channels) -> go.Figure:
+    y = example(out, sample)
+    if not step.inputs:
+        return panels_figure([view(y, f"output {tuple(out.shape)}")], step_title(step))
+    src = step.inputs[0]
+    x = example(src, sample)
+    return panels_figure([view(x, f"input {tuple(src.shape)}"),
+                          view(y, f"output {tuple(out.shape)}")], step_title(step))
+
+
+# --- choosing and sizing ---------------------------------------------------------------------
+
+
+def _pick(step: Step, out: torch.Tensor) -> Callable[..., go.Figure]:
+    op, inputs = step.op, step.inputs
+    if op in ZEROING and inputs and inputs[0].shape == out.shape:
+        return _relu
+    if op in ELEMENTWISE and inputs and inputs[0].shape == out.shape:
+        return _elementwise
+    if op == "max_pool2d" and inputs and inputs[0].dim() >= 3:
+        return _pool
+    if op in DROPOUTS and inputs and inputs[0].shape == out.shape:
+        return _dropout
+    if op in ADDS and len(inputs) >= 2 and out.dim() == 4:
+        return _add
+    if op in RESHAPES and inputs:
+        return _reshape
+    if op == "linear" and inputs:
+        return _linear
+    if out.dim() == 4:
+        return _output_maps
+    return _before_after
+
+
+@dataclass(frozen=True)
+class _Channels:
+    """What the caller asked for: one channel, or a window starting at ``first``."""
+
+    only: int | None
+    first: int = 0
+
+
+def _window(x: torch.Tensor, want: _Channels, *, value_maps: int, mask_maps: int = 0,
+            extra: torch.Tensor | None = None) -> tuple[int, int, str]:
+    """Which channels (first, count) of an example's (C, H, W) maps a figure shows, and a note.
+
+    All of them when the figure fits ``STEP_BUDGET``, else a window of as many as fit.
+    ``extra`` is one more (C, h, w) map shown alongside (a pool's output).
+    """
+    if x.dim() != 3:
+        return 0, len(x) if x.dim() else 1, ""
+    c, h, w = x.shape
+    if want.only is not None:
+        if not 0 <= want.only < c:
+            raise IndexError(f"channel {want.only} is out of range for {c} channels")
+        return want.only, 1, f"channel {want.only} of {c}"
+    per_channel = (h + 1) * (w + 1) * (value_maps * _VALUE_CELL + mask_maps * _MASK_CELL)
+    if extra is not None and extra.dim() == 3:
+        per_channel += (extra.shape[1] + 1) * (extra.shape[2] + 1) * _VALUE_CELL
+    count = max(1, min(c, int((STEP_BUDGET - _OVERHEAD) // per_channel)))
+    if count == c:
+        return 0, c, ""
+    first = min(max(want.first, 0), c - count)
+    return first, count, (f"channels {first}–{first + count - 1} of {c} "
+                          "(the rest: first_channel=, or one: channel=)")
+
+
+def _take(x: torch.Tensor, first: int, count: int) -> torch.Tensor:
+    return x[first:first + count] if x.dim() == 3 else x
+
+
+def _title(step: Step, note: str) -> str:
+    return _join(step_title(step), note)
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a} · {b}" if a and b else a or b
+
+
+def _first_tensor(obj) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            found = _first_tensor(o)
+            if found is not None:
+                return found
+    return None
