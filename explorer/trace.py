@@ -24,26 +24,30 @@ import re
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
+from explorer.op_records import (
+    DROPOUT_FUNCS,
+    DROPOUTS,
+    add_function_extras,
+    add_module_extras,
+    clone_stats,
+)
 from explorer.sharing import session_view
+from explorer.steps import INPUT, CallFlow, Source, Step, Trace, first_tensor, source_of, tensors_in
 
-INPUT = -1  # the parent index that stands for the model's input
+__all__ = ["INPUT", "CallFlow", "Source", "Step", "Trace", "source_of", "trace"]
+
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _THIS_FILE = __file__
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
-_DROPOUT_FUNCS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, torch.dropout}
 _MODULE_OPS = {"BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm", "BatchNorm3d": "batch_norm"}
 _DUNDER_OPS = {"radd": "add", "rsub": "rsub", "rmul": "mul", "truediv": "div", "rtruediv": "div",
                "matmul": "matmul", "rmatmul": "matmul", "iadd": "add_", "isub": "sub_",
@@ -54,104 +58,6 @@ _LOCAL = threading.local()
 _HOOKS_LOCK = threading.Lock()
 _HOOK_USERS = 0
 _HOOK_HANDLES: list[RemovableHandle] = []
-
-
-@dataclass(frozen=True)
-class CallFlow:
-    """What ``module(x)`` did: ``__call__`` -> pre-hooks -> ``forward`` -> hooks."""
-
-    pre_hooks: tuple[str, ...]
-    forward: str
-    hooks: tuple[str, ...]
-
-    def describe(self) -> list[str]:
-        return ["__call__", *(f"pre-hook {h}" for h in self.pre_hooks), self.forward,
-                *(f"hook {h}" for h in self.hooks)]
-
-
-@dataclass
-class Step:
-    """One op of the forward pass, with the tensors it saw and where in the code it came from."""
-
-    index: int
-    op: str  # e.g. "conv2d", "relu", "max_pool2d", "view", "add"
-    kind: str  # "module", "function" or "method"
-    module: str  # module path ("conv1", "block.conv1"); for other ops the enclosing module
-    nesting: tuple[str, ...]  # enclosing module paths, outermost first ("" is the model)
-    inputs: tuple[torch.Tensor, ...]  # detached copies of the tensor inputs, in call order
-    output: Any  # a detached tensor (or a tuple of them)
-    parents: tuple[int, ...]  # steps that produced the inputs; INPUT (-1) for the model's input
-    file: str
-    line: int
-    code: str  # the source line in the model's own code
-    function: str  # qualified name of the function holding that line, e.g. "ImageClassifier.forward"
-    module_type: str | None = None  # class name for module steps, e.g. "Conv2d"
-    call_flow: CallFlow | None = None
-    params: dict[str, torch.Tensor] = field(default_factory=dict)  # full name -> tensor
-    args: dict[str, Any] = field(default_factory=dict)  # the non-tensor settings (k, stride, p...)
-    extras: dict[str, Any] = field(default_factory=dict)  # dropout mask, pool winners, BN stats
-
-    @property
-    def input_shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(t.shape) for t in self.inputs]
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        out = self.output if isinstance(self.output, torch.Tensor) else _first_tensor(self.output)
-        return tuple(out.shape) if out is not None else ()
-
-    @property
-    def param_count(self) -> int:
-        return sum(p.numel() for p in self.params.values())
-
-
-@dataclass
-class Trace:
-    """Every step of one forward pass, in execution order."""
-
-    model_type: str
-    input: torch.Tensor
-    output: Any
-    steps: list[Step]
-    training: bool
-    seed: int | None
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def __iter__(self) -> Iterator[Step]:
-        return iter(self.steps)
-
-    def __getitem__(self, i: int) -> Step:
-        return self.steps[i]
-
-
-@dataclass(frozen=True)
-class Source:
-    """The function that issued a step, for showing with its line highlighted."""
-
-    file: str
-    start: int  # line number of lines[0]
-    lines: tuple[str, ...]
-
-
-def source_of(step: Step) -> Source:
-    """The whole function (usually a ``forward()``) containing ``step.line``."""
-    all_lines = linecache.getlines(step.file)
-    if not all_lines:
-        return Source(step.file, step.line, (step.code,))
-    # Walk up to the enclosing ``def`` at a smaller indent, then down to the end of its body.
-    i = step.line - 1
-    indent = _indent(all_lines[i])
-    while i > 0 and not (all_lines[i].lstrip().startswith("def ") and _indent(all_lines[i]) < indent):
-        i -= 1
-    start, def_indent = i, _indent(all_lines[i])
-    j = step.line
-    while j < len(all_lines) and (not all_lines[j].strip() or _indent(all_lines[j]) > def_indent):
-        j += 1
-    while j > step.line and not all_lines[j - 1].strip():
-        j -= 1
-    return Source(step.file, start + 1, tuple(line.rstrip("\n") for line in all_lines[start:j]))
 
 
 def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
@@ -223,10 +129,10 @@ class _Recorder(TorchFunctionMode):
             self.leaf_depth += 1
             note["where"] = self._where()
             note["flow"] = _call_flow(module)
-            if isinstance(module, _DROPOUTS) and module.training:
+            if isinstance(module, DROPOUTS) and module.training:
                 note["rng"] = torch.get_rng_state()
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                note["running"] = _clone_stats(module)
+                note["running"] = clone_stats(module)
             # A layer's insides are not steps: switch the mode off until it returns, so its
             # internal calls cost nothing. Closed in on_module_post, or in run() on an error.
             note["guard"] = torch._C.DisableTorchFunction()
@@ -256,7 +162,7 @@ class _Recorder(TorchFunctionMode):
         path = self.paths.get(id(module), f"?{type(module).__name__}")
         cls = type(module).__name__
         op = _MODULE_OPS.get(cls) or _snake(cls)
-        inputs, parents = self._inputs(_tensors(args))
+        inputs, parents = self._inputs(tensors_in(args))
         step = Step(
             index=len(self.steps), op=op, kind="module", module=path,
             nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
@@ -266,7 +172,7 @@ class _Recorder(TorchFunctionMode):
             args=_module_args(module),
         )
         step.output = self._outputs(output, step.index)
-        _add_extras(step, module, note)
+        add_module_extras(step, module, note)
         self.steps.append(step)
 
     # -- functions, tensor methods and operators --
@@ -275,9 +181,9 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.leaf_depth or self.busy:
             return func(*args, **kwargs)
-        rng = torch.get_rng_state() if func in _DROPOUT_FUNCS else None
+        rng = torch.get_rng_state() if func in DROPOUT_FUNCS else None
         result = func(*args, **kwargs)
-        if _first_tensor(result) is None or _is_attribute_noise(func):
+        if first_tensor(result) is None or _is_attribute_noise(func):
             return result
         self.busy = True
         try:
@@ -287,8 +193,8 @@ class _Recorder(TorchFunctionMode):
         return result
 
     def _record_function(self, func, args, kwargs, result, rng) -> None:
-        tensors = [t for t in _tensors((args, kwargs)) if id(t) not in self.param_names]
-        params = {self.param_names[id(t)]: t.detach() for t in _tensors((args, kwargs))
+        tensors = [t for t in tensors_in((args, kwargs)) if id(t) not in self.param_names]
+        params = {self.param_names[id(t)]: t.detach() for t in tensors_in((args, kwargs))
                   if id(t) in self.param_names}
         inputs, parents = self._inputs(tensors)
         name = _op_name(func)
@@ -299,7 +205,7 @@ class _Recorder(TorchFunctionMode):
             **self._where(), params=params, args=_plain_args(args, kwargs),
         )
         step.output = self._outputs(result, step.index)
-        _add_function_extras(step, func, args, kwargs, rng)
+        add_function_extras(step, func, args, kwargs, rng)
         self.steps.append(step)
 
     # -- bookkeeping --
@@ -393,84 +299,6 @@ def _post_hook(module: nn.Module, args: tuple, output: Any) -> None:
         rec.on_module_post(module, args, output)
 
 
-# --- what each kind of op records ------------------------------------------------------------
-
-
-def _add_extras(step: Step, module: nn.Module, note: dict[str, Any]) -> None:
-    x = step.inputs[0] if step.inputs else None
-    if isinstance(module, _DROPOUTS):
-        _dropout_extras(step, module.p, module.training, note.get("rng"), module.forward)
-    elif isinstance(module, nn.MaxPool2d) and x is not None:
-        _pool_extras(step, x, module.kernel_size, module.stride, module.padding, module.dilation,
-                     module.ceil_mode)
-    elif isinstance(module, nn.modules.batchnorm._BatchNorm) and x is not None:
-        use_batch = module.training or module.running_mean is None
-        _batch_norm_extras(step, x, use_batch, note["running"], module.eps, module.momentum)
-    elif isinstance(module, (nn.Conv2d, nn.Linear)):
-        step.extras["weight"] = module.weight.detach()
-        step.extras["bias"] = None if module.bias is None else module.bias.detach()
-
-
-def _add_function_extras(step: Step, func, args, kwargs, rng) -> None:
-    if func in _DROPOUT_FUNCS:
-        b = _bind(["input", "p", "training", "inplace"], args, kwargs)
-        p, training = b.get("p", 0.5), b.get("training", func is not torch.dropout)
-        _dropout_extras(step, p, training, rng, lambda t: func(t, p, training))
-    elif step.op == "max_pool2d":
-        b = _bind(["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"],
-                  args, kwargs)
-        _pool_extras(step, step.inputs[0], b["kernel_size"], b.get("stride"),
-                     b.get("padding", 0), b.get("dilation", 1), b.get("ceil_mode", False))
-    elif step.op == "batch_norm":
-        b = _bind(["input", "running_mean", "running_var", "weight", "bias", "training",
-                   "momentum", "eps"], args, kwargs)
-        running = (b.get("running_mean"), b.get("running_var"))
-        _batch_norm_extras(step, step.inputs[0], b.get("training", False) or running[0] is None,
-                           running, b.get("eps", 1e-5), b.get("momentum", 0.1))
-    elif step.op in ("conv2d", "linear"):
-        b = _bind(["input", "weight", "bias"], args, kwargs)
-        step.extras["weight"] = b["weight"].detach()
-        step.extras["bias"] = None if b.get("bias") is None else b["bias"].detach()
-
-
-def _dropout_extras(step: Step, p: float, training: bool, rng: torch.Tensor | None,
-                    call) -> None:
-    x = step.inputs[0]
-    step.extras.update(p=float(p), training=bool(training))
-    if not training or p == 0 or rng is None:
-        step.extras.update(mask=torch.ones_like(x, dtype=torch.bool), scale=1.0)
-        return
-    # Replay the same random draw on a tensor of ones: the mask is exactly where it survives,
-    # even where the input itself was zero. Then put the generator back where the pass left it.
-    after = torch.get_rng_state()
-    torch.set_rng_state(rng)
-    kept = call(torch.ones_like(x))
-    torch.set_rng_state(after)
-    step.extras.update(mask=kept != 0, scale=1.0 / (1.0 - p) if p < 1 else 0.0)
-
-
-def _pool_extras(step: Step, x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> None:
-    _, indices = F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil,
-                              return_indices=True)
-    step.extras.update(indices=indices, kernel_size=kernel, stride=stride or kernel)
-
-
-def _batch_norm_extras(step: Step, x: torch.Tensor, use_batch: bool, running, eps: float,
-                       momentum: float | None) -> None:
-    dims = [d for d in range(x.dim()) if d != 1]
-    step.extras.update(
-        statistics="batch" if use_batch else "running",
-        batch_mean=x.mean(dims), batch_var=x.var(dims, unbiased=False),
-        running_mean=running[0], running_var=running[1], eps=eps, momentum=momentum,
-    )
-
-
-def _clone_stats(module: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    # Taken before the call: in train mode BatchNorm updates its running stats in place.
-    rm, rv = module.running_mean, module.running_var
-    return (None if rm is None else rm.detach().clone(), None if rv is None else rv.detach().clone())
-
-
 # --- small helpers ---------------------------------------------------------------------------
 
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -548,10 +376,6 @@ def _plain_args(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bind(names: list[str], args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    bound = dict(zip(names, args, strict=False))
-    bound.update({k: v for k, v in kwargs.items() if k in names})
-    return bound
 
 
 def _op_name(func) -> str:
@@ -589,27 +413,14 @@ def _name(fn) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [t for o in obj for t in _tensors(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in _tensors(o)]
-    return []
 
 
 def _has_tensor(obj: Any) -> bool:
-    return bool(_tensors(obj))
+    return bool(tensors_in(obj))
 
 
-def _first_tensor(obj: Any) -> torch.Tensor | None:
-    found = _tensors(obj)
-    return found[0] if found else None
 
 
 def _detach(obj: Any) -> Any:
