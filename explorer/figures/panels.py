@@ -158,8 +158,9 @@ def _add_map(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool) 
         rows, cols = m.positions(channels, rs, cs)
         mx, my = map_coords(p, rows, cols)
         fig.add_trace(go.Scatter(x=mx, y=my, mode="markers", hoverinfo="skip", name="winners",
-                                 marker={"size": 3.5, "color": "black",
-                                         "line": {"width": 0.5, "color": "white"}}),
+                                 # small and half see-through: a quarter of a 2x2
+                                 # pool's inputs win, and the map must show through
+                                 marker={"size": 3, "color": "rgba(0,0,0,0.55)"}),
                       row=1, col=col)
 
 
