@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explorer.trace import INPUT, Step, Trace
+from explorer.steps import INPUT, Step, Trace
 
 _NODE = "#f4f4f4"
 _SELECTED = "#ffd54f"

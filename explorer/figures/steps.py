@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer.figures.panels import example, panels_figure, view
-from explorer.trace import Step
+from explorer.steps import Step
 
 ZEROING = {"relu", "relu_"}
 ELEMENTWISE = {"leaky_relu", "leaky_relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "gelu",
