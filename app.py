@@ -1,4 +1,9 @@
-"""Forward Pass Explorer: `streamlit run app.py`. This file only routes."""
+"""Forward Pass Explorer: `streamlit run app.py`. This file only routes.
+
+The pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entry file as
+its older multipage mode until st.navigation has run once in the process, so the first visitor
+of a shared link such as /forward would get the page without this file's sidebar.
+"""
 
 import streamlit as st
 
@@ -7,9 +12,9 @@ from ui import sidebar
 st.set_page_config(page_title="Forward Pass Explorer", page_icon=":material/neurology:",
                    layout="wide")
 page = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
-    st.Page("pages/forward.py", title="Forward pass", icon=":material/step:",
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
+    st.Page("views/forward.py", title="Forward pass", icon=":material/step:",
             url_path="forward"),
 ])
 sidebar.render()

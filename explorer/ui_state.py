@@ -48,6 +48,8 @@ class Keys:
     canvas = "canvas_version"  # bumped by "Clear" so the canvas remounts empty
     stroke = "stroke_width"
     step = "step"
+    channel_view = "channel_view"
+    channel = "channel"
 
     @staticmethod
     def typed(model: str) -> str:
@@ -116,6 +118,8 @@ def defaults() -> None:
     state.setdefault(Keys.path, next(iter(PATHS)))
     state.setdefault(Keys.canvas, 0)
     state.setdefault(Keys.stroke, 20)
+    state.setdefault(Keys.channel_view, "All channels")
+    state.setdefault(Keys.channel, 0)
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -149,12 +153,16 @@ def clear_drawing() -> None:
     st.session_state[Keys.canvas] = int(st.session_state.get(Keys.canvas, 0)) + 1
 
 
+def clamp(key: str, lo: int, hi: int) -> int:
+    """Keep a stored number inside [lo, hi] before its widget is drawn (ranges change)."""
+    value = min(max(int(st.session_state.get(key, lo)), lo), hi)
+    st.session_state[key] = value
+    return value
+
+
 def clamp_step(n_steps: int) -> int:
     """Keep the selected step inside this trace (another model may have fewer steps)."""
-    step = int(st.session_state.get(Keys.step, 0))
-    step = min(max(step, 0), n_steps - 1)
-    st.session_state[Keys.step] = step
-    return step
+    return clamp(Keys.step, 0, n_steps - 1)
 
 
 def move_step(delta: int, n_steps: int) -> None:

@@ -61,13 +61,13 @@ def test_every_preset_renders_every_page() -> None:
         at.selectbox(key=Keys.model).set_value(name).run()
         source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
         at.radio(key=Keys.source).set_value(source).run()
-        for page in ("pages/home.py", "pages/draw.py", "pages/forward.py"):
+        for page in ("views/home.py", "views/draw.py", "views/forward.py"):
             at.switch_page(page).run()
             assert not at.exception, (name, page, [e.message for e in at.exception])
 
 
 def test_draw_page_predicts_the_drawn_digit() -> None:
-    at = _app("pages/draw.py")
+    at = _app("views/draw.py")
     assert "Draw a digit" in _text(at)  # empty canvas: no prediction yet
     assert not at.metric
     at.session_state[Keys.drawing] = _drawing("1")
@@ -82,12 +82,12 @@ def test_draw_page_predicts_the_drawn_digit() -> None:
 
 
 def test_draw_page_refuses_a_vector_model_clearly() -> None:
-    at = _app("pages/draw.py", **{Keys.model: "simple_nn"})
+    at = _app("views/draw.py", **{Keys.model: "simple_nn"})
     assert "typed numbers, not a drawing" in _text(at)
 
 
 def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
-    at = _app("pages/forward.py", **{Keys.source: "Sample", Keys.sample: 3})
+    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.sample: 3})
     assert at.slider(key=Keys.step).value == 0
     assert "conv2d" in _text(at)
     next_button = next(b for b in at.button if b.key == "next_step")
@@ -100,7 +100,7 @@ def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
 
 
 def test_forward_page_train_mode_changes_the_dropout_step() -> None:
-    at = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9})
     eval_text = _text(at)
     assert "identity" in eval_text.lower()
     at.toggle(key=Keys.train).set_value(True).run()
@@ -114,8 +114,8 @@ def test_forward_page_train_mode_changes_the_dropout_step() -> None:
 
 
 def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> None:
-    train = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9, Keys.train: True})
-    evals = _app("pages/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    train = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9, Keys.train: True})
+    evals = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9})
     train.run()
     evals.run()
     assert "train mode" in _text(train) and "eval mode" in _text(evals)
@@ -135,7 +135,7 @@ def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> N
     ({"edited_rows": {}, "added_rows": [], "deleted_rows": [0]}, "at least one row"),
 ])
 def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
-    at = _app("pages/forward.py", **{Keys.model: "simple_nn", Keys.source: "Typed numbers"})
+    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Typed numbers"})
     assert not at.warning  # the tutorial's input [[0.5, 0.3, 0.2]] works
     at.session_state["editor_simple_nn"] = edit
     at.run()
@@ -156,7 +156,7 @@ def test_parse_numbers_checks_the_count() -> None:
 
 
 def test_wrong_input_kind_keeps_the_page_usable() -> None:
-    at = _app("pages/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
+    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
     assert "takes 3 numbers, not an image" in _text(at)
     at.radio(key=Keys.source).set_value("Typed numbers").run()
     assert not at.warning and at.slider(key=Keys.step).max == 2

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer import figures
+from explorer import figures, ui_state
 from explorer.explain import explain, kind_label, op_title
 from explorer.trace import Step, Trace, source_of
+from explorer.ui_state import Keys
 from explorer.units import unit_computation
 
 
@@ -72,17 +73,30 @@ def stats_table(step: Step) -> None:
         st.dataframe(table.rename(columns={"frac_zero": "fraction zero"}), width="stretch")
 
 
-def unit_explorer(step: Step) -> None:
+def channel_choice(step: Step) -> int | None:
+    """All channels in one mosaic, or one channel (its pool winners marked): None or its index."""
+    out = step.output
+    if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[1] == 1:
+        return None
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    view = c1.segmented_control("Show", ["All channels", "One channel"], key=Keys.channel_view)
+    if view != "One channel":
+        return None
+    ui_state.clamp(Keys.channel, 0, out.shape[1] - 1)
+    return int(c2.number_input(f"Channel (0-{out.shape[1] - 1})", 0, out.shape[1] - 1,
+                               key=Keys.channel))
+
+
+def unit_explorer(step: Step, channel: int | None) -> None:
     """Pick a unit of the output (click it) and see how torch computed it."""
     out = step.output
     if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4):
         return
-    st.markdown("##### Click a unit to see its computation")
     key = f"unit_{step.index}"
     if out.dim() == 4:
-        channels = out.shape[1]
-        channel = st.number_input("Channel", 0, channels - 1, 0, key=f"{key}_channel") if \
-            channels > 1 else 0
+        channel = min(channel or 0, out.shape[1] - 1)
+        st.caption(f"Channel {channel} of the output; pick another with **Show: One channel** "
+                   "above.")
         event = st.plotly_chart(figures.channel_figure(out, channel), key=key,
                                 on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(0, 0))
@@ -96,10 +110,16 @@ def unit_explorer(step: Step) -> None:
     except ValueError as err:
         st.info(str(err))
         return
-    st.markdown(f"**Unit {unit}** = `{comp.value:.4f}`  \n{comp.formula}")
+    st.markdown(f"**Unit {unit}**: torch computed `{comp.value:.6g}`")
+    if comp.explanation:
+        st.markdown(comp.explanation)
+    st.code(comp.formula, language=None, wrap_lines=True)
     if comp.terms:
-        terms = pd.DataFrame(comp.terms, columns=["input", "value", "weight", "product"])
+        terms = pd.DataFrame(comp.terms).rename(columns={"label": "term"})
         st.dataframe(terms, hide_index=True, width="stretch")
+    if comp.window is not None:
+        st.caption(f"The pooling window; the winner is at {comp.winner}.")
+        st.dataframe(pd.DataFrame(comp.window), width="content")
 
 
 def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:

@@ -18,8 +18,8 @@ st.info("**How to start:** pick a network in the sidebar, draw a digit on **Draw
         "step through it on **Forward pass**.", icon=":material/school:")
 
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
-c2.page_link("pages/forward.py", label="Step through the forward pass", icon=":material/step:")
+c1.page_link("views/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
+c2.page_link("views/forward.py", label="Step through the forward pass", icon=":material/step:")
 c3.markdown(f"**{preset.title}**: {preset.parameter_count:,} parameters")
 
 st.subheader(f"How data flows through {preset.title}")

@@ -33,11 +33,12 @@ with code_col:
     step_view.source(step)
     step_view.facts(step)
 with fig_col:
-    st.plotly_chart(figures.step_figure(step), key="step_figure")
+    channel = step_view.channel_choice(step)
+    st.plotly_chart(figures.step_figure(step, channel=channel), key="step_figure")
     step_view.stats_table(step)
 
 with st.expander("Click a unit: how was it computed?"):
-    step_view.unit_explorer(step)
+    step_view.unit_explorer(step, channel)
 
 with st.expander("Train vs eval: the same input in both modes", expanded=sel.train):
     step_view.train_vs_eval(ui_state.run_trace(sel, train=True),
