@@ -9,6 +9,8 @@ from explorer.ui_state import Keys
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")
+st.caption("White ink on black, like MNIST: one digit, as large as the square. The prediction "
+           "updates after every stroke.")
 
 if sel.preset.input_kind != "image":
     st.warning(f"{sel.preset.title} takes typed numbers, not a drawing. Pick an MNIST model "
@@ -20,6 +22,7 @@ if sel.preset.input_kind != "image":
 def canvas_and_prediction() -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
+        st.space("medium")  # room for the canvas's floating toolbar
         result = st_canvas(
             stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
             background_color="#000000", height=280, width=280, drawing_mode="freedraw",
@@ -45,7 +48,7 @@ def show_prediction(image) -> None:
     for col, (caption, img) in zip(cols, [("drawn", stages.drawn), ("cropped", stages.cropped),
                                           ("20x20", stages.resized),
                                           ("centred 28x28", stages.centred)], strict=True):
-        col.image(img, caption=caption, width=84, clamp=True)
+        col.image(figures.pad_square(img), caption=caption, width=84, clamp=True)
     sel.x = stages.tensor
     out = ui_state.run_trace(sel).output
     mode = "train" if sel.train else "eval"

@@ -21,21 +21,22 @@ st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n}
 step_view.overview(t, current)
 
 prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
-prev.button("◀ Previous", on_click=ui_state.move_step, args=(-1, n), disabled=current == 0,
-            key="prev_step")
+prev.button("◀ Prev", on_click=ui_state.move_step, args=(-1, n), disabled=current == 0,
+            key="prev_step", width="stretch")
 slider.slider("Step", 0, n - 1, key=Keys.step, bind="query-params") if n > 1 else None
 nxt.button("Next ▶", on_click=ui_state.move_step, args=(1, n), disabled=current == n - 1,
-           key="next_step")
+           key="next_step", width="stretch")
 step = t.steps[current]
 
-code_col, fig_col = st.columns([2, 3], gap="large")
+code_col, facts_col = st.columns([3, 2], gap="large")
 with code_col:
     step_view.source(step)
+with facts_col:
     step_view.facts(step)
-with fig_col:
-    channel = step_view.channel_choice(step)
-    st.plotly_chart(figures.step_figure(step, channel=channel), key="step_figure")
-    step_view.stats_table(step)
+
+channel = step_view.channel_choice(step)
+st.plotly_chart(figures.step_figure(step, channel=channel), key="step_figure")
+step_view.stats_table(step)
 
 with st.expander("Click a unit: how was it computed?"):
     step_view.unit_explorer(step, channel)

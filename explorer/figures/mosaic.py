@@ -90,6 +90,9 @@ def mosaic(t: torch.Tensor, cols: int | None = None, *, first: int = 0) -> Mosai
 
 
 def _grid_cols(c: int) -> int:
-    """Near-square and without empty tiles where possible: 32 -> 8x4 rather than 6x6."""
+    """Near-square, few empty tiles: 32 -> 8x4 rather than 6x6, 26 -> 7x4 rather than 13x2.
+
+    Wide grids make small tiles when two or three maps stand side by side.
+    """
     low = math.ceil(math.sqrt(c))
-    return min(range(low, 2 * low + 1), key=lambda k: (math.ceil(c / k) * k - c, k))
+    return min(range(low, low + 3), key=lambda k: (math.ceil(c / k) * k - c, k))

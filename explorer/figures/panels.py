@@ -210,7 +210,7 @@ def _axis_name(letter: str, col: int) -> str:
 
 def _height(panels: list[Panel]) -> int:
     if any(p.kind == "map" for p in panels):
-        return 420 if len(panels) == 1 else 360
+        return 420 if len(panels) == 1 else 440
     if any(p.kind in ("bars", "scalar") for p in panels):
         return 320
     return 220

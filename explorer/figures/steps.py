@@ -231,8 +231,7 @@ def _window(x: torch.Tensor, want: _Channels, *, value_maps: int, mask_maps: int
     if count == c:
         return 0, c, ""
     first = min(max(want.first, 0), c - count)
-    return first, count, (f"channels {first}–{first + count - 1} of {c} "
-                          "(the rest: first_channel=, or one: channel=)")
+    return first, count, f"channels {first}–{first + count - 1} of {c} (pick one to see any)"
 
 
 def _take(x: torch.Tensor, first: int, count: int) -> torch.Tensor:
