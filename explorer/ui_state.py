@@ -46,6 +46,7 @@ class Keys:
     path = "conditional_path"
     drawing = "drawing"  # the last canvas image with ink (RGBA uint8), set by /draw
     canvas = "canvas_version"  # bumped by "Clear" so the canvas remounts empty
+    source_switched = "source_switched"  # the canvas switched the input; the sidebar lags
     stroke = "stroke_width"
     step = "step"
     channel_view = "channel_view"
@@ -110,7 +111,9 @@ def defaults() -> None:
     """Initial values, set once per session before any widget is drawn."""
     state = st.session_state
     state.setdefault(Keys.model, "cnn")
-    state.setdefault(Keys.source, "Draw")
+    # A new session (a student opening a shared link) sees a real digit at once; drawing on
+    # /draw switches the input to the drawing (``drawing_changed``).
+    state.setdefault(Keys.source, "Sample")
     state.setdefault(Keys.sample, 0)
     state.setdefault(Keys.random_seed, 0)
     state.setdefault(Keys.train, False)
@@ -143,6 +146,22 @@ def remember_drawing(image: np.ndarray | None) -> bool:
     return True
 
 
+def drawing_changed() -> None:
+    """Canvas callback: a new stroke makes the drawing this session's input everywhere."""
+    if st.session_state.get(Keys.source) != "Draw":
+        st.session_state[Keys.source] = "Draw"
+        st.session_state[Keys.source_switched] = True
+
+
+def sidebar_is_stale() -> bool:
+    """True once after ``drawing_changed`` switched the input.
+
+    The canvas reruns only its fragment, so the sidebar's radio still shows the old choice and
+    would send it back on the next full rerun; the caller reruns the whole app to redraw it.
+    """
+    return bool(st.session_state.pop(Keys.source_switched, False))
+
+
 def last_drawing() -> np.ndarray | None:
     return st.session_state.get(Keys.drawing)
 
@@ -161,7 +180,14 @@ def clamp(key: str, lo: int, hi: int) -> int:
 
 
 def clamp_step(n_steps: int) -> int:
-    """Keep the selected step inside this trace (another model may have fewer steps)."""
+    """Keep the selected step inside this trace (another model may have fewer steps).
+
+    A new session takes the step from the link it opened (``?step=``): the slider is bound to
+    that query parameter, but it is drawn after this runs.
+    """
+    if Keys.step not in st.session_state:
+        raw = st.query_params.get(Keys.step, "0")
+        st.session_state[Keys.step] = int(raw) if raw.isdigit() else 0
     return clamp(Keys.step, 0, n_steps - 1)
 
 
@@ -176,7 +202,7 @@ def current_selection() -> Selection:
     state = st.session_state
     name = state.get(Keys.model, "cnn")
     preset = PRESETS[name]
-    source = state.get(Keys.source, "Draw")
+    source = state.get(Keys.source, "Sample")
     sel = Selection(name, preset, source, None, train=bool(state.get(Keys.train, False)),
                     seed=int(state.get(Keys.dropout_seed, 0)))
     if name == "conditional":

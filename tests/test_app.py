@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +16,11 @@ from explorer.digits import preprocess_digit
 from explorer.ui_state import Keys
 
 TIMEOUT = 60
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def _app(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
@@ -102,12 +104,12 @@ def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
 def test_forward_page_train_mode_changes_the_dropout_step() -> None:
     at = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9})
     eval_text = _text(at)
-    assert "identity" in eval_text.lower()
+    assert "exactly the input" in eval_text and "eval mode" in eval_text
     at.toggle(key=Keys.train).set_value(True).run()
     assert not at.exception
     train_text = _text(at)
-    assert "train mode" in train_text
-    assert train_text != eval_text
+    assert "train mode" in train_text and "exactly the input" not in train_text
+    assert "1.333" in train_text  # survivors are scaled by 1 / (1 - 0.25)
     seed = at.number_input(key=Keys.dropout_seed).value
     next(b for b in at.button if b.label == "Resample").click().run()
     assert at.number_input(key=Keys.dropout_seed).value == seed + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,9 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
         page.screenshot(path=SHOTS / f"draw-{digit}.png", full_page=True)
         page.get_by_role("button", name="Clear").click()
         expect(prediction).to_have_count(0)
+        expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
+        expect(page.locator("canvas.upper-canvas")).to_have_count(1)
+        page.wait_for_timeout(300)  # the fresh canvas attaches its mouse handlers
 
     _draw(page, ONE)
     expect(prediction).to_have_text("1")
@@ -53,21 +57,24 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
     page.get_by_role("link", name="Forward pass").click()
     source = page.get_by_test_id("forward-source")
     expect(source).to_be_visible()
+    expect(page.get_by_label("Draw")).to_be_checked()  # drawing made the drawing the input
+    expect(page.get_by_text("a sample of", exact=False)).to_have_count(0)
     expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)")
     expect(page.get_by_text("eval mode", exact=False).first).to_be_visible()
 
     page.get_by_role("button", name="Next ▶").click()
-    page.wait_for_url("**step=1**")
+    expect(page).to_have_url(re.compile(r"[?&]step=1$"))
     expect(page.get_by_text("relu", exact=False).first).to_be_visible()
-    for _ in range(8):
+    for k in range(2, 10):
         page.get_by_role("button", name="Next ▶").click()
-    page.wait_for_url("**step=9**")
+        expect(page).to_have_url(re.compile(rf"[?&]step={k}$"))
     expect(page.locator(".fpe-src .hit")).to_contain_text("self.dropout(x)")
     page.screenshot(path=SHOTS / "forward-dropout-eval.png", full_page=True)
 
-    page.get_by_text("Train mode").click()
+    page.get_by_test_id("stSidebar").get_by_text("Train mode", exact=True).click()
     expect(page.get_by_text("train mode ·", exact=False).first).to_be_visible()
-    expect(page.get_by_text("scale", exact=False).first).to_be_visible()
+    # the explanation now speaks of the dropped units and the 1/(1-p) scale
+    expect(page.get_by_text("1.333", exact=False).filter(visible=True).first).to_be_visible()
     page.screenshot(path=SHOTS / "forward-dropout-train.png", full_page=True)
 
 
@@ -75,7 +82,8 @@ def test_a_link_reopens_the_same_step(page, app_url) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{app_url}/forward?step=6")
-    # a new session has no drawing: the page says so instead of failing
-    expect(page.get_by_text("Nothing drawn yet", exact=False)).to_be_visible()
-    page.get_by_label("Sample").check(force=True)
+    # a new session starts on a shipped sample, so a shared link shows the step at once
     expect(page.locator(".fpe-src .hit")).to_contain_text("x.view(-1, 64 * 7 * 7)")
+    expect(page.get_by_text("6·view", exact=False).first).to_be_visible()
+    page.get_by_label("Draw").check(force=True)  # no drawing in this session: a clear message
+    expect(page.get_by_text("Nothing drawn yet", exact=False)).to_be_visible()

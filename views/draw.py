@@ -27,11 +27,14 @@ def canvas_and_prediction() -> None:
             stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
             background_color="#000000", height=280, width=280, drawing_mode="freedraw",
             return_image_data=True, key=f"canvas_{ui_state.get(Keys.canvas)}",
+            on_change=ui_state.drawing_changed,
         )
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         c1.slider("Stroke width", 8, 40, key=Keys.stroke)
         c2.button("Clear", on_click=ui_state.clear_drawing, icon=":material/delete:")
     fresh = ui_state.remember_drawing(result.image_data)
+    if ui_state.sidebar_is_stale():
+        st.rerun(scope="app")
     image = ui_state.last_drawing()
     with right:
         if image is None:
