@@ -187,3 +187,22 @@ def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
     huge = _png(Image.new("1", (5000, 5000)))  # tiny file, 25 megapixels
     with pytest.raises(ValueError, match="4096x4096"):
         ui_state.decode_upload(huge)
+
+
+def test_upload_through_the_sidebar_feeds_every_page() -> None:
+    at = _app("views/forward.py", **{Keys.source: "Upload"})
+    assert "Upload a PNG or JPEG" in _text(at)
+    paper = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(paper).line([(100, 30), (100, 170)], fill=0, width=18)  # a "1" in pen
+    at.file_uploader(key=Keys.upload).set_value(("one.png", _png(paper), "image/png")).run()
+    assert not at.exception and not at.warning
+    assert "conv2d" in _text(at)
+    at.switch_page("views/draw.py").run()  # /draw predicts only from the canvas
+    assert not at.exception
+    at.switch_page("views/forward.py").run()
+    at.file_uploader(key=Keys.upload).set_value(("bad.png", b"\x89PNG broken", "image/png"))
+    at.run()
+    assert not at.exception
+    assert "not an image" in _text(at) or "could not be read" in _text(at)
+    at.radio(key=Keys.source).set_value("Sample").run()  # the other choices still work
+    assert not at.warning
