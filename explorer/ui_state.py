@@ -51,6 +51,8 @@ class Keys:
     step = "step"
     channel_view = "channel_view"
     channel = "channel"
+    units_open = "units_open"  # the /forward expanders, open or closed
+    compare_open = "compare_open"
 
     @staticmethod
     def typed(model: str) -> str:

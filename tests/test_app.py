@@ -206,3 +206,17 @@ def test_upload_through_the_sidebar_feeds_every_page() -> None:
     assert "not an image" in _text(at) or "could not be read" in _text(at)
     at.radio(key=Keys.source).set_value("Sample").run()  # the other choices still work
     assert not at.warning
+
+
+def test_forward_expanders_build_their_content_only_when_open() -> None:
+    at = _app("views/forward.py", **{Keys.step: 7})  # fc1 of the cnn
+    closed_charts = len(at.get("plotly_chart"))
+    assert "torch computed" not in _text(at)
+    at.session_state[Keys.units_open] = True
+    at.session_state[Keys.compare_open] = True
+    at.run()
+    assert not at.exception
+    text = _text(at)
+    assert "torch computed" in text  # the unit's computation, checked against torch's value
+    assert "Prediction in **train** mode" in text
+    assert len(at.get("plotly_chart")) == closed_charts + 3  # units, train|eval dropout, output

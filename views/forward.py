@@ -38,9 +38,15 @@ channel = step_view.channel_choice(step)
 st.plotly_chart(figures.step_figure(step, channel=channel), key="step_figure")
 step_view.stats_table(step)
 
-with st.expander("Click a unit: how was it computed?"):
-    step_view.unit_explorer(step, channel)
+# Expanders that track their state: their figures are built only while open.
+units = st.expander("Click a unit: how was it computed?", key=Keys.units_open, on_change="rerun")
+if units.open:
+    with units:
+        step_view.unit_explorer(step, channel)
 
-with st.expander("Train vs eval: the same input in both modes", expanded=sel.train):
-    step_view.train_vs_eval(ui_state.run_trace(sel, train=True),
-                            ui_state.run_trace(sel, train=False))
+compare = st.expander("Train vs eval: the same input in both modes", key=Keys.compare_open,
+                      on_change="rerun")
+if compare.open:
+    with compare:
+        step_view.train_vs_eval(ui_state.run_trace(sel, train=True),
+                                ui_state.run_trace(sel, train=False))
