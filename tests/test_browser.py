@@ -87,3 +87,23 @@ def test_a_link_reopens_the_same_step(page, app_url) -> None:
     expect(page.get_by_text("6·view", exact=False).first).to_be_visible()
     page.get_by_label("Draw").check(force=True)  # no drawing in this session: a clear message
     expect(page.get_by_text("Nothing drawn yet", exact=False)).to_be_visible()
+
+
+def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/forward")  # a new session: sample #0, step 0 (conv1)
+    expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)")
+    page.get_by_text("Click a unit: how was it computed?").click()
+    units = page.get_by_test_id("stExpander").first
+    expect(units.get_by_text("Unit (0, 0, 0)", exact=False)).to_be_visible()
+    plot = units.locator(".js-plotly-plot .nsewdrag").first
+    expect(plot).to_be_visible()
+    page.wait_for_timeout(800)  # plotly attaches its click handlers after drawing
+    box = plot.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
+    page.screenshot(path=SHOTS / "forward-unit-click.png")
+    expect(units.get_by_text(re.compile(r"Unit \(0, \d+, \d+\): torch computed"))).to_be_visible()
+    expect(units.get_by_text("Unit (0, 0, 0)", exact=False)).to_have_count(0)
+    expect(units.get_by_text("kernel", exact=False).first).to_be_visible()
+    page.screenshot(path=SHOTS / "forward-unit.png", full_page=True)
