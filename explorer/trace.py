@@ -52,7 +52,7 @@ _MODULE_OPS = {"BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm", "BatchN
 _DUNDER_OPS = {"radd": "add", "rsub": "rsub", "rmul": "mul", "truediv": "div", "rtruediv": "div",
                "matmul": "matmul", "rmatmul": "matmul", "iadd": "add_", "isub": "sub_",
                "imul": "mul_", "itruediv": "div_"}
-# Seeded train-mode passes reseed the process-wide CPU generator; one at a time keeps them exact.
+# Passes that seed or draw from the process-wide CPU generator run one at a time.
 _RNG_LOCK = threading.RLock()
 _LOCAL = threading.local()
 _HOOKS_LOCK = threading.Lock()
@@ -80,8 +80,10 @@ def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
         raise TypeError(f"the input must be a torch.Tensor, not {type(x).__name__}")
     target = _pass_target(model, train)
     training = target.training
-    needs_rng = training and seed is not None
-    with _RNG_LOCK if needs_rng else _nothing(), _seeded(seed), torch.no_grad():
+    # Reseeding (even in eval) or drawing (dropout in train) touches the process-wide
+    # generator: one such pass at a time, or a seeded pass's mask depends on another thread.
+    uses_rng = training or seed is not None
+    with _RNG_LOCK if uses_rng else _nothing(), _seeded(seed), torch.no_grad():
         recorder = _Recorder(target)
         output = recorder.run(x, forward_kwargs)
     return Trace(type(model).__name__, x.detach().clone(), _detach(output), recorder.steps,
