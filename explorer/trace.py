@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 import weakref
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -61,7 +62,8 @@ _HOOK_HANDLES: list[RemovableHandle] = []
 
 
 def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
-          train: bool | None = None, **forward_kwargs: Any) -> Trace:
+          train: bool | None = None, params: Mapping[str, torch.Tensor] | None = None,
+          **forward_kwargs: Any) -> Trace:
     """Run ``model(x)`` and record every op.
 
     Args:
@@ -71,6 +73,8 @@ def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
             with dropout is reproducible. ``None`` uses the RNG as ``model(x)`` would.
         train: run in train (True) or eval (False) mode without switching ``model``: the pass
             runs on a view that shares the parameters. ``None`` keeps the model's own mode.
+        params: full parameter name -> tensor to use instead of the model's own (a session's
+            updated weights); the pass then runs on a view holding them.
         forward_kwargs: extra keyword arguments for ``forward`` (e.g. ``deep=True``).
 
     Returns:
@@ -78,25 +82,40 @@ def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"the input must be a torch.Tensor, not {type(x).__name__}")
-    target = _pass_target(model, train)
+    target = (session_view(model, train=train, params=params) if params
+              else _pass_target(model, train))
+    return record_pass(target, x, seed=seed, forward_kwargs=forward_kwargs)[0]
+
+
+def record_pass(target: nn.Module, x: torch.Tensor, *, seed: int | None,
+                forward_kwargs: dict[str, Any], grad: bool = False,
+                on_output: Callable[[int, Any], None] | None = None) -> tuple[Trace, Any]:
+    """Run ``target(x)`` under the recorder: the ``Trace`` and the live output.
+
+    ``target`` is the module to run as is (the model or a view of it). With ``grad`` the pass
+    builds an autograd graph, and ``on_output(step index, live output)`` sees each step's
+    result as it is made -- before any later in-place op can change it.
+    """
     training = target.training
     # Reseeding (even in eval) or drawing (dropout in train) touches the process-wide
     # generator: one such pass at a time, or a seeded pass's mask depends on another thread.
     uses_rng = training or seed is not None
-    with _RNG_LOCK if uses_rng else _nothing(), _seeded(seed), torch.no_grad():
-        recorder = _Recorder(target)
+    with _RNG_LOCK if uses_rng else _nothing(), _seeded(seed), torch.set_grad_enabled(grad):
+        recorder = _Recorder(target, on_output)
         output = recorder.run(x, forward_kwargs)
-    return Trace(type(model).__name__, x.detach().clone(), _detach(output), recorder.steps,
-                 training, seed)
+    t = Trace(type(target).__name__, x.detach().clone(), _detach(output), recorder.steps,
+              training, seed)
+    return t, output
 
 
 # --- the recorder ----------------------------------------------------------------------------
 
 
 class _Recorder(TorchFunctionMode):
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, on_output: Callable[[int, Any], None] | None = None):
         super().__init__()
         self.model = model
+        self.on_output = on_output
         self.paths, self.param_names = _names(model)
         self.steps: list[Step] = []
         self.producers: dict[int, tuple[torch.Tensor, int, int, torch.Tensor]] = {}
@@ -107,7 +126,7 @@ class _Recorder(TorchFunctionMode):
         self.code_is_user: dict[Any, bool] = {}
 
     def run(self, x: torch.Tensor, kwargs: dict[str, Any]) -> Any:
-        self._register(x, INPUT, x)
+        self._register(x, INPUT, x.detach())  # steps keep no autograd graph, even with grad on
         _LOCAL.recorder = self
         try:
             with _global_hooks(), self:
@@ -176,6 +195,8 @@ class _Recorder(TorchFunctionMode):
         step.output = self._outputs(output, step.index)
         add_module_extras(step, module, note)
         self.steps.append(step)
+        if self.on_output is not None:
+            self.on_output(step.index, output)
 
     # -- functions, tensor methods and operators --
 
@@ -209,6 +230,8 @@ class _Recorder(TorchFunctionMode):
         step.output = self._outputs(result, step.index)
         add_function_extras(step, func, args, kwargs, rng)
         self.steps.append(step)
+        if self.on_output is not None:
+            self.on_output(step.index, result)
 
     # -- bookkeeping --
 
