@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import load_model, trace, ui_state
 from explorer.digits import preprocess_digit
+from explorer.inputs import decode_upload, parse_numbers
 from explorer.ui_state import Keys
 
 TIMEOUT = 60
@@ -150,11 +151,11 @@ def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
 
 
 def test_parse_numbers_checks_the_count() -> None:
-    assert ui_state.parse_numbers([[1, 2]], 2).shape == (1, 2)
+    assert parse_numbers([[1, 2]], 2).shape == (1, 2)
     with pytest.raises(ValueError, match="3 numbers per row"):
-        ui_state.parse_numbers([[0.5, 0.3]], 3)
+        parse_numbers([[0.5, 0.3]], 3)
     with pytest.raises(ValueError, match="number"):
-        ui_state.parse_numbers([["a", "b", "c"]], 3)
+        parse_numbers([["a", "b", "c"]], 3)
 
 
 def test_wrong_input_kind_keeps_the_page_usable() -> None:
@@ -173,20 +174,20 @@ def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
 def test_upload_decoding_handles_good_and_bad_files() -> None:
     white_page = Image.new("L", (200, 200), 255)
     ImageDraw.Draw(white_page).line([(100, 30), (100, 170)], fill=0, width=18)
-    digit = ui_state.decode_upload(_png(white_page))
+    digit = decode_upload(_png(white_page))
     assert digit[0, 0] == 0 and digit[100, 100] == 255  # dark ink on paper was inverted
     assert preprocess_digit(digit).shape == (1, 1, 28, 28)
     for bad, words in [(b"", "empty"), (b"not an image at all", "not an image"),
                        (_png(white_page)[:200], "could not be read"),
                        (_png(Image.new("L", (64, 64)), "GIF"), "PNG or JPEG")]:
         with pytest.raises(ValueError, match=words):
-            ui_state.decode_upload(bad)
+            decode_upload(bad)
 
 
 def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
     huge = _png(Image.new("1", (5000, 5000)))  # tiny file, 25 megapixels
     with pytest.raises(ValueError, match="4096x4096"):
-        ui_state.decode_upload(huge)
+        decode_upload(huge)
 
 
 def test_upload_through_the_sidebar_feeds_every_page() -> None:
