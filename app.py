@@ -16,6 +16,8 @@ page = st.navigation([
     st.Page("views/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
     st.Page("views/forward.py", title="Forward pass", icon=":material/step:",
             url_path="forward"),
+    st.Page("views/backward.py", title="Backward pass", icon=":material/undo:",
+            url_path="backward"),
 ])
 sidebar.render()
 page.run()

@@ -11,12 +11,13 @@ Data flow: ``zoo.load_model -> trace.trace -> figures.* -> pages/*``.
 from __future__ import annotations
 
 from explorer.digits import DigitStages, digit_stages, has_ink, preprocess_digit, to_image
+from explorer.gradients import Backward, backward, sgd_step
 from explorer.sharing import session_view
 from explorer.trace import INPUT, CallFlow, Source, Step, Trace, source_of, trace
 from explorer.zoo import PRESETS, Preset, example_input, load_model
 
 __all__ = [
-    "INPUT", "PRESETS", "CallFlow", "DigitStages", "Preset", "Source", "Step", "Trace",
-    "digit_stages", "example_input", "has_ink", "load_model", "preprocess_digit",
-    "session_view", "source_of", "to_image", "trace",
+    "INPUT", "PRESETS", "Backward", "CallFlow", "DigitStages", "Preset", "Source", "Step",
+    "Trace", "backward", "digit_stages", "example_input", "has_ink", "load_model",
+    "preprocess_digit", "session_view", "sgd_step", "source_of", "to_image", "trace",
 ]

@@ -11,7 +11,6 @@ train-mode passes on a private view (``explorer.session_view``).
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,18 @@ import numpy as np
 import streamlit as st
 import torch
 import torch.nn as nn
-from PIL import Image, UnidentifiedImageError
 
 from explorer.digits import DigitStages, digit_stages, has_ink
+from explorer.gradients import Backward, backward, sgd_step
+from explorer.inputs import decode_upload, parse_numbers
 from explorer.mnist import MNIST_MEAN, MNIST_STD
 from explorer.trace import Trace, trace
 from explorer.zoo import PRESETS, Preset, load_model
 
 SAMPLES_PATH = Path(__file__).resolve().parent.parent / "sample_data" / "mnist_samples.npz"
-MAX_UPLOAD_PIXELS = 4096 * 4096  # larger images are refused before they are decoded
 SOURCES = ("Draw", "Sample", "Upload", "Typed numbers", "Random")
 PATHS = {"Let the data decide": None, "Deep path": True, "Shallow path": False}
+TARGETS = ("Predicted class", "True label", "Another class")
 
 
 class Keys:
@@ -53,6 +53,21 @@ class Keys:
     channel = "channel"
     units_open = "units_open"  # the /forward expanders, open or closed
     compare_open = "compare_open"
+    target_kind = "target_kind"  # /backward: which target the loss compares with
+    target_class = "target_class"
+    target_value = "target_value"  # a typed target for a model with one output number
+    grad_step = "grad_step"
+    lr = "learning_rate"
+
+    @staticmethod
+    def params(model: str) -> str:
+        """This session's weights for ``model`` after SGD steps (absent: the shared ones)."""
+        return f"params_{model}"
+
+    @staticmethod
+    def history(model: str) -> str:
+        """The SGD steps taken, newest last, for undo: (weights before, loss, prediction)."""
+        return f"sgd_history_{model}"
 
     @staticmethod
     def typed(model: str) -> str:
@@ -99,11 +114,52 @@ def samples() -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_trace(sel: Selection, *, train: bool | None = None) -> Trace:
-    """Trace the selection on the shared model, in this session's mode and seed."""
+    """Trace the selection on the shared model, in this session's mode, seed and weights."""
     assert sel.x is not None
     mode = sel.train if train is None else train
     return trace(shared_model(sel.model_name), sel.x, train=mode, seed=sel.seed,
-                 **sel.forward_kwargs)
+                 params=session_params(sel.model_name), **sel.forward_kwargs)
+
+
+def run_backward(sel: Selection, target: Any) -> Backward:
+    """The backward pass of the selection against ``target`` (ValueError on a bad target)."""
+    assert sel.x is not None
+    return backward(shared_model(sel.model_name), sel.x, target, train=sel.train,
+                    seed=sel.seed, params=session_params(sel.model_name), **sel.forward_kwargs)
+
+
+def session_params(model: str) -> dict[str, torch.Tensor] | None:
+    return st.session_state.get(Keys.params(model))
+
+
+def sgd_history(model: str) -> list[tuple[Any, float, Any]]:
+    return st.session_state.get(Keys.history(model), [])
+
+
+def apply_sgd(model: str, result: Backward, lr: float, prediction: Any) -> None:
+    """Button callback: one SGD step on this session's copy of the weights (the shared model
+    is never touched); the step before is kept for undo."""
+    current = session_params(model)
+    new = sgd_step(shared_model(model), result.param_grads, lr, params=current)
+    st.session_state[Keys.history(model)] = [*sgd_history(model),
+                                             (current, result.loss, prediction)]
+    st.session_state[Keys.params(model)] = new
+
+
+def undo_sgd(model: str) -> None:
+    history = sgd_history(model)
+    if history:
+        previous, _, _ = history[-1]
+        st.session_state[Keys.history(model)] = history[:-1]
+        if previous is None:
+            st.session_state.pop(Keys.params(model), None)
+        else:
+            st.session_state[Keys.params(model)] = previous
+
+
+def reset_weights(model: str) -> None:
+    st.session_state.pop(Keys.params(model), None)
+    st.session_state.pop(Keys.history(model), None)
 
 
 # --- the selection ---------------------------------------------------------------------------
@@ -125,6 +181,10 @@ def defaults() -> None:
     state.setdefault(Keys.stroke, 20)
     state.setdefault(Keys.channel_view, "All channels")
     state.setdefault(Keys.channel, 0)
+    state.setdefault(Keys.target_kind, TARGETS[0])
+    state.setdefault(Keys.target_class, 0)
+    state.setdefault(Keys.target_value, 1.0)
+    state.setdefault(Keys.lr, 0.1)
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -172,6 +232,12 @@ def clear_drawing() -> None:
     """Button callback: forget the drawing and remount an empty canvas."""
     st.session_state.pop(Keys.drawing, None)
     st.session_state[Keys.canvas] = int(st.session_state.get(Keys.canvas, 0)) + 1
+
+
+def keep_choice(key: str, options: list[str]) -> None:
+    """Fall back to the first option when the stored one is no longer offered."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
 
 
 def clamp(key: str, lo: int, hi: int) -> int:
@@ -252,25 +318,6 @@ def _vector_input(sel: Selection) -> Selection:
     return sel
 
 
-def parse_numbers(values: Any, n: int) -> torch.Tensor:
-    """Typed numbers (a table or nested list) -> a (rows, n) float32 tensor, or ValueError."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("Every cell must be a number (like 0.5 or -2).") from None
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[1] != n:
-        got = array.shape[-1] if array.ndim else 0
-        raise ValueError(f"This model takes {n} numbers per row; the table has {got}.")
-    if array.shape[0] == 0:
-        raise ValueError("Type at least one row of numbers.")
-    if not np.isfinite(array).all():
-        raise ValueError("Every cell needs a finite number: empty cells, NaN and infinity "
-                         "cannot go through a network.")
-    return torch.from_numpy(array.astype(np.float32))
-
-
 def _drawn_input(sel: Selection) -> Selection:
     drawing = st.session_state.get(Keys.drawing)
     if drawing is None or not has_ink(drawing):
@@ -301,32 +348,3 @@ def _from_image(sel: Selection, image: np.ndarray) -> Selection:
         return sel
     sel.x = sel.stages.tensor
     return sel
-
-
-def decode_upload(data: bytes) -> np.ndarray:
-    """Uploaded bytes -> an array ``digit_stages`` accepts (ink bright), or a clear ValueError."""
-    if not data:
-        raise ValueError("The uploaded file is empty.")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise ValueError(f"The image is {img.width}x{img.height} pixels; images up to "
-                                 "4096x4096 are accepted.")
-            if img.format not in ("PNG", "JPEG"):
-                raise ValueError(f"Please upload a PNG or JPEG (this file is {img.format}).")
-            img.load()
-            gray = np.asarray(img.convert("LA") if "A" in img.getbands() else img.convert("L"))
-    except UnidentifiedImageError:
-        raise ValueError("That file is not an image PNG or JPEG can read.") from None
-    except (OSError, Image.DecompressionBombError, SyntaxError) as err:
-        raise ValueError(f"The image could not be read ({err}); is the file complete?") from None
-    if gray.ndim == 3:  # LA: ink is luminance times alpha, as on the canvas
-        lum, alpha = gray[..., 0].astype(np.float32), gray[..., 1].astype(np.float32) / 255
-        opaque = alpha > 0.5
-        if opaque.mean() > 0.9 and lum[opaque].mean() > 127:  # dark digit on a light page
-            lum = 255 - lum
-        return (lum * alpha).astype(np.uint8)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if border.mean() > 127:  # dark ink on white paper: MNIST digits are white on black
-        gray = 255 - gray
-    return gray

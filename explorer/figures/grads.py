@@ -1,0 +1,85 @@
+"""Figures of gradients: parameter gradients (kernels, weight matrices) and gradient norms."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer.figures.panels import VALUE_FORMAT, VALUE_SCALE
+
+MAX_MATRIX_CELLS = 20_000  # a bigger weight gradient is drawn as one norm per output unit
+MAX_KERNELS = 512  # conv kernels drawn at once (in x out); conv2 of the cnn has 2,048
+
+
+def param_grad_figure(name: str, grad: torch.Tensor) -> tuple[go.Figure, str]:
+    """The picture of one parameter's gradient, and a caption saying what is shown.
+
+    Conv weights (out, in, kh, kw) become one mosaic of kh x kw kernels; a Linear weight
+    (out, in) a heatmap when small, else each output unit's gradient norm; a bias one bar each.
+    """
+    g = grad.detach().to(torch.float32)
+    if g.dim() == 4:
+        out_c, in_c, kh, kw = g.shape
+        rows = max(1, min(out_c, MAX_KERNELS // max(in_c, 1)))
+        shown = g[:rows].reshape(rows * in_c, kh, kw)
+        note = (f"all {out_c * in_c:,} kernels" if rows == out_c
+                else f"the kernels of output channels 0-{rows - 1} of {out_c}")
+        return _matrix(_tile(shown, in_c), f"{name}: gradient, {note}",
+                       "row: output channel · column: input channel"), \
+            f"{tuple(g.shape)}: one {kh}x{kw} kernel per (output, input) channel pair; {note}."
+    if g.dim() == 2 and g.numel() <= MAX_MATRIX_CELLS:
+        return _matrix(g, f"{name}: gradient {tuple(g.shape)}", "row: output unit · column: input"),\
+            f"{tuple(g.shape)}: row j is d loss / d y_j times the layer's input."
+    if g.dim() == 2:
+        norms = g.norm(dim=1)
+        return _bars(norms, f"{name}: gradient norm of each output unit's row", "output unit"), \
+            (f"{tuple(g.shape)} is {g.numel():,} numbers, too many to draw: each bar is the size "
+             "of one output unit's row of the gradient.")
+    return _bars(g.reshape(-1), f"{name}: gradient {tuple(g.shape)}", "unit"), \
+        f"{tuple(g.shape)}: one number per unit."
+
+
+def norms_figure(norms: dict[str, float], title: str = "gradient norm per parameter") -> go.Figure:
+    """A bar per parameter: how large its gradient is (L2 norm)."""
+    names = list(norms)
+    values = np.array([norms[n] for n in names], dtype=np.float32)
+    fig = go.Figure(go.Bar(x=names, y=values, marker={"color": "#5e3c99"},
+                           hovertemplate="%{x}<br>‖grad‖ %{y:.4g}<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      yaxis={"title": "‖grad‖"}, xaxis={"tickangle": -30})
+    return fig
+
+
+def _tile(kernels: torch.Tensor, per_row: int) -> torch.Tensor:
+    """(rows * per_row, kh, kw) kernels -> one 2-D array, a 1-px NaN gap between kernels."""
+    n, kh, kw = kernels.shape
+    rows = n // per_row
+    grid = torch.full((rows * (kh + 1) - 1, per_row * (kw + 1) - 1), float("nan"))
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        grid[r * (kh + 1): r * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = kernels[i]
+    return grid
+
+
+def _matrix(m: torch.Tensor, title: str, axes: str) -> go.Figure:
+    z = m.numpy().astype(np.float32)
+    finite = z[np.isfinite(z)]
+    zmax = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
+    fig = go.Figure(go.Heatmap(z=z, colorscale=VALUE_SCALE, zmin=-zmax, zmax=zmax, zmid=0,
+                               hoverongaps=False,
+                               hovertemplate=f"row %{{y}}<br>col %{{x}}<br>grad %{{z:{VALUE_FORMAT}}}"
+                                             "<extra></extra>"))
+    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 30},
+                      xaxis={"showticklabels": False, "title": axes},
+                      yaxis={"showticklabels": False, "autorange": "reversed"})
+    return fig
+
+
+def _bars(v: torch.Tensor, title: str, axis: str) -> go.Figure:
+    y = v.numpy().astype(np.float32)
+    fig = go.Figure(go.Bar(y=y, marker={"color": "#5e3c99"},
+                           hovertemplate=f"{axis} %{{x}}<br>%{{y:{VALUE_FORMAT}}}<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      xaxis={"title": axis}, bargap=0.1 if len(y) <= 64 else 0)
+    return fig

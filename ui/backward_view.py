@@ -1,0 +1,131 @@
+"""Pieces of /backward: the target, the code that runs, gradients of a step, saliency, SGD."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+import torch
+
+from explorer import figures, ui_state
+from explorer.gradients import Backward
+from explorer.steps import INPUT, Step
+from explorer.ui_state import TARGETS, Keys, Selection
+
+ROUTING = {
+    "relu": "ReLU passes the gradient back only where its input was positive; elsewhere it "
+            "sends back 0.",
+    "max_pool2d": "Max-pooling sends each window's gradient back to the window's winner only; "
+                  "the other inputs of the window get 0.",
+    "dropout": "Dropout in train mode multiplies the gradient by the same mask and 1/(1-p) it "
+               "used going forward; in eval mode it passes the gradient through unchanged.",
+    "view": "view only reshapes: the gradient goes back unchanged, reshaped.",
+    "flatten": "flatten only reshapes: the gradient goes back unchanged, reshaped.",
+    "add": "x + f(x) copies the gradient to both of its inputs: the skip connection gives the "
+           "earlier layer a direct path for it.",
+}
+
+
+def target_picker(sel: Selection, logits: torch.Tensor) -> tuple[Any, str]:
+    """Widgets for what the loss compares with; returns (target, the code that runs)."""
+    if sel.preset.task == "reconstruct":
+        st.caption("The autoencoder learns to rebuild its input: the target is the input itself.")
+        return None, "loss = F.mse_loss(model(x), x)\nloss.backward()"
+    if sel.preset.task == "classify":
+        options = [t for t in TARGETS if t != "True label" or sel.label is not None]
+        ui_state.keep_choice(Keys.target_kind, options)
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        kind = c1.radio("Target class", options, key=Keys.target_kind, horizontal=True)
+        if kind == "Another class":
+            target = int(c2.number_input("Class", 0, 9, key=Keys.target_class))
+        elif kind == "True label":
+            target = int(sel.label)
+        else:
+            target = int(logits.argmax(1)[0])
+        c2.caption(f"target = {target}") if kind != "Another class" else None
+        return target, (f"target = torch.tensor([{target}])\n"
+                        "loss = F.cross_entropy(model(x), target)\nloss.backward()")
+    value = float(st.number_input("Target value y", key=Keys.target_value, format="%.3f"))
+    return torch.tensor([[value]]), (f"target = torch.tensor([[{value}]])\n"
+                                     "loss = F.mse_loss(model(x), target)\nloss.backward()")
+
+
+def step_label(b: Backward, i: int) -> str:
+    s = b.trace.steps[i]
+    where = f" · {s.module}" if s.module else ""
+    return f"{i} · {s.op}{where} → {s.output_shape}"
+
+
+def step_gradients(b: Backward, step: Step) -> None:
+    """The step's activation next to its gradient, and how the gradient went on to its input."""
+    grad = b.output_grads.get(step.index)
+    fn = b.grad_fns.get(step.index, "—")
+    st.markdown(f"**grad_fn:** `{fn}` · ‖d loss / d output‖ = "
+                f"{b.grad_norms.get(step.index, 0.0):.4g}")
+    out = step.output if isinstance(step.output, torch.Tensor) else None
+    if grad is None or out is None:
+        st.info("No gradient reaches this step's output: the loss does not depend on it "
+                "(for example a comparison that only chose a branch).")
+        return
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.activation_figure(out, "activation (forward)"), key="grad_act")
+    c2.plotly_chart(figures.activation_figure(grad, "gradient d loss / d output"),
+                    key="grad_out")
+    parent = next((p for p in step.parents if p != INPUT), None)
+    passed = b.output_grads.get(parent) if parent is not None else None
+    if step.op in ROUTING and passed is not None and passed.shape == step.inputs[0].shape:
+        st.markdown(f"**How the gradient is routed:** {ROUTING[step.op]}")
+        st.plotly_chart(figures.compare_figure(grad, passed,
+                                               labels=("arrives at the output",
+                                                       "passed back to the input"),
+                                               title=f"{step.op}: gradient in and out"),
+                        key="grad_routing")
+        if step.op == "relu":
+            positive = (step.inputs[0] > 0).float().mean().item()
+            st.caption(f"The input was positive at {positive:.1%} of the units; exactly there "
+                       "the gradient goes through.")
+
+
+def param_gradients(b: Backward, step: Step) -> None:
+    if not step.params:
+        st.caption("This step has no parameters of its own.")
+        return
+    for name in step.params:
+        grad = b.param_grads.get(name)
+        if grad is None:
+            continue
+        fig, caption = figures.param_grad_figure(name, grad)
+        st.plotly_chart(fig, key=f"param_{name}")
+        st.caption(caption)
+
+
+def saliency(sel: Selection, b: Backward) -> None:
+    """d loss / d input: which input numbers would change the loss most."""
+    if b.input_grad is None:
+        return
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.activation_figure(b.trace.input, "the input x"), key="sal_input")
+    c2.plotly_chart(figures.activation_figure(b.input_grad, "saliency: d loss / d x"),
+                    key="sal_grad")
+
+
+def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
+    """One SGD step on this session's copy of the weights, with undo."""
+    name = sel.model_name
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    lr = c1.number_input("Learning rate", min_value=0.0, max_value=10.0, step=0.01,
+                         key=Keys.lr, format="%.3f")
+    c2.button("Apply one SGD step", type="primary", on_click=ui_state.apply_sgd,
+              args=(name, b, float(lr), prediction), key="sgd_apply")
+    history = ui_state.sgd_history(name)
+    c3.button("Undo", on_click=ui_state.undo_sgd, args=(name,), disabled=not history,
+              key="sgd_undo")
+    c4.button("Reset", on_click=ui_state.reset_weights, args=(name,), disabled=not history,
+              key="sgd_reset")
+    st.caption("w ← w − lr · ∂loss/∂w, on this session's copy of the weights only: every "
+               "other student keeps the trained model.")
+    if history:
+        _, before_loss, before_pred = history[-1]
+        st.markdown(f"After {len(history)} step(s): loss **{before_loss:.4f} → {b.loss:.4f}**"
+                    + (f", prediction **{before_pred} → {prediction}**"
+                       if prediction is not None else ""))
