@@ -221,3 +221,66 @@ def test_forward_expanders_build_their_content_only_when_open() -> None:
     assert "torch computed" in text  # the unit's computation, checked against torch's value
     assert "Prediction in **train** mode" in text
     assert len(at.get("plotly_chart")) == closed_charts + 3  # units, train|eval dropout, output
+
+
+def _loss(at: AppTest) -> float:
+    return float(next(m.value for m in at.metric if m.label == "Loss"))
+
+
+def test_backward_page_shows_gradients_and_a_session_only_sgd_step() -> None:
+    at = _app("views/backward.py")
+    assert "ConvolutionBackward0" in _text(at)
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "grad" in dot and "conv1.weight" in dot
+    predicted = _loss(at)
+    at.radio(key=Keys.target_kind).set_value("Another class").run()
+    at.number_input(key=Keys.target_class).set_value(3).run()
+    assert "torch.tensor([3])" in at.code[0].value
+    wrong = _loss(at)
+    assert wrong > predicted  # sample #0 is a 0: calling it a 3 costs more
+    shared = {k: v.clone() for k, v in ui_state.shared_model("cnn").state_dict().items()}
+
+    next(b for b in at.button if b.key == "sgd_apply").click().run()
+    assert not at.exception
+    stepped = _loss(at)
+    assert stepped < wrong
+    assert f"{wrong:.4f} → {stepped:.4f}" in _text(at)
+    for k, v in ui_state.shared_model("cnn").state_dict().items():
+        assert torch.equal(v, shared[k]), k  # only this session's copy moved
+    assert all(p.grad is None for p in ui_state.shared_model("cnn").parameters())
+
+    other = _app("views/backward.py")
+    other.radio(key=Keys.target_kind).set_value("Another class").run()
+    other.number_input(key=Keys.target_class).set_value(3).run()
+    assert _loss(other) == pytest.approx(wrong)  # another student still has the trained model
+
+    # this session's forward pass runs on its own weights now; the other session's does not
+    for session in (at, other):
+        session.session_state[Keys.step] = 10
+        session.switch_page("views/forward.py").run()
+    mine, theirs = at.dataframe[0].value, other.dataframe[0].value
+    assert not mine.loc["output"].equals(theirs.loc["output"])
+    assert not mine.loc["input"].equals(theirs.loc["input"])  # fc2's input moved too
+
+    at.switch_page("views/backward.py").run()
+    at.radio(key=Keys.target_kind).set_value("Another class").run()
+    at.number_input(key=Keys.target_class).set_value(3).run()
+    next(b for b in at.button if b.key == "sgd_undo").click().run()
+    assert _loss(at) == pytest.approx(wrong)
+    assert Keys.params("cnn") not in at.session_state
+
+
+@pytest.mark.parametrize("name", ["simple_nn", "autoencoder", "skip", "conditional", "bn_cnn"])
+def test_backward_page_works_for_every_kind_of_model(name: str) -> None:
+    source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
+    at = _app("views/backward.py", **{Keys.model: name, Keys.source: source})
+    assert not at.warning, [w.value for w in at.warning]
+    if name == "simple_nn":
+        assert "F.mse_loss(model(x), target)" in at.code[0].value
+        at.number_input(key=Keys.target_value).set_value(5.0).run()
+        assert "[[5.0]]" in at.code[0].value
+    if name == "autoencoder":
+        assert "F.mse_loss(model(x), x)" in at.code[0].value
+    steps = at.selectbox(key=Keys.grad_step).options
+    at.selectbox(key=Keys.grad_step).set_value(len(steps) - 1).run()
+    assert not at.exception

@@ -107,3 +107,22 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
     expect(units.get_by_text("Unit (0, 0, 0)", exact=False)).to_have_count(0)
     expect(units.get_by_text("kernel", exact=False).first).to_be_visible()
     page.screenshot(path=SHOTS / "forward-unit.png", full_page=True)
+
+
+def test_backward_page_runs_and_shows_the_graph_and_gradients(page, app_url) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/backward")
+    expect(page.get_by_text("loss.backward()", exact=False).first).to_be_visible()
+    graph = page.get_by_test_id("stGraphVizChart").locator("svg")
+    expect(graph).to_be_visible()
+    expect(graph.locator("g.node")).to_have_count(11 + 1 + 8)  # steps, input, parameters
+    expect(page.get_by_text("ConvolutionBackward0")).to_be_visible()
+    expect(page.get_by_text("gradient d loss / d output").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
+    loss = page.get_by_test_id("stMetricValue").first
+    before = float(loss.inner_text())
+    page.get_by_role("button", name="Apply one SGD step").click()
+    expect(page.get_by_text("After 1 step(s)", exact=False)).to_be_visible()
+    assert float(loss.inner_text()) < before
+    page.screenshot(path=SHOTS / "backward.png", full_page=True)

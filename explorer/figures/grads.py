@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from explorer.figures.activations import activation_figure
 from explorer.figures.panels import VALUE_FORMAT, VALUE_SCALE
 
 MAX_MATRIX_CELLS = 20_000  # a bigger weight gradient is drawn as one norm per output unit
@@ -22,12 +23,13 @@ def param_grad_figure(name: str, grad: torch.Tensor) -> tuple[go.Figure, str]:
     if g.dim() == 4:
         out_c, in_c, kh, kw = g.shape
         rows = max(1, min(out_c, MAX_KERNELS // max(in_c, 1)))
-        shown = g[:rows].reshape(rows * in_c, kh, kw)
         note = (f"all {out_c * in_c:,} kernels" if rows == out_c
                 else f"the kernels of output channels 0-{rows - 1} of {out_c}")
-        return _matrix(_tile(shown, in_c), f"{name}: gradient, {note}",
-                       "row: output channel · column: input channel"), \
-            f"{tuple(g.shape)}: one {kh}x{kw} kernel per (output, input) channel pair; {note}."
+        # one mosaic of kh x kw tiles; tile k is (output k // in_c, input k % in_c)
+        tiles = g[:rows].reshape(1, rows * in_c, kh, kw)
+        return activation_figure(tiles, f"{name}: gradient, {note}"), \
+            (f"{tuple(g.shape)}: one {kh}x{kw} kernel per (output, input) channel pair, tile k "
+             f"is output channel k // {in_c}, input channel k % {in_c}; {note}.")
     if g.dim() == 2 and g.numel() <= MAX_MATRIX_CELLS:
         return _matrix(g, f"{name}: gradient {tuple(g.shape)}", "row: output unit · column: input"),\
             f"{tuple(g.shape)}: row j is d loss / d y_j times the layer's input."
@@ -49,17 +51,6 @@ def norms_figure(norms: dict[str, float], title: str = "gradient norm per parame
     fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       yaxis={"title": "‖grad‖"}, xaxis={"tickangle": -30})
     return fig
-
-
-def _tile(kernels: torch.Tensor, per_row: int) -> torch.Tensor:
-    """(rows * per_row, kh, kw) kernels -> one 2-D array, a 1-px NaN gap between kernels."""
-    n, kh, kw = kernels.shape
-    rows = n // per_row
-    grid = torch.full((rows * (kh + 1) - 1, per_row * (kw + 1) - 1), float("nan"))
-    for i in range(n):
-        r, c = divmod(i, per_row)
-        grid[r * (kh + 1): r * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = kernels[i]
-    return grid
 
 
 def _matrix(m: torch.Tensor, title: str, axes: str) -> go.Figure:
