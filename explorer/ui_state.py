@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import streamlit as st
 import torch
 import torch.nn as nn
 
+from explorer import links
 from explorer.digits import DigitStages, digit_stages, has_ink
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.inputs import decode_upload, parse_numbers
@@ -58,6 +60,13 @@ class Keys:
     target_value = "target_value"  # a typed target for a model with one output number
     grad_step = "grad_step"
     lr = "learning_rate"
+
+    link_adopted = "link_adopted"  # this session has read the link it was opened with
+
+    @staticmethod
+    def typed_start(model: str) -> str:
+        """Typed numbers a link brought; the table starts from them."""
+        return f"typed_start_{model}"
 
     @staticmethod
     def params(model: str) -> str:
@@ -187,6 +196,51 @@ def defaults() -> None:
     state.setdefault(Keys.lr, 0.1)
 
 
+_LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
+              "random_seed": Keys.random_seed, "train": Keys.train,
+              "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step}
+
+
+def adopt_link() -> list[str]:
+    """Once per session: take the state a shared link asks for; the names it had to ignore."""
+    if st.session_state.get(Keys.link_adopted):
+        return []
+    st.session_state[Keys.link_adopted] = True
+    values, ignored = links.from_params(st.query_params.to_dict())
+    for key, value in values.items():
+        if key == "typed":
+            model = values.get("model", links.DEFAULTS["model"])
+            st.session_state[Keys.typed_start(model)] = value
+            st.session_state[Keys.typed(model)] = np.array(value, dtype=np.float64)
+        else:
+            st.session_state[_LINK_KEYS[key]] = value
+    return ignored
+
+
+def link_state(*, with_step: bool = False) -> dict[str, Any]:
+    """This session's view as ``explorer.links`` describes it."""
+    state = {k: st.session_state.get(key, links.DEFAULTS[k]) for k, key in _LINK_KEYS.items()}
+    if not with_step:
+        state["step"] = 0
+    typed = st.session_state.get(Keys.typed(state["model"]))
+    state["typed"] = None if typed is None else np.asarray(typed).tolist()
+    return state
+
+
+def publish_link(*, with_step: bool = False) -> None:
+    """Write this session's view into the address bar, so copying the URL shares it."""
+    params = links.to_params(link_state(with_step=with_step))
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
+
+
+def share_url() -> str:
+    """A link to this page in this session's state (the step too, on /forward)."""
+    url = urlsplit(st.context.url or "http://localhost:8501/")
+    return links.share_url(f"{url.scheme}://{url.netloc}", url.path,
+                           link_state(with_step=url.path.rstrip("/").endswith("forward")))
+
+
 def get(key: str, default: Any = None) -> Any:
     return st.session_state.get(key, default)
 
@@ -250,12 +304,8 @@ def clamp(key: str, lo: int, hi: int) -> int:
 def clamp_step(n_steps: int) -> int:
     """Keep the selected step inside this trace (another model may have fewer steps).
 
-    A new session takes the step from the link it opened (``?step=``): the slider is bound to
-    that query parameter, but it is drawn after this runs.
+    A new session took the step from the link it opened (``adopt_link``).
     """
-    if Keys.step not in st.session_state:
-        raw = st.query_params.get(Keys.step, "0")
-        st.session_state[Keys.step] = int(raw) if raw.isdigit() else 0
     return clamp(Keys.step, 0, n_steps - 1)
 
 

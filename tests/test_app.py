@@ -284,3 +284,35 @@ def test_backward_page_works_for_every_kind_of_model(name: str) -> None:
     steps = at.selectbox(key=Keys.grad_step).options
     at.selectbox(key=Keys.grad_step).set_value(len(steps) - 1).run()
     assert not at.exception
+
+
+def test_a_shared_link_opens_the_same_view_and_bad_values_are_named() -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "mlp", "sample": "4", "mode": "train", "seed": "3",
+                            "step": "2", "rseed": "oops"})
+    at.run()
+    assert "rseed" in " ".join(w.value for w in at.warning)  # named once, on arrival
+    at.switch_page("views/forward.py").run()
+    assert not at.exception
+    assert at.selectbox(key=Keys.model).value == "mlp"
+    assert at.selectbox(key=Keys.sample).value == 4
+    assert at.toggle(key=Keys.train).value is True
+    assert at.number_input(key=Keys.dropout_seed).value == 3
+    assert at.slider(key=Keys.step).value == 2
+    link = next(c.value for c in at.code if "?" in c.value)
+    for part in ("model=mlp", "sample=4", "mode=train", "seed=3"):
+        assert part in link
+    assert at.query_params["step"] in ("2", ["2"])
+
+
+def test_typed_numbers_from_a_link_fill_the_table() -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "simple_nn", "input": "typed", "x": "1,2,3"})
+    at.run()
+    at.switch_page("views/forward.py").run()
+    assert not at.exception and not at.warning
+    assert "(1, 3)" in _text(at)
+    assert at.query_params["x"] in ("1,2,3", ["1,2,3"])
+    assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[1.0, 2.0, 3.0]])
+    stats = at.dataframe[0].value  # step 0's input row: the linked numbers themselves
+    assert stats.loc["input", "min"] == 1.0 and stats.loc["input", "max"] == 3.0

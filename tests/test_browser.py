@@ -95,7 +95,7 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
     page.goto(f"{app_url}/forward")  # a new session: sample #0, step 0 (conv1)
     expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)")
     page.get_by_text("Click a unit: how was it computed?").click()
-    units = page.get_by_test_id("stExpander").first
+    units = page.get_by_test_id("stExpander").filter(has_text="Click a unit")
     expect(units.get_by_text("Unit (0, 0, 0)", exact=False)).to_be_visible()
     plot = units.locator(".js-plotly-plot .nsewdrag").first
     expect(plot).to_be_visible()
@@ -126,3 +126,25 @@ def test_backward_page_runs_and_shows_the_graph_and_gradients(page, app_url) -> 
     expect(page.get_by_text("After 1 step(s)", exact=False)).to_be_visible()
     assert float(loss.inner_text()) < before
     page.screenshot(path=SHOTS / "backward.png", full_page=True)
+
+
+def test_a_shared_link_round_trips(page, app_url, browser) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/forward?model=skip&sample=5&mode=train&seed=3&step=6")
+    expect(page.locator(".fpe-src .hit")).to_contain_text("x + out")
+    expect(page.get_by_text("Skip-connection CNN · train mode · dropout seed 3",
+                            exact=False)).to_be_visible()
+    page.get_by_role("button", name="Next ▶").click()
+    expect(page).to_have_url(re.compile(r"step=7"))
+    page.get_by_text("Share this view").click()
+    link = page.get_by_test_id("stCode").filter(has_text="?").first.inner_text().strip()
+    assert link.startswith(f"{app_url}/forward?") and "step=7" in link
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:  # a second student opens the link: same model, input, mode, seed and step
+        other.goto(link)
+        expect(other.locator(".fpe-src .hit")).to_contain_text("F.relu(x + out)")
+        expect(other.get_by_text("7·relu", exact=False).first).to_be_visible()
+        expect(other.get_by_text("train mode · dropout seed 3", exact=False)).to_be_visible()
+    finally:
+        other.context.close()

@@ -12,11 +12,18 @@ from explorer.zoo import PRESETS
 
 def render() -> None:
     """Draw the sidebar; its widgets keep their values across pages (keys in ``Keys``)."""
+    ignored = ui_state.adopt_link()
     ui_state.defaults()
     with st.sidebar:
+        if ignored:
+            st.warning(f"The link's {', '.join(ignored)} could not be used and was ignored.")
         _model()
         _input()
         _mode()
+        with st.expander("Share this view", icon=":material/link:"):
+            st.caption("Students who open this link see the same model, input, mode and step.")
+            st.code(ui_state.share_url(), language=None, wrap_lines=True)
+    ui_state.publish_link()
 
 
 def _model() -> None:
@@ -47,7 +54,10 @@ def _input() -> None:
                          key=Keys.upload)
     elif source == "Typed numbers" and preset.default_input is not None:
         n = preset.input_shape[0]
-        start = pd.DataFrame(list(preset.default_input), columns=[f"x{i + 1}" for i in range(n)])
+        rows = ui_state.get(Keys.typed_start(name)) or preset.default_input
+        if len(rows[0]) != n:  # a link with the wrong count of numbers: start from the default
+            rows = preset.default_input
+        start = pd.DataFrame(list(rows), columns=[f"x{i + 1}" for i in range(n)])
         edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic",
                                 hide_index=True)
         ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))

@@ -23,10 +23,11 @@ step_view.overview(t, current)
 prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
 prev.button("◀ Prev", on_click=ui_state.move_step, args=(-1, n), disabled=current == 0,
             key="prev_step", width="stretch")
-slider.slider("Step", 0, n - 1, key=Keys.step, bind="query-params") if n > 1 else None
+slider.slider("Step", 0, n - 1, key=Keys.step) if n > 1 else None
 nxt.button("Next ▶", on_click=ui_state.move_step, args=(1, n), disabled=current == n - 1,
            key="next_step", width="stretch")
 step = t.steps[current]
+ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step
 
 code_col, facts_col = st.columns([3, 2], gap="large")
 with code_col:
