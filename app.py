@@ -7,7 +7,7 @@ of a shared link such as /forward would get the page without this file's sidebar
 
 import streamlit as st
 
-from ui import sidebar
+from ui import show, sidebar
 
 st.set_page_config(page_title="Forward Pass Explorer", page_icon=":material/neurology:",
                    layout="wide")
@@ -20,4 +20,5 @@ page = st.navigation([
             url_path="backward"),
 ])
 sidebar.render()
+show.page_style()
 page.run()

@@ -61,6 +61,7 @@ class Keys:
     grad_step = "grad_step"
     lr = "learning_rate"
 
+    projector = "projector"  # large type and figures for the back of a room
     link_adopted = "link_adopted"  # this session has read the link it was opened with
 
     @staticmethod

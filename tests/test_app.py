@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,21 @@ def test_typed_numbers_from_a_link_fill_the_table() -> None:
     assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[1.0, 2.0, 3.0]])
     stats = at.dataframe[0].value  # step 0's input row: the linked numbers themselves
     assert stats.loc["input", "min"] == 1.0 and stats.loc["input", "max"] == 3.0
+
+
+def test_projector_mode_enlarges_text_and_figures() -> None:
+    at = _app("views/forward.py", **{Keys.step: 7})
+    normal = json.loads(at.get("plotly_chart")[0].proto.spec)
+    at.toggle(key=Keys.projector).set_value(True).run()
+    assert not at.exception
+    big = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert big["layout"]["font"]["size"] == 20
+    assert big["layout"]["height"] > normal["layout"].get("height", 0)
+    assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
+
+
+def test_forward_page_offers_the_downloads() -> None:
+    at = _app("views/forward.py")
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert labels == {"Activations (.npz)", "Activations (.csv)", "Model code (.py)",
+                      "Weights (.pt)"}

@@ -11,6 +11,7 @@ from explorer import figures, ui_state
 from explorer.gradients import Backward
 from explorer.steps import INPUT, Step
 from explorer.ui_state import TARGETS, Keys, Selection
+from ui import show
 
 ROUTING = {
     "relu": "ReLU passes the gradient back only where its input was positive; elsewhere it "
@@ -68,14 +69,16 @@ def step_gradients(b: Backward, step: Step) -> None:
                 "(for example a comparison that only chose a branch).")
         return
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.activation_figure(out, "activation (forward)"), key="grad_act")
-    c2.plotly_chart(figures.activation_figure(grad, "gradient d loss / d output"),
-                    key="grad_out")
+    with c1:
+        show.chart(figures.activation_figure(out, "activation (forward)"), key="grad_act")
+    with c2:
+        show.chart(figures.activation_figure(grad, "gradient d loss / d output"),
+                   key="grad_out")
     parent = next((p for p in step.parents if p != INPUT), None)
     passed = b.output_grads.get(parent) if parent is not None else None
     if step.op in ROUTING and passed is not None and passed.shape == step.inputs[0].shape:
         st.markdown(f"**How the gradient is routed:** {ROUTING[step.op]}")
-        st.plotly_chart(figures.compare_figure(grad, passed,
+        show.chart(figures.compare_figure(grad, passed,
                                                labels=("arrives at the output",
                                                        "passed back to the input"),
                                                title=f"{step.op}: gradient in and out"),
@@ -95,7 +98,7 @@ def param_gradients(b: Backward, step: Step) -> None:
         if grad is None:
             continue
         fig, caption = figures.param_grad_figure(name, grad)
-        st.plotly_chart(fig, key=f"param_{name}")
+        show.chart(fig, key=f"param_{name}")
         st.caption(caption)
 
 
@@ -104,9 +107,11 @@ def saliency(sel: Selection, b: Backward) -> None:
     if b.input_grad is None:
         return
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.activation_figure(b.trace.input, "the input x"), key="sal_input")
-    c2.plotly_chart(figures.activation_figure(b.input_grad, "saliency: d loss / d x"),
-                    key="sal_grad")
+    with c1:
+        show.chart(figures.activation_figure(b.trace.input, "the input x"), key="sal_input")
+    with c2:
+        show.chart(figures.activation_figure(b.input_grad, "saliency: d loss / d x"),
+                   key="sal_grad")
 
 
 def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:

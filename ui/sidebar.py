@@ -20,6 +20,8 @@ def render() -> None:
         _model()
         _input()
         _mode()
+        st.toggle("Projector mode", key=Keys.projector,
+                  help="Large type and figures, readable from the back of a classroom.")
         with st.expander("Share this view", icon=":material/link:"):
             st.caption("Students who open this link see the same model, input, mode and step.")
             st.code(ui_state.share_url(), language=None, wrap_lines=True)

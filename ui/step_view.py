@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer import figures, ui_state
+from explorer import exports, figures, ui_state
 from explorer.explain import explain, kind_label, op_title
 from explorer.trace import Step, Trace, source_of
-from explorer.ui_state import Keys
+from explorer.ui_state import Keys, Selection
 from explorer.units import unit_computation
+from ui import show
 
 
 def overview(t: Trace, current: int) -> None:
@@ -97,12 +98,12 @@ def unit_explorer(step: Step, channel: int | None) -> None:
         channel = min(channel or 0, out.shape[1] - 1)
         st.caption(f"Channel {channel} of the output; pick another with **Show: One channel** "
                    "above.")
-        event = st.plotly_chart(figures.channel_figure(out, channel), key=key,
+        event = show.chart(figures.channel_figure(out, channel), key=key,
                                 on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(0, 0))
         unit = (channel, *unit)
     else:
-        event = st.plotly_chart(figures.vector_figure(out, "output units"), key=key,
+        event = show.chart(figures.vector_figure(out, "output units"), key=key,
                                 on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(int(out[0].abs().argmax()),))
     try:
@@ -136,12 +137,34 @@ def train_vs_eval(train_trace: Trace, eval_trace: Trace) -> None:
     """The same input in both modes: the dropout step and the final output side by side."""
     for a, b in zip(train_trace.steps, eval_trace.steps, strict=False):
         if a.op == "dropout" and b.op == "dropout":
-            st.plotly_chart(figures.compare_figure(a.output, b.output,
+            show.chart(figures.compare_figure(a.output, b.output,
                                                    title=f"{a.module or a.op} output"),
                             key="compare_dropout")
             break
-    st.plotly_chart(figures.compare_figure(train_trace.output, eval_trace.output,
+    show.chart(figures.compare_figure(train_trace.output, eval_trace.output,
                                            title="final output"), key="compare_output")
     if train_trace.output.dim() == 2 and train_trace.output.shape[1] == 10:
         pa, pb = int(train_trace.output.argmax(1)[0]), int(eval_trace.output.argmax(1)[0])
         st.markdown(f"Prediction in **train** mode: **{pa}** · in **eval** mode: **{pb}**")
+
+
+def downloads(sel: Selection, t: Trace) -> None:
+    """The pass and the model to take home; each file is made only when its button is clicked."""
+    model = ui_state.shared_model(sel.model_name)
+    params = ui_state.session_params(sel.model_name)
+    name = sel.model_name
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button("Activations (.npz)", data=lambda: exports.trace_npz(t),
+                       file_name=f"{name}-activations.npz", mime="application/octet-stream",
+                       on_click="ignore", icon=":material/download:")
+    c2.download_button("Activations (.csv)", data=lambda: exports.trace_csv(t),
+                       file_name=f"{name}-activations.csv", mime="text/csv",
+                       on_click="ignore", icon=":material/download:")
+    c3.download_button("Model code (.py)", data=lambda: exports.model_source(model),
+                       file_name=f"{name}.py", mime="text/x-python", on_click="ignore",
+                       icon=":material/download:")
+    c4.download_button("Weights (.pt)", data=lambda: exports.weights_pt(model, params),
+                       file_name=f"{name}.pt", mime="application/octet-stream",
+                       on_click="ignore", icon=":material/download:")
+    st.caption("Load them back with `numpy.load`, `pandas.read_csv` and "
+               "`torch.load(path, weights_only=True)`.")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import figures, ui_state
 from explorer.ui_state import Keys
-from ui import backward_view
+from ui import backward_view, show
 
 sel = ui_state.current_selection()
 st.title("The backward pass")
@@ -45,7 +45,7 @@ with graph_col:
 
 st.subheader("Parameter gradients")
 backward_view.param_gradients(b, step)
-st.plotly_chart(figures.norms_figure({k: v for k, v in b.grad_norms.items()
+show.chart(figures.norms_figure({k: v for k, v in b.grad_norms.items()
                                       if isinstance(k, str)}), key="norms")
 
 st.subheader("Saliency: which inputs matter")

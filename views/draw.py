@@ -6,6 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
 from explorer.ui_state import Keys
+from ui import show
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")
@@ -57,7 +58,7 @@ def show_prediction(image) -> None:
     mode = "train" if sel.train else "eval"
     if sel.preset.task == "classify":
         st.metric("Prediction", str(int(out.argmax(1)[0])), help=f"The model in {mode} mode.")
-        st.plotly_chart(figures.probabilities_figure(out), key="probabilities")
+        show.chart(figures.probabilities_figure(out), key="probabilities")
     else:
         st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
                  clamp=True)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import figures, ui_state
 from explorer.ui_state import Keys
-from ui import step_view
+from ui import show, step_view
 
 sel = ui_state.current_selection()
 st.title("The forward pass, step by step")
@@ -36,7 +36,7 @@ with facts_col:
     step_view.facts(step)
 
 channel = step_view.channel_choice(step)
-st.plotly_chart(figures.step_figure(step, channel=channel), key="step_figure")
+show.chart(figures.step_figure(step, channel=channel), key="step_figure")
 step_view.stats_table(step)
 
 # Expanders that track their state: their figures are built only while open.
@@ -44,6 +44,9 @@ units = st.expander("Click a unit: how was it computed?", key=Keys.units_open, o
 if units.open:
     with units:
         step_view.unit_explorer(step, channel)
+
+with st.expander("Download this pass", icon=":material/download:"):
+    step_view.downloads(sel, t)
 
 compare = st.expander("Train vs eval: the same input in both modes", key=Keys.compare_open,
                       on_change="rerun")
