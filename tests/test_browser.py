@@ -148,3 +148,29 @@ def test_a_shared_link_round_trips(page, app_url, browser) -> None:
         expect(other.get_by_text("train mode · dropout seed 3", exact=False)).to_be_visible()
     finally:
         other.context.close()
+
+
+def test_drawing_with_a_finger_on_a_tablet(browser, app_url) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True,
+                                  is_mobile=True, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_url}/draw")
+        canvas = page.locator("canvas.upper-canvas").first
+        expect(canvas).to_be_visible()
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
+        touch = context.new_cdp_session(page)  # real touch events, as a finger sends them
+        x, y = box["x"] + 140, box["y"] + 40
+        touch.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                                "touchPoints": [{"x": x, "y": y}]})
+        for k in range(1, 21):
+            touch.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                    "touchPoints": [{"x": x, "y": y + 10 * k}]})
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        expect(page.get_by_test_id("stMetricValue")).to_have_text("1")
+        page.screenshot(path=SHOTS / "draw-touch.png")
+    finally:
+        context.close()

@@ -30,9 +30,8 @@ def canvas_and_prediction() -> None:
             return_image_data=True, key=f"canvas_{ui_state.get(Keys.canvas)}",
             on_change=ui_state.drawing_changed,
         )
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        c1.slider("Stroke width", 8, 40, key=Keys.stroke)
-        c2.button("Clear", on_click=ui_state.clear_drawing, icon=":material/delete:")
+        st.slider("Stroke width", 8, 40, key=Keys.stroke)
+        st.button("Clear", on_click=ui_state.clear_drawing, icon=":material/delete:")
     fresh = ui_state.remember_drawing(result.image_data)
     if ui_state.sidebar_is_stale():
         st.rerun(scope="app")
