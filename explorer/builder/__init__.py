@@ -1,0 +1,82 @@
+"""The network builder: layer specs -> shapes, an ``nn.Module``, PyTorch code.
+
+Data flow: ``NetworkSpec -> analyse (shapes, errors) -> build / generate_code``. Everything
+here is importable and testable without Streamlit.
+
+    >>> spec = from_preset("cnn")
+    >>> spec = update_params(spec, (7,), in_features=100)   # break it
+    >>> analyse(spec).error.error
+    'Linear expects 3136 input features here (64×7×7 after Flatten) but in_features is 100: ...'
+"""
+
+from __future__ import annotations
+
+from explorer.builder.build import INIT_SEED, Network, Residual, build, check_buildable
+from explorer.builder.codegen import CLASS_NAME, compile_network, generate_code
+from explorer.builder.edit import (
+    append_layer,
+    default_layer,
+    get_layer,
+    insert_layer,
+    move_layer,
+    remove_layer,
+    replace_layer,
+    update_params,
+)
+from explorer.builder.palette import (
+    MAX_ACTIVATIONS,
+    MAX_DEPTH,
+    MAX_LAYERS,
+    MAX_MULTIPLY_ADDS,
+    MAX_PARAMETERS,
+    PALETTE,
+    LayerKind,
+    ParamInfo,
+)
+from explorer.builder.presets import (
+    PRESET_NOTES,
+    UNSUPPORTED_PRESETS,
+    convertible_presets,
+    from_preset,
+    preset_weights,
+)
+from explorer.builder.shapes import (
+    LayerReport,
+    NetworkReport,
+    analyse,
+    describe_shape,
+    infer_shapes,
+    parameter_count,
+    shape_text,
+)
+from explorer.builder.spec import (
+    LayerSpec,
+    NetworkSpec,
+    clean_name,
+    describe_path,
+    export_spec_json,
+    import_spec_json,
+    layer_names,
+    walk,
+)
+from explorer.builder.weights import (
+    check_state_dict,
+    expected_state,
+    export_weights,
+    import_weights,
+)
+
+__all__ = [
+    "CLASS_NAME", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
+    "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "PALETTE", "PRESET_NOTES",
+    "UNSUPPORTED_PRESETS", "LayerKind", "LayerReport", "LayerSpec", "Network",
+    "NetworkReport", "NetworkSpec", "ParamInfo", "Residual",
+    "analyse", "append_layer", "build",
+    "check_buildable", "check_state_dict", "clean_name", "compile_network",
+    "convertible_presets", "default_layer",
+    "describe_path", "describe_shape", "expected_state", "export_spec_json", "export_weights",
+    "from_preset", "generate_code", "get_layer", "import_spec_json", "import_weights",
+    "infer_shapes", "insert_layer", "layer_names", "move_layer", "parameter_count",
+    "preset_weights", "remove_layer", "replace_layer", "shape_text",
+    "update_params", "walk",
+]
