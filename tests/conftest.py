@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port, stopped after the session."""
+@contextmanager
+def start_app() -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port; its URL while the block runs."""
     port = _free_port()
-    log_path = Path(tempfile.gettempdir()) / "fpe-streamlit-test.log"  # read it on a failure
+    log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"  # read on failure
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -49,6 +50,12 @@ def app_url() -> Iterator[str]:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    with start_app() as url:
+        yield url
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
