@@ -1,7 +1,7 @@
-"""The network builder: layer specs -> shapes, an ``nn.Module``, PyTorch code.
+"""The network builder: layer specs -> shapes, an ``nn.Module``, PyTorch code, a shared store.
 
-Data flow: ``NetworkSpec -> analyse (shapes, errors) -> build / generate_code``. Everything
-here is importable and testable without Streamlit.
+Data flow: ``NetworkSpec -> analyse (shapes, errors) -> build / generate_code ->
+NetworkStore.save``. Everything here is importable and testable without Streamlit.
 
     >>> spec = from_preset("cnn")
     >>> spec = update_params(spec, (7,), in_features=100)   # break it
@@ -59,6 +59,13 @@ from explorer.builder.spec import (
     layer_names,
     walk,
 )
+from explorer.builder.store import (
+    DATA_DIR_ENV,
+    NetworkStore,
+    SavedNetwork,
+    StoreError,
+    default_data_dir,
+)
 from explorer.builder.weights import (
     check_state_dict,
     expected_state,
@@ -67,13 +74,13 @@ from explorer.builder.weights import (
 )
 
 __all__ = [
-    "CLASS_NAME", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
+    "CLASS_NAME", "DATA_DIR_ENV", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
     "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "PALETTE", "PRESET_NOTES",
     "UNSUPPORTED_PRESETS", "LayerKind", "LayerReport", "LayerSpec", "Network",
-    "NetworkReport", "NetworkSpec", "ParamInfo", "Residual",
-    "analyse", "append_layer", "build",
+    "NetworkReport", "NetworkSpec", "NetworkStore", "ParamInfo", "Residual", "SavedNetwork",
+    "StoreError", "analyse", "append_layer", "build",
     "check_buildable", "check_state_dict", "clean_name", "compile_network",
-    "convertible_presets", "default_layer",
+    "convertible_presets", "default_data_dir", "default_layer",
     "describe_path", "describe_shape", "expected_state", "export_spec_json", "export_weights",
     "from_preset", "generate_code", "get_layer", "import_spec_json", "import_weights",
     "infer_shapes", "insert_layer", "layer_names", "move_layer", "parameter_count",
