@@ -10,8 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ROOT, _free_port, _wait_healthy, start_app
+from conftest import ROOT, _free_port, _wait_healthy, start_app
 
 pytestmark = pytest.mark.browser
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
