@@ -1,7 +1,7 @@
 """The network builder: layer specs -> shapes, an ``nn.Module``, PyTorch code, a shared store.
 
-Data flow: ``NetworkSpec -> analyse (shapes, errors) -> build / generate_code ->
-NetworkStore.save``. Everything here is importable and testable without Streamlit.
+Data flow: ``NetworkSpec -> analyse (shapes, errors) -> build / generate_code -> train_network
+-> NetworkStore.save``. Everything here is importable and testable without Streamlit.
 
     >>> spec = from_preset("cnn")
     >>> spec = update_params(spec, (7,), in_features=100)   # break it
@@ -22,6 +22,14 @@ from explorer.builder.edit import (
     remove_layer,
     replace_layer,
     update_params,
+)
+from explorer.builder.fit import (
+    MNIST_DESCRIPTION,
+    TrainingData,
+    default_config,
+    train_network,
+    training_data,
+    training_problem,
 )
 from explorer.builder.palette import (
     MAX_ACTIVATIONS,
@@ -66,6 +74,7 @@ from explorer.builder.store import (
     StoreError,
     default_data_dir,
 )
+from explorer.builder.toydata import TOY_DATASETS, ToyDataset, load_toy, toy_for_features
 from explorer.builder.weights import (
     check_state_dict,
     expected_state,
@@ -75,15 +84,15 @@ from explorer.builder.weights import (
 
 __all__ = [
     "CLASS_NAME", "DATA_DIR_ENV", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
-    "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "PALETTE", "PRESET_NOTES",
-    "UNSUPPORTED_PRESETS", "LayerKind", "LayerReport", "LayerSpec", "Network",
+    "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "MNIST_DESCRIPTION", "PALETTE", "PRESET_NOTES",
+    "TOY_DATASETS", "UNSUPPORTED_PRESETS", "LayerKind", "LayerReport", "LayerSpec", "Network",
     "NetworkReport", "NetworkSpec", "NetworkStore", "ParamInfo", "Residual", "SavedNetwork",
-    "StoreError", "analyse", "append_layer", "build",
+    "StoreError", "ToyDataset", "TrainingData", "analyse", "append_layer", "build",
     "check_buildable", "check_state_dict", "clean_name", "compile_network",
-    "convertible_presets", "default_data_dir", "default_layer",
+    "convertible_presets", "default_config", "default_data_dir", "default_layer",
     "describe_path", "describe_shape", "expected_state", "export_spec_json", "export_weights",
     "from_preset", "generate_code", "get_layer", "import_spec_json", "import_weights",
-    "infer_shapes", "insert_layer", "layer_names", "move_layer", "parameter_count",
-    "preset_weights", "remove_layer", "replace_layer", "shape_text",
-    "update_params", "walk",
+    "infer_shapes", "insert_layer", "layer_names", "load_toy", "move_layer", "parameter_count",
+    "preset_weights", "remove_layer", "replace_layer", "shape_text", "toy_for_features",
+    "train_network", "training_data", "training_problem", "update_params", "walk",
 ]
