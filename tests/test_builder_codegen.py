@@ -191,7 +191,7 @@ def test_presets_open_in_the_builder_with_the_same_architecture(name: str) -> No
 
 def test_unsupported_presets_say_why() -> None:
     assert set(convertible_presets()) | set(UNSUPPORTED_PRESETS) == set(zoo.PRESETS)
-    with pytest.raises(ValueError, match="cannot open in the builder: its forward\\(\\) has an `if`"):
+    with pytest.raises(ValueError, match=r"cannot open in the builder: its forward\(\) has an"):
         from_preset("conditional")
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
         from_preset("nope")

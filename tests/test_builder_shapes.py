@@ -269,10 +269,12 @@ def test_conv_messages() -> None:
 def test_pool_messages() -> None:
     e = _error(image(pool(), pool(), pool(), pool(), pool()))
     assert e.path == (4,)
-    assert e.error == "MaxPool2d(2) would shrink 1×1 to 0×0: remove it, or use kernel_size 1 or less"
+    assert e.error == ("MaxPool2d(2) would shrink 1×1 to 0×0: remove it, or use kernel_size 1 "
+                       "or less")
     e = _error(image(L("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
                      L("AvgPool2d", {"kernel_size": 30})))
-    assert e.error == "AvgPool2d(30) would shrink 14×14 to 0×0: remove it, or use kernel_size 14 or less"
+    assert e.error == ("AvgPool2d(30) would shrink 14×14 to 0×0: remove it, or use kernel_size "
+                       "14 or less")
     e = _error(image(pool(3, padding=2)))
     assert e.error == "padding 2 is more than half of kernel_size 3: MaxPool2d allows at most 1"
     assert e.fix == {"padding": 1}

@@ -44,8 +44,8 @@ def test_an_image_network_learns_digits_in_one_small_epoch() -> None:
     model = build(spec)
     before = evaluate(model, data.test_images, data.test_labels)
     epochs = []
-    result = train_network(spec, model, TrainConfig(epochs=1, lr=1e-2, batch_size=32, augment=False),
-                           data=data, on_epoch_end=epochs.append)
+    config = TrainConfig(epochs=1, lr=1e-2, batch_size=32, augment=False)
+    result = train_network(spec, model, config, data=data, on_epoch_end=epochs.append)
     assert len(epochs) == 1 and epochs[0].train_accuracy is not None
     assert result.test_loss < before.loss * 0.85
     assert result.test_accuracy > before.accuracy + 0.15

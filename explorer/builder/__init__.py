@@ -58,15 +58,15 @@ from explorer.builder.shapes import (
     shape_text,
 )
 from explorer.builder.spec import (
+    LayerPath,
     LayerSpec,
     NetworkSpec,
     clean_name,
     describe_path,
-    export_spec_json,
-    import_spec_json,
     layer_names,
     walk,
 )
+from explorer.builder.spec_json import export_spec_json, import_spec_json, spec_from_dict
 from explorer.builder.store import (
     DATA_DIR_ENV,
     NetworkStore,
@@ -85,7 +85,8 @@ from explorer.builder.weights import (
 __all__ = [
     "CLASS_NAME", "DATA_DIR_ENV", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
     "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "MNIST_DESCRIPTION", "PALETTE", "PRESET_NOTES",
-    "TOY_DATASETS", "UNSUPPORTED_PRESETS", "LayerKind", "LayerReport", "LayerSpec", "Network",
+    "TOY_DATASETS", "UNSUPPORTED_PRESETS", "LayerKind", "LayerPath", "LayerReport", "LayerSpec",
+    "Network",
     "NetworkReport", "NetworkSpec", "NetworkStore", "ParamInfo", "Residual", "SavedNetwork",
     "StoreError", "ToyDataset", "TrainingData", "analyse", "append_layer", "build",
     "check_buildable", "check_state_dict", "clean_name", "compile_network",
@@ -93,6 +94,6 @@ __all__ = [
     "describe_path", "describe_shape", "expected_state", "export_spec_json", "export_weights",
     "from_preset", "generate_code", "get_layer", "import_spec_json", "import_weights",
     "infer_shapes", "insert_layer", "layer_names", "load_toy", "move_layer", "parameter_count",
-    "preset_weights", "remove_layer", "replace_layer", "shape_text", "toy_for_features",
+    "preset_weights", "remove_layer", "replace_layer", "shape_text", "spec_from_dict", "toy_for_features",
     "train_network", "training_data", "training_problem", "update_params", "walk",
 ]

@@ -1,4 +1,4 @@
-"""Spec -> the PyTorch source a student would write: an ``nn.Module`` with ``__init__`` and forward().
+"""Spec -> the PyTorch source a student would write: an ``nn.Module`` with __init__ and forward().
 
 The generated file stands alone (it imports only torch). Its attribute names are the built
 network's module names, so ``MyNetwork().load_state_dict(build(spec).state_dict())`` is strict.
@@ -65,7 +65,7 @@ def generate_code(spec: NetworkSpec) -> str:
         f"    model = {CLASS_NAME}().eval()",
         '    # model.load_state_dict(torch.load("weights.pt", weights_only=True))',
         f"    x = torch.zeros(1, {', '.join(str(d) for d in n)})",
-        f"    print(model(x).shape)  # torch.Size([1, {', '.join(str(d) for d in report.output_shape)}])",
+        f"    print(model(x).shape)  # torch.Size([1, {', '.join(map(str, report.output_shape))}])",
         "",
     ]
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Editing a spec the way the page does: add, remove, move up/down, change parameters.
 
 Specs are immutable: every edit returns a new, validated ``NetworkSpec`` (or raises ValueError
-with the reason, e.g. the layer limit). A layer is addressed by its ``Path``: ``(2,)`` is the
+with the reason, e.g. the layer limit). A layer is addressed by its ``LayerPath``: ``(2,)`` is the
 third layer, ``(2, 0)`` the first layer inside the block at ``(2,)``.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 from explorer.builder.palette import MAX_CHANNELS, MAX_FEATURES, PALETTE
 from explorer.builder.shapes import Shape
-from explorer.builder.spec import LayerSpec, NetworkSpec, Path, describe_path
+from explorer.builder.spec import LayerPath, LayerSpec, NetworkSpec, describe_path
 
 
-def get_layer(spec: NetworkSpec, path: Path) -> LayerSpec:
+def get_layer(spec: NetworkSpec, path: LayerPath) -> LayerSpec:
     """The layer at ``path``; ValueError if there is none."""
     layers = spec.layers
     layer = None
@@ -30,7 +30,7 @@ def get_layer(spec: NetworkSpec, path: Path) -> LayerSpec:
     return layer
 
 
-def insert_layer(spec: NetworkSpec, path: Path, layer: LayerSpec) -> NetworkSpec:
+def insert_layer(spec: NetworkSpec, path: LayerPath, layer: LayerSpec) -> NetworkSpec:
     """Insert ``layer`` so that it ends up at ``path`` (the last index may be the list's length).
 
     To add inside a block, use the block's path plus the position: ``(2, 0)`` puts it first.
@@ -48,7 +48,7 @@ def append_layer(spec: NetworkSpec, layer: LayerSpec) -> NetworkSpec:
     return insert_layer(spec, (len(spec.layers),), layer)
 
 
-def remove_layer(spec: NetworkSpec, path: Path) -> NetworkSpec:
+def remove_layer(spec: NetworkSpec, path: LayerPath) -> NetworkSpec:
     """Remove the layer at ``path`` (a block goes with the layers inside it)."""
     get_layer(spec, path)
     *parent, i = path
@@ -56,7 +56,7 @@ def remove_layer(spec: NetworkSpec, path: Path) -> NetworkSpec:
     return _with_children(spec, tuple(parent), (*siblings[:i], *siblings[i + 1 :]))
 
 
-def move_layer(spec: NetworkSpec, path: Path, offset: int) -> NetworkSpec:
+def move_layer(spec: NetworkSpec, path: LayerPath, offset: int) -> NetworkSpec:
     """Move a layer up (-1) or down (+1) among its siblings; at either end it stays put."""
     get_layer(spec, path)
     *parent, i = path
@@ -66,7 +66,7 @@ def move_layer(spec: NetworkSpec, path: Path, offset: int) -> NetworkSpec:
     return _with_children(spec, tuple(parent), tuple(siblings))
 
 
-def replace_layer(spec: NetworkSpec, path: Path, layer: LayerSpec) -> NetworkSpec:
+def replace_layer(spec: NetworkSpec, path: LayerPath, layer: LayerSpec) -> NetworkSpec:
     """Put ``layer`` where the layer at ``path`` was."""
     get_layer(spec, path)
     *parent, i = path
@@ -74,7 +74,7 @@ def replace_layer(spec: NetworkSpec, path: Path, layer: LayerSpec) -> NetworkSpe
     return _with_children(spec, tuple(parent), (*siblings[:i], layer, *siblings[i + 1 :]))
 
 
-def update_params(spec: NetworkSpec, path: Path, **changes: Any) -> NetworkSpec:
+def update_params(spec: NetworkSpec, path: LayerPath, **changes: Any) -> NetworkSpec:
     """Change some parameters of the layer at ``path``, e.g. to apply ``LayerReport.fix``."""
     old = get_layer(spec, path)
     return replace_layer(spec, path, LayerSpec(old.kind, {**old.params, **changes}, old.children))
@@ -115,13 +115,13 @@ def default_layer(kind: str, input_shape: Shape | None = None) -> LayerSpec:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _nonempty(path: Path) -> Path:
+def _nonempty(path: LayerPath) -> LayerPath:
     if not path:
         raise ValueError("a layer path needs at least one index")
     return path
 
 
-def _children_of(spec: NetworkSpec, parent: Path) -> tuple[LayerSpec, ...]:
+def _children_of(spec: NetworkSpec, parent: LayerPath) -> tuple[LayerSpec, ...]:
     if not parent:
         return spec.layers
     block = get_layer(spec, parent)
@@ -131,7 +131,7 @@ def _children_of(spec: NetworkSpec, parent: Path) -> tuple[LayerSpec, ...]:
     return block.children
 
 
-def _with_children(spec: NetworkSpec, parent: Path,
+def _with_children(spec: NetworkSpec, parent: LayerPath,
                    children: tuple[LayerSpec, ...]) -> NetworkSpec:
     """``spec`` with the list at ``parent`` replaced; every level is rebuilt (and revalidated)."""
     if not parent:

@@ -18,7 +18,7 @@ from explorer.builder.palette import (
     MAX_MULTIPLY_ADDS,
     MAX_PARAMETERS,
 )
-from explorer.builder.spec import LayerSpec, NetworkSpec, Path, layer_call, layer_names
+from explorer.builder.spec import LayerPath, LayerSpec, NetworkSpec, layer_call, layer_names
 
 Shape = tuple[int, ...]
 
@@ -27,7 +27,7 @@ Shape = tuple[int, ...]
 class LayerReport:
     """What the page shows beside one layer."""
 
-    path: Path  # (2,) the third layer; (2, 0) the first inside it
+    path: LayerPath  # (2,) the third layer; (2, 0) the first inside it
     name: str  # the module's name in the built network: "conv1", "block1.conv2"
     kind: str
     input_shape: Shape | None  # None when an earlier layer has an error
@@ -114,7 +114,7 @@ class _Walker:
     multiply_adds: int = 0
     failed: bool = False
 
-    def run(self, layers: Sequence[LayerSpec], shape: Shape | None, origin: str, path: Path,
+    def run(self, layers: Sequence[LayerSpec], shape: Shape | None, origin: str, path: LayerPath,
             prefix: str, start: str) -> tuple[list[LayerReport], Shape | None]:
         reports = []
         previous = None
@@ -126,7 +126,7 @@ class _Walker:
             previous = layer.kind
         return reports, shape
 
-    def layer(self, layer: LayerSpec, path: Path, name: str, shape: Shape | None, origin: str,
+    def layer(self, layer: LayerSpec, path: LayerPath, name: str, shape: Shape | None, origin: str,
               after: str) -> tuple[LayerReport, Shape | None, str]:
         count = parameter_count(layer)
         if layer.kind == "Residual":
@@ -144,7 +144,7 @@ class _Walker:
         return (LayerReport(path, name, layer.kind, shape, result.shape, count),
                 result.shape, result.origin)
 
-    def block(self, layer: LayerSpec, path: Path, name: str, shape: Shape | None,
+    def block(self, layer: LayerSpec, path: LayerPath, name: str, shape: Shape | None,
               origin: str) -> tuple[LayerReport, Shape | None, str]:
         count = parameter_count(layer)
         live = shape if not self.failed else None

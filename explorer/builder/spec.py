@@ -1,14 +1,13 @@
-"""A network as plain data: ``NetworkSpec`` and ``LayerSpec``, validated strictly, to and from JSON.
+"""A network as plain data: ``NetworkSpec`` and ``LayerSpec``, validated strictly.
 
 Specs are immutable and always valid: constructing one checks every field (kinds, parameter
 types and ranges, nesting, counts, the name) and raises ``ValueError`` with a message a student
 can act on. Whether the layers *fit together* is a separate question, answered per layer by
-``shapes.infer_shapes``.
+``shapes.analyse``; JSON text in and out is ``spec_json``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -27,18 +26,17 @@ from explorer.builder.palette import (
 
 FORMAT = "forward-pass-explorer/network"
 VERSION = 1
-MAX_JSON_CHARS = 200_000  # a 50-layer spec is ~10 kB; anything far bigger is not ours
 INPUT_KINDS = ("image", "vector")
 
 _NAME = re.compile(r"[A-Za-z0-9 _-]+")
 
-Path = tuple[int, ...]  # where a layer sits: (2,) the third layer, (2, 0) the first inside it
+LayerPath = tuple[int, ...]  # where a layer sits: (2,) the third layer, (2, 0) the first inside it
 
 
 def clean_name(name: Any) -> str:
     """A network name with spaces tidied; ValueError unless it is 1-40 letters/digits/ -_."""
     if not isinstance(name, str):
-        raise ValueError(f"the name must be text, not {_type(name)}")
+        raise ValueError(f"the name must be text, not {json_type(name)}")
     tidy = " ".join(name.split())
     if not tidy:
         raise ValueError("the name is empty: give the network a name")
@@ -66,17 +64,17 @@ class LayerSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in PALETTE:
-            raise ValueError(f"unknown layer kind {_short(self.kind)}; "
+            raise ValueError(f"unknown layer kind {brief(self.kind)}; "
                              f"choose one of {', '.join(PALETTE)}")
         object.__setattr__(self, "params", _check_params(self.kind, self.params))
         if not isinstance(self.children, (tuple, list)):
-            raise ValueError(f"children must be a list of layers, not {_type(self.children)}")
+            raise ValueError(f"children must be a list of layers, not {json_type(self.children)}")
         children = tuple(self.children)
         if children and self.kind != "Residual":
             raise ValueError(f"only a Residual block holds layers; {self.kind} cannot")
         for child in children:
             if not isinstance(child, LayerSpec):
-                raise ValueError(f"a layer inside a block must be a LayerSpec, not {_type(child)}")
+                raise ValueError(f"a layer inside a block must be a LayerSpec, not {json_type(child)}")
         object.__setattr__(self, "children", children)
         if self.depth > MAX_DEPTH:
             raise ValueError(f"residual blocks are nested {self.depth} deep; "
@@ -116,18 +114,19 @@ class NetworkSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_name(self.name))
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be 'image' or 'vector', not {_short(self.input_kind)}")
+            raise ValueError(f"input_kind must be 'image' or 'vector', "
+                             f"not {brief(self.input_kind)}")
         if self.input_kind == "image":
             if self.input_features is not None:
                 raise ValueError("an image input is always 1x28x28: leave input_features empty")
         else:
             _check_int("input_features", self.input_features, 1, MAX_FEATURES)
         if not isinstance(self.layers, (tuple, list)):
-            raise ValueError(f"layers must be a list, not {_type(self.layers)}")
+            raise ValueError(f"layers must be a list, not {json_type(self.layers)}")
         layers = tuple(self.layers)
         for layer in layers:
             if not isinstance(layer, LayerSpec):
-                raise ValueError(f"every layer must be a LayerSpec, not {_type(layer)}")
+                raise ValueError(f"every layer must be a LayerSpec, not {json_type(layer)}")
         object.__setattr__(self, "layers", layers)
         count = sum(layer.size for layer in layers)
         if count > MAX_LAYERS:
@@ -153,52 +152,6 @@ class NetworkSpec:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
-    @classmethod
-    def from_dict(cls, data: Any) -> NetworkSpec:
-        """Validate JSON-like data (as ``json.loads`` gives it); ValueError names the bad part."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a network must be a JSON object, not {_type(data)}")
-        _check_keys("the network", data,
-                    {"name", "input_kind", "input_features", "layers"}, {"format", "version"})
-        if "format" in data and data["format"] != FORMAT:
-            raise ValueError(f"this is not a network file from the builder (format should be "
-                             f"{FORMAT!r}, not {_short(data['format'])})")
-        if "version" in data and (type(data["version"]) is not int or data["version"] != VERSION):
-            raise ValueError(f"this network file has version {_short(data['version'])}; "
-                             f"this builder reads version {VERSION}")
-        layers = _layers_from(data["layers"], (), depth=0)
-        return cls(data["name"], data["input_kind"], data["input_features"], layers)
-
-
-def export_spec_json(spec: NetworkSpec) -> str:
-    """The spec as readable JSON text (for download)."""
-    return json.dumps(spec.to_dict(), indent=2) + "\n"
-
-
-def import_spec_json(text: str | bytes) -> NetworkSpec:
-    """Parse and validate a spec from JSON text; any problem is a ValueError saying what."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_JSON_CHARS:
-            raise ValueError(_too_long(len(text)))
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ValueError("the file is not UTF-8 text, so it is not a network JSON") from e
-    if not isinstance(text, str):
-        raise ValueError(f"expected JSON text, not {_type(text)}")
-    if len(text) > MAX_JSON_CHARS:
-        raise ValueError(_too_long(len(text)))
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys,
-                          parse_constant=_no_constants)
-    except RecursionError as e:  # "[[[[...": the decoder recurses once per level
-        raise ValueError("the JSON is nested far too deeply to be a network") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"this is not valid JSON: {e.msg} (line {e.lineno}, "
-                         f"column {e.colno})") from e
-    return NetworkSpec.from_dict(data)
-
-
 # --- names and paths -------------------------------------------------------------------------
 
 
@@ -213,8 +166,8 @@ def layer_names(layers: Sequence[LayerSpec]) -> list[str]:
     return names
 
 
-def walk(layers: Sequence[LayerSpec], path: Path = (),
-         prefix: str = "") -> Iterator[tuple[Path, str, LayerSpec]]:
+def walk(layers: Sequence[LayerSpec], path: LayerPath = (),
+         prefix: str = "") -> Iterator[tuple[LayerPath, str, LayerSpec]]:
     """Every layer, depth first: its path, its dotted module name ("block1.conv2"), the spec."""
     for i, (name, layer) in enumerate(zip(layer_names(layers), layers, strict=True)):
         dotted = f"{prefix}{name}"
@@ -222,7 +175,7 @@ def walk(layers: Sequence[LayerSpec], path: Path = (),
         yield from walk(layer.children, (*path, i), dotted + ".")
 
 
-def describe_path(path: Path) -> str:
+def describe_path(path: LayerPath) -> str:
     """How the page numbers a layer: "layer 3", or "layer 3.2" for the 2nd inside layer 3."""
     return "layer " + ".".join(str(i + 1) for i in path)
 
@@ -256,51 +209,15 @@ def layer_call(layer: LayerSpec) -> str:
 # --- validation helpers ----------------------------------------------------------------------
 
 
-def _layers_from(raw: Any, path: Path, depth: int) -> list[LayerSpec]:
-    where = f"inside {describe_path(path)}" if path else "in the network"
-    if not isinstance(raw, list):
-        raise ValueError(f"the layers {where} must be a list, not {_type(raw)}")
-    if len(raw) > MAX_LAYERS:  # checked before looking inside, so a huge list costs nothing
-        raise ValueError(f"a network may have at most {MAX_LAYERS} layers; "
-                         f"{where} there are {len(raw)}")
-    return [_layer_from(item, (*path, i), depth) for i, item in enumerate(raw)]
-
-
-def _layer_from(raw: Any, path: Path, depth: int) -> LayerSpec:
-    where = describe_path(path)
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be a JSON object, not {_type(raw)}")
-    try:
-        _check_keys("a layer", raw, {"kind"}, {"params", "children"})
-        kind = raw["kind"]
-        children: list[LayerSpec] = []
-        if "children" in raw:
-            if kind == "Residual" and depth + 1 > MAX_DEPTH:
-                raise ValueError(f"residual blocks nest more than {MAX_DEPTH} levels deep")
-            if kind == "Residual":
-                children = _layers_from(raw["children"], path, depth + 1)
-            elif raw["children"] not in ([], None):
-                raise ValueError(f"only a Residual block holds layers; {_short(kind)} cannot")
-        params = raw.get("params", {})
-        if params is None:
-            params = {}
-        return LayerSpec(kind, params, tuple(children))
-    except ValueError as e:
-        message = str(e)
-        if message.startswith("layer "):  # a nested layer already said where
-            raise
-        raise ValueError(f"{where}: {message}") from None
-
-
 def _check_params(kind: str, params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
-        raise ValueError(f"{kind} parameters must be a JSON object, not {_type(params)}")
+        raise ValueError(f"{kind} parameters must be a JSON object, not {json_type(params)}")
     infos = PALETTE[kind].params
     known = {p.name for p in infos}
     for key in params:
         if key not in known:
             listed = ", ".join(p.name for p in infos) or "none"
-            raise ValueError(f"{kind} has no parameter {_short(key)}; its parameters are {listed}")
+            raise ValueError(f"{kind} has no parameter {brief(key)}; its parameters are {listed}")
     out = {}
     for info in infos:
         if info.name in params:
@@ -316,7 +233,7 @@ def _check_value(kind: str, info: ParamInfo, value: Any) -> Any:
     label = f"{kind} {info.name}"
     if info.type == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"{label} must be true or false, not {_short(value)}")
+            raise ValueError(f"{label} must be true or false, not {brief(value)}")
         return value
     if info.type == "int?" and value is None:
         return None
@@ -325,58 +242,30 @@ def _check_value(kind: str, info: ParamInfo, value: Any) -> Any:
         return value
     # float: ints are fine (0 means 0.0); bools, strings, inf and nan are not
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{label} must be a number, not {_short(value)}")
+        raise ValueError(f"{label} must be a number, not {brief(value)}")
     value = float(value)
     low, high = info.low or 0.0, info.high or 0.0
-    if not math.isfinite(value) or value < low or value > high or (info.high_open and value == high):
+    too_high = value >= high if info.high_open else value > high
+    if not math.isfinite(value) or value < low or too_high:
         upper = f"less than {high:g}" if info.high_open else f"at most {high:g}"
-        raise ValueError(f"{label} must be at least {low:g} and {upper}, not {_short(value)}")
+        raise ValueError(f"{label} must be at least {low:g} and {upper}, not {brief(value)}")
     return value
 
 
 def _check_int(label: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{label} must be a whole number, not {_short(value)}")
+        raise ValueError(f"{label} must be a whole number, not {brief(value)}")
     if not low <= value <= high:
-        raise ValueError(f"{label} must be from {low:,} to {high:,}, not {_short(value)}")
+        raise ValueError(f"{label} must be from {low:,} to {high:,}, not {brief(value)}")
 
 
-def _check_keys(what: str, data: dict, required: set[str], optional: set[str]) -> None:
-    for key in data:
-        if key not in required and key not in optional:
-            allowed = ", ".join(sorted(required | optional))
-            raise ValueError(f"{what} has an unexpected field {_short(key)}; "
-                             f"the fields are {allowed}")
-    for key in sorted(required):
-        if key not in data:
-            raise ValueError(f"{what} is missing the field {key!r}")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the JSON has the field {_short(key)} twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"the JSON contains {token}, which is not a usable number")
-
-
-def _too_long(n: int) -> str:
-    return (f"the file is too long ({n:,} characters); a network JSON has at most "
-            f"{MAX_JSON_CHARS:,}")
-
-
-def _short(value: Any) -> str:
+def brief(value: Any) -> str:
     """repr() cut short, so hostile input cannot flood a message."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _type(value: Any) -> str:
+def json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
              int: "a number", float: "a number", type(None): "null", tuple: "a list"}
     return names.get(type(value), type(value).__name__)

@@ -24,7 +24,8 @@ import torch
 
 from explorer.builder.build import check_buildable
 from explorer.builder.shapes import Shape, analyse
-from explorer.builder.spec import NetworkSpec, clean_name, export_spec_json, import_spec_json
+from explorer.builder.spec import NetworkSpec, clean_name
+from explorer.builder.spec_json import export_spec_json, import_spec_json
 from explorer.builder.weights import check_state_dict, export_weights, import_weights
 
 DATA_DIR_ENV = "FPE_DATA_DIR"
