@@ -18,6 +18,7 @@ page = st.navigation([
             url_path="forward"),
     st.Page("views/backward.py", title="Backward pass", icon=":material/undo:",
             url_path="backward"),
+    st.Page("views/build.py", title="Build", icon=":material/construction:", url_path="build"),
 ])
 sidebar.render()
 show.page_style()

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from explorer import links
+from explorer.builder import NetworkSpec, analyse, compile_network, generate_code
 from explorer.digits import DigitStages, digit_stages, has_ink
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.inputs import decode_upload, parse_numbers
@@ -62,7 +63,8 @@ class Keys:
     lr = "learning_rate"
 
     projector = "projector"  # large type and figures for the back of a room
-    link_adopted = "link_adopted"  # this session has read the link it was opened with
+    link_adopted = "link_adopted"
+    networks = "my_networks"  # networks built and trained on /build, by picker name  # this session has read the link it was opened with
 
     @staticmethod
     def typed_start(model: str) -> str:
@@ -123,18 +125,72 @@ def samples() -> tuple[np.ndarray, np.ndarray]:
         return data["images"], data["labels"]
 
 
+@dataclass
+class SessionNetwork:
+    """A network a student built and trained: in this session's model picker only."""
+
+    preset: Preset
+    model: nn.Module
+    spec: NetworkSpec
+
+
+def session_networks() -> dict[str, SessionNetwork]:
+    return st.session_state.setdefault(Keys.networks, {})
+
+
+def add_session_network(spec: NetworkSpec, state: dict[str, torch.Tensor]) -> str:
+    """Put a built network into this session's model picker; returns its picker name.
+
+    It runs as the generated code (``generate_code``), so /forward highlights the lines of the
+    ``forward()`` the student can download, with the trained weights loaded.
+    """
+    model = compile_network(generate_code(spec))()
+    model.load_state_dict(state)
+    model.eval()
+    report = analyse(spec)
+    out = report.output_shape or ()
+    classify = spec.input_kind == "image" and out == (10,)
+    name = f"yours:{spec.name}"
+    preset = Preset(
+        name, f"{spec.name} (yours)", f"Built on /build: {len(spec.layers)} layers.",
+        spec.input_kind, spec.input_shape, "classify" if classify else "regress",
+        factory=lambda: model,
+        default_input=None if spec.input_kind == "image" else ((0.0,) * spec.input_shape[0],),
+    )
+    session_networks()[name] = SessionNetwork(preset, model, spec)
+    st.session_state.pop(Keys.params(name), None)
+    return name
+
+
+def model_names() -> list[str]:
+    return [*PRESETS, *session_networks()]
+
+
+def preset_of(name: str) -> Preset:
+    if name in PRESETS:
+        return PRESETS[name]
+    mine = session_networks().get(name)
+    return mine.preset if mine is not None else PRESETS["cnn"]
+
+
+def model_of(name: str) -> nn.Module:
+    """The shared preset model, or this session's own network."""
+    mine = session_networks().get(name)
+    return mine.model if mine is not None else shared_model(name if name in PRESETS else "cnn")
+
+
 def run_trace(sel: Selection, *, train: bool | None = None) -> Trace:
     """Trace the selection on the shared model, in this session's mode, seed and weights."""
     assert sel.x is not None
     mode = sel.train if train is None else train
-    return trace(shared_model(sel.model_name), sel.x, train=mode, seed=sel.seed,
+    return trace(model_of(sel.model_name), sel.x, train=mode, seed=sel.seed,
                  params=session_params(sel.model_name), **sel.forward_kwargs)
 
 
 def run_backward(sel: Selection, target: Any) -> Backward:
     """The backward pass of the selection against ``target`` (ValueError on a bad target)."""
     assert sel.x is not None
-    return backward(shared_model(sel.model_name), sel.x, target, train=sel.train,
+    return backward(model_of(sel.model_name), sel.x, target, train=sel.train,
                     seed=sel.seed, params=session_params(sel.model_name), **sel.forward_kwargs)
 
 
@@ -150,7 +206,7 @@ def apply_sgd(model: str, result: Backward, lr: float, prediction: Any) -> None:
     """Button callback: one SGD step on this session's copy of the weights (the shared model
     is never touched); the step before is kept for undo."""
     current = session_params(model)
-    new = sgd_step(shared_model(model), result.param_grads, lr, params=current)
+    new = sgd_step(model_of(model), result.param_grads, lr, params=current)
     st.session_state[Keys.history(model)] = [*sgd_history(model),
                                              (current, result.loss, prediction)]
     st.session_state[Keys.params(model)] = new
@@ -320,7 +376,7 @@ def current_selection() -> Selection:
     """Resolve the sidebar's choices into an input tensor, or a message saying what is wrong."""
     state = st.session_state
     name = state.get(Keys.model, "cnn")
-    preset = PRESETS[name]
+    preset = preset_of(name)
     source = state.get(Keys.source, "Sample")
     sel = Selection(name, preset, source, None, train=bool(state.get(Keys.train, False)),
                     seed=int(state.get(Keys.dropout_seed, 0)))

@@ -7,7 +7,6 @@ import streamlit as st
 
 from explorer import ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
-from explorer.zoo import PRESETS
 
 
 def render() -> None:
@@ -30,9 +29,10 @@ def render() -> None:
 
 def _model() -> None:
     st.header("Model")
-    name = st.selectbox("Network", list(PRESETS), key=Keys.model,
-                        format_func=lambda n: PRESETS[n].title)
-    preset = PRESETS[name]
+    ui_state.keep_choice(Keys.model, ui_state.model_names())
+    name = st.selectbox("Network", ui_state.model_names(), key=Keys.model,
+                        format_func=lambda n: ui_state.preset_of(n).title)
+    preset = ui_state.preset_of(name)
     kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
     st.caption(f"{preset.description}  \nInput: {kind} · {preset.parameter_count:,} parameters")
     if name == "conditional":
@@ -45,7 +45,7 @@ def _input() -> None:
     source = st.radio("Input", SOURCES, key=Keys.source, horizontal=True,
                       label_visibility="collapsed")
     name = ui_state.get(Keys.model)
-    preset = PRESETS[name]
+    preset = ui_state.preset_of(name)
     if source == "Sample":
         images, labels = samples()
         st.selectbox("Sample digit", range(len(images)), key=Keys.sample,

@@ -150,7 +150,7 @@ def train_vs_eval(train_trace: Trace, eval_trace: Trace) -> None:
 
 def downloads(sel: Selection, t: Trace) -> None:
     """The pass and the model to take home; each file is made only when its button is clicked."""
-    model = ui_state.shared_model(sel.model_name)
+    model = ui_state.model_of(sel.model_name)
     params = ui_state.session_params(sel.model_name)
     name = sel.model_name
     c1, c2, c3, c4 = st.columns(4)

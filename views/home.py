@@ -1,10 +1,10 @@
 """Home: what this is, how a class starts, and the chosen network's data flow."""
 
 import streamlit as st
+import torch
 
 from explorer import figures, ui_state
 from explorer.trace import trace
-from explorer.zoo import example_input
 
 sel = ui_state.current_selection()
 preset = sel.preset
@@ -25,6 +25,6 @@ c3.markdown(f"**{preset.title}**: {preset.parameter_count:,} parameters")
 st.subheader(f"How data flows through {preset.title}")
 st.caption(preset.description)
 # The flow of shapes does not depend on the values, so any input of the right shape will do.
-flow = trace(ui_state.shared_model(sel.model_name), example_input(sel.model_name),
+flow = trace(ui_state.model_of(sel.model_name), torch.zeros((1, *preset.input_shape)),
              **sel.forward_kwargs)
 st.graphviz_chart(figures.flow_dot(flow, show_params=True))
