@@ -13,9 +13,14 @@ with a ``Trace`` like ``explorer.trace``'s, or a ``CodeError`` explaining the mi
 
 from __future__ import annotations
 
+from explorer.sandbox.errors import CodeError, CodeExecutionDisabled, SandboxError, explain_error
+from explorer.sandbox.facts import STUDENT_FILE, Facts, Layer, student_filename
 from explorer.sandbox.limits import Limits
 from explorer.sandbox.policy import CLI_FLAG, ENV_VAR, HOW_TO_ENABLE, code_allowed
 from explorer.sandbox.templates import TEMPLATES, Template
 
-__all__ = ["CLI_FLAG", "ENV_VAR", "HOW_TO_ENABLE", "TEMPLATES", "Limits", "Template",
-           "code_allowed"]
+__all__ = [
+    "CLI_FLAG", "ENV_VAR", "HOW_TO_ENABLE", "STUDENT_FILE", "TEMPLATES", "CodeError",
+    "CodeExecutionDisabled", "Facts", "Layer", "Limits", "SandboxError", "Template",
+    "code_allowed", "explain_error", "student_filename",
+]
