@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from explorer import backward, load_model, trace
+from explorer.sandbox import TEMPLATES, Limits, SandboxError
+from explorer.sandbox.process import Outcome
 from explorer.sandbox.records import (
     pack_backward,
     pack_step,
@@ -17,7 +19,10 @@ from explorer.sandbox.records import (
     unpack_step,
     unpack_trace,
 )
+from explorer.sandbox.request import Request
+from explorer.sandbox.runner import _read
 from explorer.sandbox.wire import MAGIC, Packer, Unpacker, WireError
+from explorer.sandbox.worker import READY
 
 FILE = "<student code 0123456789ab>"  # the name a worker would give their code
 BIG = 10**8
@@ -141,3 +146,43 @@ def test_a_frame_over_the_limit_is_refused() -> None:
     frame = p.frame(p.value(torch.zeros(1000)))
     with pytest.raises(WireError, match="more than"):
         Unpacker(frame, max_bytes=len(frame) - 1)
+
+
+def _request() -> Request:
+    t = TEMPLATES["simple_nn"]
+    return Request(t.source, t.default_input(), limits=Limits(max_result_bytes=10**6))
+
+
+def _answer(doc) -> bytearray:
+    p = Packer()
+    return bytearray(READY + p.frame(doc))
+
+
+@pytest.mark.parametrize("stdout, what", [
+    (bytearray(READY + b"hello, I am a result"), "protocol"),
+    (_answer({"status": "ok"}), "protocol"),  # fields missing
+    (_answer({"status": "ok", "printed": "", "printed_truncated": False, "isolation": [],
+              "state_dict": {}, "trace": "a string"}), "protocol"),
+    (_answer({"status": "fine", "printed": "", "printed_truncated": False, "isolation": []}),
+     "protocol"),
+    (_answer({"status": "ok", "printed": "", "printed_truncated": False, "isolation": ["all"],
+              "state_dict": {}}), "protocol"),
+    (bytearray(), "crash"),  # nothing at all
+])
+def test_answers_of_the_wrong_shape_are_sandbox_errors(stdout: bytearray, what: str) -> None:
+    with pytest.raises(SandboxError) as err:
+        _read(Outcome(stdout, b"", 0), _request())
+    assert err.value.kind == what
+    assert "valid result" in err.value.message or "without sending" in err.value.message
+
+
+def test_a_forward_output_that_is_not_a_tensor_is_refused_even_if_well_formed() -> None:
+    t = trace(load_model("simple_nn"), torch.randn(1, 3))
+    t.output = "a string"
+    p = Packer()
+    doc = {"status": "ok", "class_name": "SimpleNN", "printed": "", "printed_truncated": False,
+           "isolation": [], "state_dict": {}, "notes": [], "seconds": 0.1,
+           "trace": pack_trace(p, t)}
+    with pytest.raises(SandboxError) as err:
+        _read(Outcome(bytearray(READY + p.frame(doc)), b"", 0), _request())
+    assert err.value.kind == "protocol"

@@ -17,10 +17,12 @@ from explorer.sandbox.errors import CodeError, CodeExecutionDisabled, SandboxErr
 from explorer.sandbox.facts import STUDENT_FILE, Facts, Layer, student_filename
 from explorer.sandbox.limits import Limits
 from explorer.sandbox.policy import CLI_FLAG, ENV_VAR, HOW_TO_ENABLE, code_allowed
+from explorer.sandbox.runner import CodeRun, apply_sgd, run_user_backward, run_user_code
 from explorer.sandbox.templates import TEMPLATES, Template
 
 __all__ = [
     "CLI_FLAG", "ENV_VAR", "HOW_TO_ENABLE", "STUDENT_FILE", "TEMPLATES", "CodeError",
-    "CodeExecutionDisabled", "Facts", "Layer", "Limits", "SandboxError", "Template",
-    "code_allowed", "explain_error", "student_filename",
+    "CodeExecutionDisabled", "CodeRun", "Facts", "Layer", "Limits", "SandboxError", "Template",
+    "apply_sgd", "code_allowed", "explain_error", "run_user_backward", "run_user_code",
+    "student_filename",
 ]

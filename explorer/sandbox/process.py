@@ -1,0 +1,193 @@
+"""Worker processes as seen from the app: start one, hand it a request, collect it, kill it.
+
+``exchange(request, limits) -> Outcome``: the bytes the worker wrote and how it ended. At most
+``MAX_CONCURRENT`` workers run at once; one spare is started ahead of time, so that the second
+a worker spends importing torch is usually over before a student presses Run. Every worker
+serves one run, in its own session (process group), and is killed with everything it started
+when the run ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.sandbox.errors import SandboxError
+from explorer.sandbox.limits import Limits
+from explorer.sandbox.worker import READY
+
+WORKER = Path(__file__).resolve().with_name("worker.py")
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the explorer package
+MAX_CONCURRENT = 2  # workers running at once; more runs wait for a slot
+_STDERR_KEEP = 16 * 1024
+_GRACE = 1.0  # after the worker's own alarm, before the app kills it
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
+_SPARE_LOCK = threading.Lock()
+
+
+def exchange(request: bytes, limits: Limits) -> Outcome:
+    """Run one request in a worker; SandboxError("busy") if none can run within the limits."""
+    if not _SLOTS.acquire(timeout=limits.start_seconds):
+        raise SandboxError("busy", "The server is busy running other students' code; try "
+                                   "again in a moment.")
+    try:
+        worker = _take_worker()
+        try:
+            return worker.exchange(request, limits)
+        finally:
+            worker.close()
+    finally:
+        _SLOTS.release()
+
+
+@dataclass
+class Outcome:
+    """Everything a worker did, as seen from outside."""
+
+    stdout: bytearray  # READY, then the answer frame (or whatever it wrote instead)
+    stderr: bytes
+    returncode: int | None
+    stopped: str = ""  # why the app killed it: "start", "timeout", "too_big"; "" if it did not
+
+
+class _Worker:
+    """One worker process: started, given one request, collected, killed."""
+
+    def __init__(self) -> None:
+        self.home = tempfile.mkdtemp(prefix="fpe-sandbox-")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=self.home, env=_clean_env(self.home),
+            start_new_session=True, close_fds=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def exchange(self, request: bytes, limits: Limits) -> Outcome:
+        """Send the request; read the answer until EOF, a deadline or too many bytes."""
+        p = self.proc
+        sel = selectors.DefaultSelector()
+        os.set_blocking(p.stdin.fileno(), False)
+        sel.register(p.stdin, selectors.EVENT_WRITE)
+        sel.register(p.stdout, selectors.EVENT_READ)
+        sel.register(p.stderr, selectors.EVENT_READ)
+        out, err, sent = bytearray(), bytearray(), 0
+        cap = limits.max_result_bytes + len(READY)
+        # Starting (importing torch) gets its own allowance; their budget starts at READY.
+        deadline = time.monotonic() + limits.start_seconds
+        stopped = ""
+        try:
+            while sel.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    stopped = "timeout" if out.startswith(READY) else "start"
+                    break
+                for key, _ in sel.select(timeout=min(left, 0.5)):
+                    if key.fileobj is p.stdin:
+                        try:
+                            sent += os.write(p.stdin.fileno(), request[sent:sent + 65536])
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:  # it died before reading it all: see below
+                            sent = len(request)
+                        if sent >= len(request):
+                            sel.unregister(p.stdin)
+                            p.stdin.close()
+                        continue
+                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                    elif key.fileobj is p.stdout:
+                        if not out.startswith(READY) and (out + chunk).startswith(READY):
+                            deadline = time.monotonic() + limits.wall_seconds + _GRACE
+                        out += chunk
+                        if len(out) > cap:
+                            stopped = "too_big"
+                            break
+                    elif len(err) < _STDERR_KEEP:
+                        err += chunk[:_STDERR_KEEP - len(err)]
+                if stopped:
+                    break
+        finally:
+            sel.close()
+        return Outcome(out, bytes(err), self._end(patient=not stopped), stopped)
+
+    def _end(self, patient: bool) -> int | None:
+        """Wait briefly for the worker to exit (if it may), then kill its process group."""
+        limit = time.monotonic() + (2.0 if patient else 0.0)
+        while time.monotonic() < limit and hasattr(os, "waitid"):  # macOS has no waitid
+            try:  # WNOWAIT: not reaped yet, so its group id cannot be reused before killpg
+                if os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                    break
+            except ChildProcessError:
+                break
+            time.sleep(0.01)
+        self.kill()
+        return self.proc.wait()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+        if self.proc.poll() is None:
+            self.kill()
+            self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+_spare: _Worker | None = None
+
+
+def _take_worker() -> _Worker:
+    """The spare worker if it is still waiting, else a new one; a new spare starts either way."""
+    global _spare
+    with _SPARE_LOCK:
+        worker, _spare = _spare, None
+        try:
+            if worker is None or not worker.alive():
+                if worker is not None:
+                    worker.close()
+                worker = _Worker()
+            _spare = _Worker()
+        except OSError as e:  # no more processes or file descriptors on this server
+            raise SandboxError("busy", "The server could not start a worker process; try "
+                                       "again in a moment.", detail=repr(e)) from None
+    return worker
+
+
+@atexit.register
+def _drop_spare() -> None:
+    global _spare
+    with _SPARE_LOCK:
+        if _spare is not None:
+            _spare.close()
+            _spare = None
+
+
+def _clean_env(home: str) -> dict[str, str]:
+    """Only what Python and torch need: none of the server's own variables (and secrets)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *_kept("PYTHONPATH")]),
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if _kept("LD_LIBRARY_PATH"):  # some installs find torch's libraries this way
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    return env
+
+
+def _kept(name: str) -> list[str]:
+    return [os.environ[name]] if os.environ.get(name) else []

@@ -1,0 +1,148 @@
+"""The worker process: runs one student's code, walled off from the app, and sends back data.
+
+``runner`` starts it as ``python -P .../explorer/sandbox/worker.py`` -- by path, so that nothing
+(not even torch) is imported before the first lines of ``main`` -- with a clean environment,
+an empty temporary directory as its working directory, and pipes for stdin/stdout/stderr.
+
+1. While it is still single-threaded, it asks the kernel for walls (``at_start``).
+2. It imports torch (the slow second) and waits for the request on stdin. The app starts a
+   worker ahead of time, so that this wait is where a run begins.
+3. It writes ``R`` (ready) on the result pipe and forks. The child -- process 1 of the new PID
+   namespace -- raises the rest of the walls (``in_child``), sets its limits and runs the
+   student's code (``execute.py``), writes one frame, and exits without running anything else.
+   The parent only waits and exits as the child did, so the app reads "exit code 3" or
+   "killed by SIGSEGV" as if there were one process.
+
+The result pipe is a private copy of stdout; fd 1 itself points at /dev/null and ``print``
+goes to a capped buffer, so nothing the student writes is mistaken for a result -- and the app
+checks whatever the worker sends anyway.
+
+The walls, on top of the resource limits, each skipped if the kernel refuses it (it needs root
+or unprivileged user namespaces); their names travel back with the result:
+
+* new network, PID and mount namespaces: no network, no other process to see or signal, and
+  the whole filesystem read-only in a private mount table that never reaches the host's;
+* in the child, a fresh /proc showing only the worker's own processes, then a new user
+  namespace, which drops every capability the server had, locks those mounts as they are,
+  and makes the CPU and memory limits impossible to raise.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import sys
+import traceback
+
+READY = b"R"  # the first byte on the result pipe: the request is in, their time starts
+# What each wall is called in CodeRun.isolation, in the order they go up.
+WALLS = ("network", "processes", "read-only files", "private /proc", "no privileges")
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REC, _MS_PRIVATE = 0x4000, 1 << 18
+_SYS_MOUNT_SETATTR = 442  # the same number on every architecture (added in Linux 5.12)
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 1
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_SIGKILL = 9
+
+
+def main() -> None:
+    walls = at_start()  # first: a user namespace can only be made while single-threaded
+
+    # Imported here, after the namespaces: torch starts a thread as it loads.
+    import faulthandler
+    import signal
+
+    import torch
+
+    from explorer.sandbox import execute
+
+    faulthandler.enable()  # a crash in their code leaves a traceback on stderr, for the log
+    out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    torch.set_num_threads(1)
+    request = sys.stdin.buffer.read()
+    os.dup2(devnull, 0)
+    if not request:  # the app went away before giving this worker a run
+        os._exit(0)
+    out.write(READY)
+    out.flush()
+    child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            out.write(execute.run(request, in_child(walls)))
+            out.flush()
+        except BaseException:  # a fault of the worker itself: say so on stderr, for the log
+            os.write(2, traceback.format_exc().encode(errors="replace"))
+            code = 70
+        finally:
+            os._exit(code)  # their objects' __del__ and atexit hooks never run here
+    out.close()
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):  # die of the same signal, so the app reads the same cause
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def at_start() -> list[str]:
+    """Namespaces for the worker and its next child; call it while single-threaded."""
+    libc = _libc()
+    if libc is None:
+        return []
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # setuid programs gain nothing
+    walls = _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWNS
+    # As root the namespaces come directly; otherwise a user namespace first grants the right.
+    if libc.unshare(walls) != 0 and libc.unshare(_CLONE_NEWUSER | walls) != 0:
+        return ["network"] if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0 else []
+    granted = ["network", "processes"]
+    # Private first, so that nothing done to this mount table reaches the host's.
+    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) == 0:
+        attr = ctypes.create_string_buffer(struct.pack("QQQQ", _MOUNT_ATTR_RDONLY, 0, 0, 0))
+        if libc.syscall(_SYS_MOUNT_SETATTR, _AT_FDCWD, b"/", _AT_RECURSIVE, attr, 32) == 0:
+            granted.append("read-only files")
+    return granted
+
+
+def in_child(granted: list[str]) -> list[str]:
+    """In the first process of the new PID namespace: its own /proc, then no privileges."""
+    libc = _libc()
+    if libc is None:
+        return granted
+    libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)  # dies with the worker, even out of group
+    granted = list(granted)
+    if "processes" not in granted:
+        return granted
+    if "read-only files" in granted and libc.mount(
+            b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | _MS_RDONLY,
+            None) == 0:
+        granted.append("private /proc")
+    # Mounts copied into a namespace owned by a new user namespace are locked as they are.
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) == 0:
+        granted.append("no privileges")
+    return granted
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name in ("prctl", "unshare", "mount", "syscall"):
+            getattr(libc, name)
+        return libc
+    except (OSError, AttributeError):  # not Linux: no walls, only the limits
+        return None
+
+
+if __name__ == "__main__":
+    main()
