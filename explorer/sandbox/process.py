@@ -1,8 +1,8 @@
 """Worker processes as seen from the app: start one, hand it a request, collect it, kill it.
 
 ``exchange(request, limits) -> Outcome``: the bytes the worker wrote and how it ended. At most
-``MAX_CONCURRENT`` workers run at once; one spare is started ahead of time, so that the second
-a worker spends importing torch is usually over before a student presses Run. Every worker
+``MAX_CONCURRENT`` workers run at once; after each run a spare is started, so that the second a
+worker spends importing torch is usually over before a student presses Run again. Every worker
 serves one run, in its own session (process group), and is killed with everything it started
 when the run ends, however it ends.
 """
@@ -47,6 +47,9 @@ def exchange(request: bytes, limits: Limits) -> Outcome:
             return worker.exchange(request, limits)
         finally:
             worker.close()
+            # The next spare starts only now: started at once, it would import torch while
+            # this run ran, and slow it down on a server with few cores.
+            _replenish()
     finally:
         _SLOTS.release()
 
@@ -154,20 +157,28 @@ _spare: _Worker | None = None
 
 
 def _take_worker() -> _Worker:
-    """The spare worker if it is still waiting, else a new one; a new spare starts either way."""
+    """The spare worker if it is still waiting, else a new one."""
     global _spare
     with _SPARE_LOCK:
         worker, _spare = _spare, None
-        try:
-            if worker is None or not worker.alive():
-                if worker is not None:
-                    worker.close()
-                worker = _Worker()
-            _spare = _Worker()
-        except OSError as e:  # no more processes or file descriptors on this server
-            raise SandboxError("busy", "The server could not start a worker process; try "
-                                       "again in a moment.", detail=repr(e)) from None
-    return worker
+    if worker is not None and worker.alive():
+        return worker
+    if worker is not None:
+        worker.close()
+    try:
+        return _Worker()
+    except OSError as e:  # no more processes or file descriptors on this server
+        raise SandboxError("busy", "The server could not start a worker process; try again "
+                                   "in a moment.", detail=repr(e)) from None
+
+
+def _replenish() -> None:
+    """Start a spare worker if none is waiting."""
+    global _spare
+    with _SPARE_LOCK:
+        if _spare is None:
+            with contextlib.suppress(OSError):  # the next run will try again
+                _spare = _Worker()
 
 
 @atexit.register
