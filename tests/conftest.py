@@ -33,12 +33,14 @@ def start_app() -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port; its URL while the block runs."""
     port = _free_port()
     log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"  # read on failure
+    data_dir = tempfile.mkdtemp(prefix="fpe-data-")  # saved networks stay out of the checkout
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "FPE_DATA_DIR": data_dir},
         )
         url = f"http://127.0.0.1:{port}"
         try:

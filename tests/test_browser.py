@@ -174,3 +174,42 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url) -> None:
         page.screenshot(path=SHOTS / "draw-touch.png")
     finally:
         context.close()
+
+
+def _pick(page, label: str, option) -> None:
+    from playwright.sync_api import expect
+
+    box = page.get_by_role("combobox", name=label)
+    expect(box).to_have_count(1)  # a rerun that moved it may leave the old one for a moment
+    box.click()
+    page.get_by_role("option", name=option).click()
+    expect(page.get_by_role("combobox", name=label)).to_have_value(option)
+    page.wait_for_timeout(300)  # the choice reaches the server before the next click
+
+
+def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/build")
+    _pick(page, "Start from", "Empty network, image input")
+    page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
+    expect(page.get_by_text("Total: 0 parameters", exact=False)).to_be_visible()
+    for kind in ("Flatten", "Linear"):
+        _pick(page, "Add a layer", re.compile(f"^{kind}:"))
+        add = page.get_by_role("button", name=re.compile(r"\bAdd$"))
+        expect(add).to_have_count(1)  # not a stale copy left by the last rerun
+        add.click()
+        expect(page.get_by_text(f"· {kind}", exact=False).first).to_be_visible()
+    out = page.get_by_role("spinbutton", name="out_features")
+    out.fill("10")
+    out.press("Enter")
+    expect(page.get_by_text("7,850 parameters · output 10", exact=False)).to_be_visible()
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Held-out accuracy")).to_be_visible(timeout=120_000)
+    page.get_by_role("button", name="Use this network on every page").click()
+    expect(page.get_by_role("combobox", name="Network")).to_have_value("MyNetwork (yours)")
+    page.get_by_role("link", name="Draw").click()
+    _draw(page, ONE)
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("1")
+    page.screenshot(path=SHOTS / "build-draw.png", full_page=True)
