@@ -93,3 +93,15 @@ def test_training_a_network_without_ten_outputs_is_refused_clearly(at) -> None:
         at.selectbox(key="build_add_kind").set_value(kind).run()
         next(b for b in at.button if b.key == "build_add").click().run()
     assert any("needs 10 outputs" in i.value for i in at.info)
+
+
+def test_a_vector_network_sets_its_input_size_and_names_its_toy_data(at) -> None:
+    _open(at, "empty_vector")
+    key = next(n.key for n in at.number_input if n.key and n.key.startswith("build_features"))
+    at.number_input(key=key).set_value(2).run()
+    at.selectbox(key="build_add_kind").set_value("Linear").run()
+    next(b for b in at.button if b.key == "build_add").click().run()
+    out = next(n.key for n in at.number_input if n.key and n.key.endswith("out_features"))
+    at.number_input(key=out).set_value(2).run()
+    assert "6 parameters · output 2" in _total(at)
+    assert any("moons" in c.value for c in at.caption)  # says which toy data set it trains on

@@ -89,7 +89,13 @@ def _open(choice: str) -> None:
 def layer_list() -> None:
     """Every layer with its settings, output shape and parameters; errors at their layer."""
     report = analyse(spec())
-    st.caption(f"Input: {shape_text(report.input_shape)}")
+    if spec().input_kind == "vector":
+        key = f"build_features_{st.session_state.get(VERSION, 0)}"
+        st.number_input("Input: how many numbers", 1, 65_536, value=spec().input_features,
+                        key=key, on_change=_features, args=(key,),
+                        help="4 trains on the iris flowers, 2 on the two moons")
+    else:
+        st.caption(f"Input: {shape_text(report.input_shape)}")
     for layer in report.layers:
         _layer_row(layer, depth=0)
     if MESSAGE in st.session_state:
@@ -101,6 +107,11 @@ def layer_list() -> None:
               width="stretch", icon=":material/add:")
     out = shape_text(report.output_shape) if report.ok else "—"
     st.markdown(f"**Total: {report.parameters:,} parameters · output {out}**")
+
+
+def _features(key: str) -> None:
+    _edit(lambda s: NetworkSpec(name=s.name, input_kind="vector",
+                                input_features=int(st.session_state[key]), layers=s.layers))
 
 
 def _append(kind: str, shape) -> None:
