@@ -239,3 +239,12 @@ def test_a_class_that_is_not_there() -> None:
     run = run_user_code(SIMPLE.source, SIMPLE.default_input(), class_name="Net")
     assert run.error.kind == "class"
     assert "no model class named Net (your nn.Module classes: SimpleNN)" in run.error.message
+
+
+def test_a_forward_with_more_ops_than_a_page_can_show() -> None:
+    src = SIMPLE.source.replace("        x = self.relu(x)\n",
+                                "        x = self.relu(x)\n        for _ in range(6000):\n"
+                                "            x = x + 0\n")
+    err = run_user_code(src, SIMPLE.default_input()).error
+    assert err.kind == "steps" and err.message.startswith("forward() ran 6003 ops")
+    assert "whole tensors" in err.hint and len(err.steps) == 200

@@ -30,7 +30,7 @@ _WHAT = {"compile": "reading your code", "define": "running your code's top leve
 class CodeError:
     """A mistake in the student's code, explained."""
 
-    kind: str  # "syntax", "exception", "shape", "output" or "class"
+    kind: str  # "syntax", "exception", "shape", "output", "steps" (too many) or "class"
     phase: str  # "compile", "define", "build", "weights", "forward" or "backward"
     type: str  # the exception class, e.g. "RuntimeError", "SyntaxError"
     message: str  # Python's or torch's own message

@@ -9,6 +9,7 @@ sends: it reads a JSON document and raw tensor bytes, checks both, and rebuilds 
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import signal
 import threading
@@ -169,7 +170,10 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
         # (the app kills only after a deadline, which is reported above).
         return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
     if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else ""
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = ""
         what = {"SIGSEGV": "a memory access fault", "SIGABRT": "an abort",
                 "SIGBUS": "a bus error", "SIGFPE": "an arithmetic fault"}.get(name, name)
         return SandboxError("crash", f"The worker process crashed ({what or 'signal'}, signal "
@@ -184,15 +188,12 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
 
 
 def _their_line(stderr: str) -> dict[str, Any]:
-    """The last line of their code in a crash dump (faulthandler writes one), if any."""
-    line = None
+    """Their innermost line in a crash dump, if any (faulthandler lists the newest call first)."""
     for text in stderr.splitlines():
         if '"<student code' in text and "line " in text:
-            try:
-                line = int(text.split("line ", 1)[1].split()[0].rstrip(","))
-            except ValueError:
-                continue
-    return {"line": line}
+            with contextlib.suppress(ValueError):
+                return {"line": int(text.split("line ", 1)[1].split()[0].rstrip(","))}
+    return {"line": None}
 
 
 def _too_long(seconds: float) -> str:
