@@ -19,6 +19,7 @@ page = st.navigation([
     st.Page("views/backward.py", title="Backward pass", icon=":material/undo:",
             url_path="backward"),
     st.Page("views/build.py", title="Build", icon=":material/construction:", url_path="build"),
+    st.Page("views/code.py", title="Your code", icon=":material/code:", url_path="code"),
 ])
 sidebar.render()
 show.page_style()
