@@ -176,6 +176,15 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url) -> None:
         context.close()
 
 
+def _idle(page) -> None:
+    """Wait until the app has finished the rerun an action started."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(200)  # let the rerun start
+    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state",
+                                                                "running")
+
+
 def _pick(page, label: str, option) -> None:
     from playwright.sync_api import expect
 
@@ -184,7 +193,7 @@ def _pick(page, label: str, option) -> None:
     box.click()
     page.get_by_role("option", name=option).click()
     expect(page.get_by_role("combobox", name=label)).to_have_value(option)
-    page.wait_for_timeout(300)  # the choice reaches the server before the next click
+    _idle(page)
 
 
 def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
@@ -193,12 +202,14 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
     page.goto(f"{app_url}/build")
     _pick(page, "Start from", "Empty network, image input")
     page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
+    _idle(page)
     expect(page.get_by_text("Total: 0 parameters", exact=False)).to_be_visible()
     for kind in ("Flatten", "Linear"):
         _pick(page, "Add a layer", re.compile(f"^{kind}:"))
         add = page.get_by_role("button", name=re.compile(r"\bAdd$"))
         expect(add).to_have_count(1)  # not a stale copy left by the last rerun
         add.click()
+        _idle(page)
         expect(page.get_by_text(f"· {kind}", exact=False).first).to_be_visible()
     out = page.get_by_role("spinbutton", name="out_features")
     out.fill("10")
