@@ -8,10 +8,12 @@ fit it (``weights=load_model(preset).state_dict()``).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
 
+from explorer import zoo
 from explorer.zoo import PRESETS, example_input
 
 _HEADER = """\
@@ -21,41 +23,19 @@ import torch.nn.functional as F
 
 """
 
-SIMPLE_NN = _HEADER + """
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(3, 4)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(4, 1)
+def _source(cls: type) -> str:
+    """The class exactly as explorer.zoo writes it, without its docstring: one source of truth."""
+    lines = inspect.getsource(cls).splitlines(keepends=True)
+    doc = lines[1].strip()
+    if doc.startswith('"""'):  # drop a one-line docstring; the editor shows the code itself
+        del lines[1]
+        if not lines[1].strip():
+            del lines[1]
+    return _HEADER + "\n" + "".join(lines)
 
-    def forward(self, x):
-        x = self.fc1(x)  # (N, 3) -> (N, 4)
-        x = self.relu(x)
-        x = self.fc2(x)  # (N, 4) -> (N, 1)
-        return x
-"""
 
-IMAGE_CLASSIFIER = _HEADER + """
-class ImageClassifier(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.pool = nn.MaxPool2d(2)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.dropout = nn.Dropout(0.25)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))  # (N, 1, 28, 28) -> (N, 32, 14, 14)
-        x = self.pool(F.relu(self.conv2(x)))  # (N, 32, 14, 14) -> (N, 64, 7, 7)
-        x = x.view(-1, 64 * 7 * 7)  # (N, 3136)
-        x = F.relu(self.fc1(x))
-        x = self.dropout(x)
-        x = self.fc2(x)  # (N, 10) class scores
-        return x
-"""
+SIMPLE_NN = _source(zoo.SimpleNN)
+IMAGE_CLASSIFIER = _source(zoo.ImageClassifier)
 
 
 @dataclass(frozen=True)
