@@ -77,6 +77,16 @@ METRIC = "[data-testid=stMetricValue]"
 STEP_LABEL = "strong .stMarkdownColoredText"  # the overview's current step, "k·op (shape)"
 CAPTION = "[data-testid=stCaptionContainer]"
 ROLES = ("drawer", "drawer", "stepper", "stepper", "flipper")
+# Is the canvas's mouse layer the topmost element at (x, y)? (through the component's shadow)
+ON_CANVAS = """([x, y]) => {
+  let el = document.elementFromPoint(x, y);
+  while (el && el.shadowRoot) {
+    const inner = el.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === el) break;
+    el = inner;
+  }
+  return !!el && el.classList.contains("upper-canvas");
+}"""
 BOLD_STEP = re.compile(r"\*\*:blue\[(\d+)·")  # the overview's markdown for the current step
 
 
@@ -300,8 +310,15 @@ class BrowserStudent(Student):
                 await page.locator(FRESH_CANVAS).first.wait_for()
                 await page.wait_for_timeout(300)
             box = await page.locator(CANVAS).first.bounding_box()
-            await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+            x0, y0 = box["x"] + points[0][0], box["y"] + points[0][1]
+            await page.mouse.move(x0, y0)
             await page.wait_for_timeout(HOVER_MS)  # as a hand does: see stroke_latency
+            # a student sees the canvas before drawing; a page starved of CPU may still be
+            # laying out the new one after Clear, and the press would select text instead
+            for _ in range(20):
+                if await page.evaluate(ON_CANVAS, [x0, y0]):
+                    break
+                await page.wait_for_timeout(100)
             await page.mouse.down()
             for x, y in points[1:]:
                 await page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
