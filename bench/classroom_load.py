@@ -309,16 +309,17 @@ class BrowserStudent(Student):
             if len(self.strokes) == 1:  # a new canvas attaches its handlers a moment later
                 await page.locator(FRESH_CANVAS).first.wait_for()
                 await page.wait_for_timeout(300)
-            box = await page.locator(CANVAS).first.bounding_box()
-            x0, y0 = box["x"] + points[0][0], box["y"] + points[0][1]
-            await page.mouse.move(x0, y0)
-            await page.wait_for_timeout(HOVER_MS)  # as a hand does: see stroke_latency
-            # a student sees the canvas before drawing; a page starved of CPU may still be
-            # laying out the new one after Clear, and the press would select text instead
-            for _ in range(20):
+            # A student sees the canvas before drawing. On a page starved of CPU the canvas
+            # that Clear remounted can vanish and come back while the page settles, and a
+            # press then lands on what moved into its place: wait (up to ~5 s) until the
+            # start point is on the canvas, the hover included (see stroke_latency).
+            for _ in range(25):
+                box = await page.locator(CANVAS).first.bounding_box()
+                x0, y0 = box["x"] + points[0][0], box["y"] + points[0][1]
+                await page.mouse.move(x0, y0)
+                await page.wait_for_timeout(HOVER_MS)
                 if await page.evaluate(ON_CANVAS, [x0, y0]):
                     break
-                await page.wait_for_timeout(100)
             await page.mouse.down()
             for x, y in points[1:]:
                 await page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
