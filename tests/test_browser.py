@@ -17,6 +17,7 @@ def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
     """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
@@ -104,6 +105,7 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
     # so a click that lands too early selects nothing: click again until the selection shows
     for _ in range(10):
         page.wait_for_timeout(800)
+        plot.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
         box = plot.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
         try:
