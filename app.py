@@ -5,9 +5,22 @@ its older multipage mode until st.navigation has run once in the process, so the
 of a shared link such as /forward would get the page without this file's sidebar.
 """
 
+import os
+
 import streamlit as st
+import torch
 
 from ui import show, sidebar
+
+# One intra-op thread per pass: many students' small passes run side by side, and two threads
+# per conv on a 2-core server only fight each other (a single cnn trace is faster with one, too).
+# FPE_TORCH_THREADS raises it, e.g. for a teacher training networks alone on a big machine.
+try:
+    THREADS = max(1, int(os.environ.get("FPE_TORCH_THREADS") or 1))
+except ValueError:
+    THREADS = 1
+if torch.get_num_threads() != THREADS:
+    torch.set_num_threads(THREADS)
 
 st.set_page_config(page_title="Forward Pass Explorer", page_icon=":material/neurology:",
                    layout="wide")

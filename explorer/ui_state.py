@@ -11,6 +11,7 @@ train-mode passes on a private view (``explorer.session_view``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ class Keys:
     lr = "learning_rate"
 
     projector = "projector"  # large type and figures for the back of a room
-    link_adopted = "link_adopted"
-    networks = "my_networks"  # networks built and trained on /build, by picker name  # this session has read the link it was opened with
+    link_adopted = "link_adopted"  # this session has read the link it was opened with
+    networks = "my_networks"  # networks built and trained on /build, by picker name
 
     @staticmethod
     def typed_start(model: str) -> str:
@@ -118,11 +119,13 @@ def shared_model(name: str) -> nn.Module:
     return model
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def samples() -> tuple[np.ndarray, np.ndarray]:
-    """The shipped gallery: uint8 images (N, 28, 28) and their labels."""
+    """The shipped gallery: uint8 images (N, 28, 28) and their labels (shared, read-only)."""
     with np.load(SAMPLES_PATH) as data:
-        return data["images"], data["labels"]
+        images, labels = data["images"], data["labels"]
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
 
 
 @dataclass
@@ -180,11 +183,41 @@ def model_of(name: str) -> nn.Module:
 
 
 def run_trace(sel: Selection, *, train: bool | None = None) -> Trace:
-    """Trace the selection on the shared model, in this session's mode, seed and weights."""
+    """Trace the selection on the shared model, in this session's mode, seed and weights.
+
+    A pass on a preset's shared weights is the same for every session that asks for it, so it
+    is traced once and shared (a class looking at sample #0 costs one trace); the result is
+    read-only. A pass on this session's own weights is traced for this session alone.
+    """
     assert sel.x is not None
     mode = sel.train if train is None else train
+    key = pass_key(sel, train=mode)
+    if key is not None:
+        return _shared_trace(key, sel.model_name, sel.x, mode, sel.seed, sel.forward_kwargs)
     return trace(model_of(sel.model_name), sel.x, train=mode, seed=sel.seed,
                  params=session_params(sel.model_name), **sel.forward_kwargs)
+
+
+def pass_key(sel: Selection, *, train: bool | None = None) -> tuple | None:
+    """What makes this forward pass what it is, as a hashable key shared by every session:
+    preset, the input's bytes, mode, seed and forward() arguments. None when the pass runs on
+    this session's own weights (SGD steps, a network built here): those are not shared."""
+    name = sel.model_name
+    if sel.x is None or name not in PRESETS or session_params(name) is not None:
+        return None
+    x = sel.x.detach().to("cpu").contiguous()
+    digest = hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()
+    mode = sel.train if train is None else train
+    kwargs = tuple(sorted(sel.forward_kwargs.items()))
+    return (name, tuple(x.shape), str(x.dtype), digest, bool(mode), int(sel.seed), kwargs)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def _shared_trace(key: tuple, name: str, _x: torch.Tensor, train: bool, seed: int,
+                  _forward_kwargs: dict[str, Any]) -> Trace:
+    """One trace per ``pass_key`` for the whole server (``key`` names it; ``_x`` is not hashed
+    again). About 0.5 MB for the CNN, so the cache holds at most some 64 MB."""
+    return trace(shared_model(name), _x.clone(), train=train, seed=seed, **_forward_kwargs)
 
 
 def run_backward(sel: Selection, target: Any) -> Backward:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -328,6 +329,42 @@ def test_projector_mode_enlarges_text_and_figures() -> None:
     assert big["layout"]["font"]["size"] == 20
     assert big["layout"]["height"] > normal["layout"].get("height", 0)
     assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
+
+
+def test_shared_figures_follow_each_sessions_view() -> None:
+    """Figures are built once per pass and shared between sessions: a session in projector
+    mode, in train mode or on another step must not get another session's figure."""
+    plain = _app("views/forward.py", **{Keys.step: 9})
+    big = _app("views/forward.py", **{Keys.step: 9, Keys.projector: True})
+    train = _app("views/forward.py", **{Keys.step: 9, Keys.train: True})
+    later = _app("views/forward.py", **{Keys.step: 10})
+    plain.run()  # again, after the others filled the cache
+
+    def spec(at: AppTest) -> dict:
+        return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+    assert spec(big)["layout"]["font"]["size"] == 20
+    assert spec(plain)["layout"].get("font", {}).get("size") != 20
+    assert spec(plain) != spec(train) and spec(plain) != spec(later)
+    again = _app("views/forward.py", **{Keys.step: 9})
+    assert spec(again) == spec(plain)  # the same pass and step: the same figure
+    # and the figure shows what torch computed for this session's pass
+    images, _ = ui_state.samples()
+    step = trace(ui_state.shared_model("cnn"), ui_state.image_to_tensor(images[0]),
+                 train=True, seed=0).steps[9]
+    values = np.concatenate([step.inputs[0].numpy().ravel(), step.output.numpy().ravel(), [1]])
+    shown = np.concatenate([_plotly_array(tr["z"]) for tr in spec(train)["data"] if "z" in tr])
+    shown = shown[np.isfinite(shown)]
+    # before | mask | after: the pass's own numbers (and the mask's 0s and 1s), as float32
+    assert shown.size and np.isin(shown.astype(np.float32), values).all()
+
+
+def _plotly_array(z) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(z, dict):
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).astype(float)
+    return np.array([np.nan if v is None else v for v in np.ravel(np.array(z, dtype=object))],
+                    dtype=float)
 
 
 def test_forward_page_offers_the_downloads() -> None:

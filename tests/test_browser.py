@@ -235,3 +235,71 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
     _draw(page, ONE)
     expect(page.get_by_test_id("stMetricValue")).to_have_text("1")
     page.screenshot(path=SHOTS / "build-draw.png", full_page=True)
+
+
+def _dropped_text(seed: int, sample: int = 3) -> str:
+    """What /forward says about the dropout step of sample ``sample`` in train mode."""
+    from explorer import load_model, trace
+    from explorer.ui_state import image_to_tensor, samples
+
+    t = trace(load_model("cnn"), image_to_tensor(samples()[0][sample]), train=True, seed=seed)
+    mask = t.steps[9].extras["mask"]
+    dropped = int((~mask).sum())
+    return f"({dropped:,} of {mask.numel():,})"
+
+
+def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -> None:
+    """Four students at once on one server: two in train mode with different dropout seeds,
+    one in eval mode, one running backward and an SGD step. Each page shows its own pass, with
+    the numbers torch gives for that pass, while the others act at the same time."""
+    from playwright.sync_api import expect
+
+    import torch
+    import torch.nn.functional as F
+    from explorer import load_model
+    from explorer.ui_state import image_to_tensor, samples
+
+    assert _dropped_text(5) != _dropped_text(6)  # the two seeds are told apart
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    try:
+        seed5, seed6, evals, back = (c.new_page() for c in contexts)
+        urls = {seed5: "/forward?sample=3&mode=train&seed=5&step=9",
+                seed6: "/forward?sample=3&mode=train&seed=6&step=9",
+                evals: "/forward?sample=3&step=9", back: "/backward?sample=3"}
+        for pg, url in urls.items():  # each page's first run starts while the others run
+            pg.goto(app_url + url, wait_until="commit")
+        for pg, seed in ((seed5, 5), (seed6, 6)):
+            expect(pg.get_by_text(f"train mode · dropout seed {seed}")).to_be_visible()
+            expect(pg.get_by_text(_dropped_text(seed), exact=False)).to_be_visible()
+        expect(evals.get_by_text("exactly the input", exact=False)).to_be_visible()
+        expect(evals.get_by_text("eval mode", exact=False).first).to_be_visible()
+
+        model = load_model("cnn").eval()
+        with torch.no_grad():
+            logits = model(image_to_tensor(samples()[0][3]))
+        reference = float(F.cross_entropy(logits, logits.argmax(1)))
+        loss = back.get_by_test_id("stMetricValue").first
+        expect(loss).to_have_text(f"{reference:.4f}")
+
+        # now all act at once: an SGD step, a new dropout draw, a step forward, a step back
+        back.get_by_role("button", name="Apply one SGD step").click(no_wait_after=True)
+        seed5.get_by_role("button", name="Resample").click(no_wait_after=True)
+        evals.get_by_role("button", name="Next ▶").click(no_wait_after=True)
+        seed6.get_by_role("button", name="◀ Prev").click(no_wait_after=True)
+
+        expect(back.get_by_text("After 1 step(s)", exact=False)).to_be_visible()
+        assert float(loss.inner_text()) < reference
+        expect(seed5.get_by_text("train mode · dropout seed 6")).to_be_visible()
+        expect(seed5.get_by_text(_dropped_text(6), exact=False)).to_be_visible()
+        expect(evals.locator(".fpe-src .hit")).to_contain_text("self.fc2(x)")
+        expect(seed6.locator(".fpe-src .hit")).to_contain_text("F.relu(self.fc1(x))")
+        expect(seed6.get_by_text("train mode · dropout seed 6")).to_be_visible()
+        # the SGD step moved only that session's weights: a new student gets the shipped loss
+        fresh = contexts[0].browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(fresh)
+        other = fresh.new_page()
+        other.goto(f"{app_url}/backward?sample=3")
+        expect(other.get_by_test_id("stMetricValue").first).to_have_text(f"{reference:.4f}")
+    finally:
+        for c in contexts:
+            c.close()

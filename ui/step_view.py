@@ -88,23 +88,27 @@ def channel_choice(step: Step) -> int | None:
                                key=Keys.channel))
 
 
-def unit_explorer(step: Step, channel: int | None) -> None:
-    """Pick a unit of the output (click it) and see how torch computed it."""
+def unit_explorer(step: Step, channel: int | None, pass_key: tuple | None = None) -> None:
+    """Pick a unit of the output (click it) and see how torch computed it.
+
+    ``pass_key`` (``ui_state.pass_key``) names the pass when its figures may be shared."""
     out = step.output
     if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4):
         return
     key = f"unit_{step.index}"
+    fig_key = pass_key and (*pass_key, "units", step.index)
     if out.dim() == 4:
         channel = min(channel or 0, out.shape[1] - 1)
         st.caption(f"Channel {channel} of the output; pick another with **Show: One channel** "
                    "above.")
-        event = show.chart(figures.channel_figure(out, channel), key=key,
-                                on_select="rerun", selection_mode="points")
+        event = show.cached_chart(fig_key and (*fig_key, channel),
+                                  lambda: figures.channel_figure(out, channel), key=key,
+                                  on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(0, 0))
         unit = (channel, *unit)
     else:
-        event = show.chart(figures.vector_figure(out, "output units"), key=key,
-                                on_select="rerun", selection_mode="points")
+        event = show.cached_chart(fig_key, lambda: figures.vector_figure(out, "output units"),
+                                  key=key, on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(int(out[0].abs().argmax()),))
     try:
         comp = unit_computation(step, unit)
@@ -133,16 +137,22 @@ def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(v) for v in (data if isinstance(data, (list, tuple)) else [data]))
 
 
-def train_vs_eval(train_trace: Trace, eval_trace: Trace) -> None:
-    """The same input in both modes: the dropout step and the final output side by side."""
+def train_vs_eval(train_trace: Trace, eval_trace: Trace, pass_key: tuple | None = None) -> None:
+    """The same input in both modes: the dropout step and the final output side by side.
+
+    ``pass_key`` is the train-mode pass's ``ui_state.pass_key`` (None: not shared)."""
+    key = pass_key and (*pass_key, "train_vs_eval")
     for a, b in zip(train_trace.steps, eval_trace.steps, strict=False):
         if a.op == "dropout" and b.op == "dropout":
-            show.chart(figures.compare_figure(a.output, b.output,
-                                                   title=f"{a.module or a.op} output"),
-                            key="compare_dropout")
+            show.cached_chart(key and (*key, "dropout"),
+                              lambda a=a, b=b: figures.compare_figure(
+                                  a.output, b.output, title=f"{a.module or a.op} output"),
+                              key="compare_dropout")
             break
-    show.chart(figures.compare_figure(train_trace.output, eval_trace.output,
-                                           title="final output"), key="compare_output")
+    show.cached_chart(key and (*key, "output"),
+                      lambda: figures.compare_figure(train_trace.output, eval_trace.output,
+                                                     title="final output"),
+                      key="compare_output")
     if train_trace.output.dim() == 2 and train_trace.output.shape[1] == 10:
         pa, pb = int(train_trace.output.argmax(1)[0]), int(eval_trace.output.argmax(1)[0])
         st.markdown(f"Prediction in **train** mode: **{pa}** · in **eval** mode: **{pb}**")

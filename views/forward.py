@@ -36,14 +36,16 @@ with facts_col:
     step_view.facts(step)
 
 channel = step_view.channel_choice(step)
-show.chart(figures.step_figure(step, channel=channel), key="step_figure")
+key = ui_state.pass_key(sel)
+show.cached_chart(key and (*key, "step", current, channel),
+                  lambda: figures.step_figure(step, channel=channel), key="step_figure")
 step_view.stats_table(step)
 
 # Expanders that track their state: their figures are built only while open.
 units = st.expander("Click a unit: how was it computed?", key=Keys.units_open, on_change="rerun")
 if units.open:
     with units:
-        step_view.unit_explorer(step, channel)
+        step_view.unit_explorer(step, channel, key)
 
 with st.expander("Download this pass", icon=":material/download:"):
     step_view.downloads(sel, t)
@@ -53,4 +55,5 @@ compare = st.expander("Train vs eval: the same input in both modes", key=Keys.co
 if compare.open:
     with compare:
         step_view.train_vs_eval(ui_state.run_trace(sel, train=True),
-                                ui_state.run_trace(sel, train=False))
+                                ui_state.run_trace(sel, train=False),
+                                ui_state.pass_key(sel, train=True))
