@@ -252,10 +252,10 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     """Four students at once on one server: two in train mode with different dropout seeds,
     one in eval mode, one running backward and an SGD step. Each page shows its own pass, with
     the numbers torch gives for that pass, while the others act at the same time."""
-    from playwright.sync_api import expect
-
     import torch
     import torch.nn.functional as F
+    from playwright.sync_api import expect
+
     from explorer import load_model
     from explorer.ui_state import image_to_tensor, samples
 
