@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
 from explorer.ui_state import Keys
-from ui import show
+from ui import canvas_touch, show
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")
@@ -21,9 +21,13 @@ if sel.preset.input_kind != "image":
 
 @st.fragment
 def canvas_and_prediction() -> None:
-    left, right = st.columns([1, 1], gap="large")
+    # The canvas keeps its full 280 px (a narrow column clipped its right edge on a tablet);
+    # the prediction sits beside it, or below it when the screen is too narrow for both.
+    row = st.container(horizontal=True, gap="large")
+    left, right = row.container(width=300), row.container(width="stretch")
     with left:
-        st.space("medium")  # room for the canvas's floating toolbar
+        canvas_touch.allow_touch_everywhere()
+        st.space("medium")  # room for the canvas's toolbar when it slides up
         result = st_canvas(
             stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
             background_color="#000000", height=280, width=280, drawing_mode="freedraw",
