@@ -1,4 +1,4 @@
-"""Page cost: server-side time and plotly bytes to rebuild /forward (and /draw) for a preset.
+"""Page cost: server-side time and bytes sent to rebuild /forward, /draw and /backward.
 
     python -m bench.page_cost [--model cnn] [--repeats 5]
 
@@ -6,21 +6,28 @@ Two views of the same cost:
 1. the library path a rerun takes: trace (this mode and the other, for train | eval) + the
    figures the page draws + their plotly JSON, per step;
 2. a whole rerun of the real page under streamlit.testing.v1.AppTest (script time, including
-   Streamlit's own work), with the bytes of every plotly chart the page sent.
+   Streamlit's own work), with the bytes of every plotly chart the page sent and of every
+   element (sidebar included), cold (the first viewer of a pass and step) and warm (the rest
+   of a class, served from the shared trace and figure caches);
+3. whole reruns of /draw (a new stroke each time) and /backward.
 Targets for cnn: <= 100 ms and <= 300 KB per rerun of /forward.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from explorer import figures, load_model, trace
-from explorer.ui_state import Keys, image_to_tensor, samples
+from explorer.ui_state import Keys, _shared_trace, image_to_tensor, samples
+from ui.show import _shared_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +53,13 @@ def library_rerun(model, x: torch.Tensor, step_index: int) -> tuple[float, int]:
 
 
 def apptest_rerun(model_name: str, step_index: int, repeats: int,
-                  expanders_open: bool = False) -> tuple[float, int]:
+                  expanders_open: bool = False) -> tuple[float, float, int, int]:
+    """Reruns of /forward at one step: (cold ms, warm ms, plotly JSON bytes, all bytes).
+
+    Cold: the first student to open this step of this pass (the shared trace and figure caches
+    are emptied first; the models stay loaded). Warm: the median of the next reruns, what the
+    rest of a class following along costs. All bytes: every element the rerun sent, serialised
+    (the deltas of its ForwardMsgs, sidebar included)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -56,16 +69,64 @@ def apptest_rerun(model_name: str, step_index: int, repeats: int,
     at.session_state[Keys.compare_open] = expanders_open
     at.run()
     at.switch_page("views/forward.py").run()
+    _shared_trace.clear()
+    _shared_figure.clear()
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats + 1):
         at.session_state[Keys.step] = step_index
         t0 = time.perf_counter()
         at.run()
         times.append((time.perf_counter() - t0) * 1e3)
         if at.exception:
             raise RuntimeError(at.exception[0].message)
-    size = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
-    return statistics.median(times), size
+    plotly = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
+    everything = sum(p.ByteSize() for p in _protos(at._tree))
+    return times[0], statistics.median(times[1:]), plotly, everything
+
+
+def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int, int]:
+    """Reruns of another page for the cnn: (first ms, median ms of the rest, plotly bytes,
+    all bytes). Each rerun here has a new input (a digit drawn one stroke further), as on
+    /draw, or the same one (/backward, whose work is not shared between sessions)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(page).run()
+    times = []
+    for k in range(repeats + 1):
+        if Keys.drawing in state:
+            at.session_state[Keys.drawing] = drawing(strokes=1 + k % 4)
+        t0 = time.perf_counter()
+        at.run()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if at.exception:
+            raise RuntimeError(at.exception[0].message)
+    plotly = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
+    everything = sum(p.ByteSize() for p in _protos(at._tree))
+    return times[0], statistics.median(times[1:]), plotly, everything
+
+
+def drawing(strokes: int) -> np.ndarray:
+    """A 280x280 RGBA canvas image of a 4 drawn in up to four strokes."""
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    d = ImageDraw.Draw(img)
+    lines = [[(90, 40), (80, 160)], [(80, 160), (200, 160)], [(170, 40), (170, 250)],
+             [(60, 60), (62, 62)]]
+    for line in lines[:strokes]:
+        d.line(line, fill=(255, 255, 255, 255), width=22)
+    return np.asarray(img)
+
+
+def _protos(node):
+    """Every element proto under an AppTest node."""
+    proto = getattr(node, "proto", None)
+    if proto is not None and hasattr(proto, "ByteSize"):
+        yield proto
+    for child in getattr(node, "children", {}).values():
+        yield from _protos(child)
 
 
 def main() -> None:
@@ -73,31 +134,44 @@ def main() -> None:
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    torch.set_num_threads(max(1, int(os.environ.get("FPE_TORCH_THREADS") or 1)))  # as app.py
     model = load_model(args.model)
     images, _ = samples()
     x = image_to_tensor(images[0])
     n = len(trace(model, x).steps)
     print(f"/forward for {args.model}, torch threads {torch.get_num_threads()}, "
           f"median of {args.repeats}")
-    print("library: traces + every figure incl. the two expanders, and their JSON; page: a whole "
-          "AppTest rerun with the expanders closed (the default) and open")
-    print(f"{'step':>4s} {'op':12s} {'library ms':>10s} {'KB':>6s} {'page ms':>8s} {'KB':>6s} "
-          f"{'open ms':>8s} {'KB':>6s}")
-    worst = {"closed": (0.0, 0.0), "open": (0.0, 0.0)}
+    print("library: traces + every figure incl. the two expanders, and their JSON, uncached; "
+          "then whole AppTest reruns with the expanders closed (the default) and open")
+    print(f"{'step':>4s} {'op':12s} {'library':>8s} {'KB':>6s} {'cold':>6s} {'warm':>6s} "
+          f"{'plotly':>7s} {'all':>6s} {'open':>6s} {'warm':>6s} {'plotly':>7s} {'all':>6s}")
+    worst: dict[str, list[float]] = {"closed": [0.0] * 4, "open": [0.0] * 4}
     for i in range(n):
         lib = [library_rerun(model, x, i) for _ in range(args.repeats)]
         lib_ms = statistics.median(m for m, _ in lib)
-        page_ms, page_bytes = apptest_rerun(args.model, i, args.repeats)
-        open_ms, open_bytes = apptest_rerun(args.model, i, args.repeats, expanders_open=True)
+        closed = apptest_rerun(args.model, i, args.repeats)
+        opened = apptest_rerun(args.model, i, args.repeats, expanders_open=True)
         op = trace(model, x).steps[i].op
-        print(f"{i:4d} {op:12s} {lib_ms:10.1f} {lib[0][1] / 1e3:6.1f} {page_ms:8.1f} "
-              f"{page_bytes / 1e3:6.1f} {open_ms:8.1f} {open_bytes / 1e3:6.1f}")
-        for key, ms, size in (("closed", page_ms, page_bytes), ("open", open_ms, open_bytes)):
-            worst[key] = (max(worst[key][0], ms), max(worst[key][1], size / 1e3))
-    for key, (ms, kb) in worst.items():
-        print(f"worst page rerun, expanders {key}: {ms:.1f} ms, {kb:.1f} KB of plotly JSON "
+        print(f"{i:4d} {op:12s} {lib_ms:8.1f} {lib[0][1] / 1e3:6.1f} "
+              f"{closed[0]:6.1f} {closed[1]:6.1f} {closed[2] / 1e3:7.1f} {closed[3] / 1e3:6.1f} "
+              f"{opened[0]:6.1f} {opened[1]:6.1f} {opened[2] / 1e3:7.1f} {opened[3] / 1e3:6.1f}")
+        for key, row in (("closed", closed), ("open", opened)):
+            worst[key] = [max(a, b) for a, b in zip(worst[key], row, strict=True)]
+    print("ms: server time of a whole rerun (cold: first viewer of this step; warm: the next "
+          "ones); KB: plotly JSON / every element sent")
+    for key, (cold, warm, plotly, everything) in worst.items():
+        print(f"worst rerun, expanders {key}: cold {cold:.1f} ms, warm {warm:.1f} ms, "
+              f"{plotly / 1e3:.1f} KB plotly JSON, {everything / 1e3:.1f} KB in all "
               "(targets: 100 ms, 300 KB)")
-
+    print("\nother pages for the cnn, whole reruns (first / median of the rest):")
+    for page, state, what in (
+        ("views/draw.py", {Keys.source: "Draw", Keys.drawing: drawing(1)},
+         "/draw, a new stroke each rerun"),
+        ("views/backward.py", {Keys.source: "Sample"}, "/backward, predicted-class target"),
+    ):
+        first, rest, plotly, everything = other_page(page, state, args.repeats)
+        print(f"{what}: {first:.1f} / {rest:.1f} ms, {plotly / 1e3:.1f} KB plotly JSON, "
+              f"{everything / 1e3:.1f} KB in all")
 
 if __name__ == "__main__":
     main()
