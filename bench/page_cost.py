@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from explorer import figures, load_model, trace
-from explorer.ui_state import Keys, _shared_trace, image_to_tensor, samples
+from explorer.ui_state import Keys, _shared_backward, _shared_trace, image_to_tensor, samples
 from ui.show import _shared_figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,8 +86,9 @@ def apptest_rerun(model_name: str, step_index: int, repeats: int,
 
 def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int, int]:
     """Reruns of another page for the cnn: (first ms, median ms of the rest, plotly bytes,
-    all bytes). Each rerun here has a new input (a digit drawn one stroke further), as on
-    /draw, or the same one (/backward, whose work is not shared between sessions)."""
+    all bytes). On /draw each rerun has a new input (a digit drawn one stroke further, nothing
+    to share); on /backward the same one (the first viewer of that backward pass, then the
+    rest of the class, served from the shared caches)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -95,6 +96,9 @@ def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int,
         at.session_state[k] = v
     at.run()
     at.switch_page(page).run()
+    _shared_trace.clear()
+    _shared_backward.clear()
+    _shared_figure.clear()
     times = []
     for k in range(repeats + 1):
         if Keys.drawing in state:

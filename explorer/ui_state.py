@@ -221,10 +221,34 @@ def _shared_trace(key: tuple, name: str, _x: torch.Tensor, train: bool, seed: in
 
 
 def run_backward(sel: Selection, target: Any) -> Backward:
-    """The backward pass of the selection against ``target`` (ValueError on a bad target)."""
+    """The backward pass of the selection against ``target`` (ValueError on a bad target).
+
+    Shared like ``run_trace``: once per ``backward_key`` for the whole server, read-only."""
     assert sel.x is not None
+    key = backward_key(sel, target)
+    if key is not None:
+        return _shared_backward(key, sel.model_name, sel.x, target, sel.train, sel.seed,
+                                sel.forward_kwargs)
     return backward(model_of(sel.model_name), sel.x, target, train=sel.train,
                     seed=sel.seed, params=session_params(sel.model_name), **sel.forward_kwargs)
+
+
+def backward_key(sel: Selection, target: Any) -> tuple | None:
+    """``pass_key`` and the target: names a backward pass for every session (None: not
+    shared, see ``pass_key``)."""
+    key = pass_key(sel)
+    if key is None:
+        return None
+    if isinstance(target, torch.Tensor):
+        target = ("tensor", tuple(target.shape), tuple(target.detach().flatten().tolist()))
+    return (*key, "backward", target)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _shared_backward(key: tuple, name: str, _x: torch.Tensor, _target: Any, train: bool,
+                     seed: int, _forward_kwargs: dict[str, Any]) -> Backward:
+    return backward(shared_model(name), _x.clone(), _target, train=train, seed=seed,
+                    **_forward_kwargs)
 
 
 def session_params(model: str) -> dict[str, torch.Tensor] | None:

@@ -359,6 +359,22 @@ def test_shared_figures_follow_each_sessions_view() -> None:
     assert shown.size and np.isin(shown.astype(np.float32), values).all()
 
 
+def test_shared_backward_figures_follow_each_sessions_target() -> None:
+    """Backward passes and their figures are shared per target: another target, another
+    figure; the same target, the same figure and loss."""
+    def gradient_spec(at: AppTest) -> str:
+        return next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("grad_out"))
+
+    predicted = _app("views/backward.py")
+    other = _app("views/backward.py")
+    other.radio(key=Keys.target_kind).set_value("Another class").run()
+    other.number_input(key=Keys.target_class).set_value(3).run()
+    again = _app("views/backward.py")
+    assert gradient_spec(predicted) != gradient_spec(other)
+    assert gradient_spec(again) == gradient_spec(predicted)
+    assert _loss(again) == _loss(predicted) != _loss(other)
+
+
 def _plotly_array(z) -> np.ndarray:
     """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"}."""
     if isinstance(z, dict):

@@ -57,8 +57,12 @@ def step_label(b: Backward, i: int) -> str:
     return f"{i} · {s.op}{where} → {s.output_shape}"
 
 
-def step_gradients(b: Backward, step: Step) -> None:
-    """The step's activation next to its gradient, and how the gradient went on to its input."""
+def step_gradients(b: Backward, step: Step, key: tuple | None = None) -> None:
+    """The step's activation next to its gradient, and how the gradient went on to its input.
+
+    ``key`` (``ui_state.backward_key``) names the backward pass when its figures may be
+    shared between sessions."""
+    key = key and (*key, "step", step.index)
     grad = b.output_grads.get(step.index)
     fn = b.grad_fns.get(step.index, "—")
     st.markdown(f"**grad_fn:** `{fn}` · ‖d loss / d output‖ = "
@@ -70,19 +74,23 @@ def step_gradients(b: Backward, step: Step) -> None:
         return
     c1, c2 = st.columns(2)
     with c1:
-        show.chart(figures.activation_figure(out, "activation (forward)"), key="grad_act")
+        show.cached_chart(key and (*key, "activation"),
+                          lambda: figures.activation_figure(out, "activation (forward)"),
+                          key="grad_act")
     with c2:
-        show.chart(figures.activation_figure(grad, "gradient d loss / d output"),
-                   key="grad_out")
+        show.cached_chart(key and (*key, "gradient"),
+                          lambda: figures.activation_figure(grad, "gradient d loss / d output"),
+                          key="grad_out")
     parent = next((p for p in step.parents if p != INPUT), None)
     passed = b.output_grads.get(parent) if parent is not None else None
     if step.op in ROUTING and passed is not None and passed.shape == step.inputs[0].shape:
         st.markdown(f"**How the gradient is routed:** {ROUTING[step.op]}")
-        show.chart(figures.compare_figure(grad, passed,
-                                               labels=("arrives at the output",
-                                                       "passed back to the input"),
-                                               title=f"{step.op}: gradient in and out"),
-                        key="grad_routing")
+        show.cached_chart(key and (*key, "routing"),
+                          lambda: figures.compare_figure(grad, passed,
+                                                         labels=("arrives at the output",
+                                                                 "passed back to the input"),
+                                                         title=f"{step.op}: gradient in and out"),
+                          key="grad_routing")
         if step.op == "relu":
             positive = (step.inputs[0] > 0).float().mean().item()
             st.caption(f"The input was positive at {positive:.1%} of the units; exactly there "
@@ -102,16 +110,21 @@ def param_gradients(b: Backward, step: Step) -> None:
         st.caption(caption)
 
 
-def saliency(sel: Selection, b: Backward) -> None:
-    """d loss / d input: which input numbers would change the loss most."""
+def saliency(b: Backward, key: tuple | None = None) -> None:
+    """d loss / d input: which input numbers would change the loss most (``key``: as for
+    ``step_gradients``)."""
     if b.input_grad is None:
         return
     c1, c2 = st.columns(2)
     with c1:
-        show.chart(figures.activation_figure(b.trace.input, "the input x"), key="sal_input")
+        show.cached_chart(key and (*key, "input"),
+                          lambda: figures.activation_figure(b.trace.input, "the input x"),
+                          key="sal_input")
     with c2:
-        show.chart(figures.activation_figure(b.input_grad, "saliency: d loss / d x"),
-                   key="sal_grad")
+        show.cached_chart(key and (*key, "saliency"),
+                          lambda: figures.activation_figure(b.input_grad,
+                                                            "saliency: d loss / d x"),
+                          key="sal_grad")
 
 
 def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:

@@ -37,7 +37,8 @@ with detail_col:
     i = st.selectbox("Step", range(n), key=Keys.grad_step,
                      format_func=lambda k: backward_view.step_label(b, k))
     step = b.trace.steps[i]
-    backward_view.step_gradients(b, step)
+    key = ui_state.backward_key(sel, target)  # figures shared by every session (None: not)
+    backward_view.step_gradients(b, step, key)
 with graph_col:
     norms = {k: v for k, v in b.grad_norms.items() if isinstance(k, int)}
     st.graphviz_chart(figures.flow_dot(b.trace, selected=i, show_params=True, grad_norms=norms))
@@ -45,11 +46,12 @@ with graph_col:
 
 st.subheader("Parameter gradients")
 backward_view.param_gradients(b, step)
-show.chart(figures.norms_figure({k: v for k, v in b.grad_norms.items()
-                                      if isinstance(k, str)}), key="norms")
+show.cached_chart(key and (*key, "norms"),
+                  lambda: figures.norms_figure({k: v for k, v in b.grad_norms.items()
+                                                if isinstance(k, str)}), key="norms")
 
 st.subheader("Saliency: which inputs matter")
-backward_view.saliency(sel, b)
+backward_view.saliency(b, key)
 
 st.subheader("Take a step downhill")
 backward_view.sgd_controls(sel, b, prediction)
