@@ -315,3 +315,36 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     finally:
         for c in contexts:
             c.close()
+
+
+def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -> None:
+    """With code allowed: run the tutorial's ImageClassifier on /code, send it to /backward,
+    where its gradients come from the sandbox, and take an SGD step on it."""
+    from conftest import start_app
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("FPE_ALLOW_CODE", "1")
+    with start_app() as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/code")
+            page.get_by_role("radio", name="ImageClassifier").check(force=True)
+            _idle(page)
+            page.get_by_role("button", name="Run forward()").click()
+            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)", timeout=30_000)
+            page.get_by_role("button", name="open the backward pass").click()
+            expect(page).to_have_url(re.compile(r"/backward$"))
+            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=30_000)
+            loss = page.get_by_test_id("stMetricValue").first
+            before = float(loss.inner_text())
+            page.get_by_role("button", name="Apply one SGD step").click()
+            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible(timeout=30_000)
+            _idle(page)
+            assert float(loss.inner_text()) < before
+            page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
+            page.get_by_role("button", name="Use the sidebar's model").click()
+            expect(page.get_by_text("from Your code", exact=False)).to_have_count(0)
+        finally:
+            context.close()

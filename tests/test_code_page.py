@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.sandbox import TEMPLATES
@@ -49,3 +50,34 @@ def test_a_shape_mistake_is_shown_at_its_line_with_a_hint(monkeypatch) -> None:
     message = " ".join(e.value for e in at.error)
     assert "line" in message and "shapes cannot be multiplied" in message
     assert at.info  # the hint
+
+
+def test_a_students_model_is_sent_to_the_backward_page(monkeypatch) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from explorer import load_model
+
+    at = _code_page(monkeypatch, allowed=True)
+    next(b for b in at.button if b.key == "code_run").click().run()
+    next(b for b in at.button if b.key == "code_send").click().run()
+    assert not at.exception and not at.error
+    assert any("Your `SimpleNN`" in i.value for i in at.info)
+    x = TEMPLATES["simple_nn"].default_input()
+    with torch.no_grad():  # the template builds the untrained preset's weights
+        reference = float(F.mse_loss(load_model("simple_nn")(x), torch.ones(1, 1)))
+
+    def loss() -> float:
+        return float(next(m.value for m in at.metric if m.label == "Loss"))
+
+    assert loss() == pytest.approx(reference, abs=1e-4)
+    assert "F.mse_loss" in at.code[0].value
+    assert at.get("graphviz_chart")  # the same gradient view as a preset's
+    at.switch_page("views/backward.py")  # AppTest reruns the page it was told, not switched to
+    next(b for b in at.button if b.key == "code_sgd").click().run()
+    assert not at.exception
+    assert loss() < reference
+    assert any("after 1 SGD step" in i.value for i in at.info)
+    next(b for b in at.button if b.key == "code_unsend").click().run()
+    assert not at.exception
+    assert "ConvolutionBackward0" in " ".join(m.value for m in at.markdown)  # the sidebar's cnn

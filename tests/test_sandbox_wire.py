@@ -74,6 +74,28 @@ def test_a_backward_pass_comes_back_equal() -> None:
     assert back.grad_norms == b.grad_norms and back.grad_fns == b.grad_fns
 
 
+def test_a_classifiers_backward_comes_back_equal() -> None:
+    """An int class target becomes an expanded (stride 0) Long tensor: it must pack too."""
+    x = ui_image()
+    b = backward(load_model("cnn", pretrained=False), x, 5)
+    assert b.target.dtype == torch.int64
+    back = _roundtrip(pack_backward, unpack_backward, b)
+    assert torch.equal(back.target, b.target) and back.loss == b.loss
+    assert all(torch.equal(back.param_grads[n], g) for n, g in b.param_grads.items())
+
+
+def test_an_expanded_tensor_packs() -> None:
+    for t in (torch.tensor([7]).expand(1), torch.tensor(2.5).expand(1, 1),
+              torch.arange(3).expand(2, 3), torch.zeros(0, 3)):
+        p = Packer()
+        u = Unpacker(p.frame(p.tensor(t)), max_bytes=BIG)
+        assert torch.equal(u.value(u.doc), t)
+
+
+def ui_image() -> torch.Tensor:
+    return torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
 def test_shared_tensors_are_sent_once() -> None:
     t = trace(load_model("mlp", pretrained=False), torch.randn(1, 1, 28, 28))
     p = Packer()

@@ -51,6 +51,42 @@ def target_picker(sel: Selection, logits: torch.Tensor) -> tuple[Any, str]:
                                      "loss = F.mse_loss(model(x), target)\nloss.backward()")
 
 
+def everything(b: Backward, code: str, prediction: int | None, train: bool,
+               key: tuple | None) -> None:
+    """The code that ran, the loss, the graph beside the chosen step's gradients, parameter
+    gradients and saliency. ``key`` (``ui_state.backward_key``) names the backward pass when
+    its figures may be shared between sessions (None: not)."""
+    st.code(code, language="python")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Loss", f"{b.loss:.4f}", help=b.loss_name)
+    if prediction is not None:
+        m2.metric("Prediction", str(prediction))
+    m3.metric("Mode", "train" if train else "eval")
+
+    n = len(b.trace.steps)
+    ui_state.clamp(Keys.grad_step, 0, n - 1)
+    graph_col, detail_col = st.columns([2, 3], gap="large")
+    with detail_col:
+        i = st.selectbox("Step", range(n), key=Keys.grad_step,
+                         format_func=lambda k: step_label(b, k))
+        step = b.trace.steps[i]
+        step_gradients(b, step, key)
+    with graph_col:
+        norms = {k: v for k, v in b.grad_norms.items() if isinstance(k, int)}
+        st.graphviz_chart(figures.flow_dot(b.trace, selected=i, show_params=True,
+                                           grad_norms=norms))
+        st.caption("Darker nodes receive larger gradients.")
+
+    st.subheader("Parameter gradients")
+    param_gradients(b, step)
+    show.cached_chart(key and (*key, "norms"),
+                      lambda: figures.norms_figure({k: v for k, v in b.grad_norms.items()
+                                                    if isinstance(k, str)}), key="norms")
+
+    st.subheader("Saliency: which inputs matter")
+    saliency(b, key)
+
+
 def step_label(b: Backward, i: int) -> str:
     s = b.trace.steps[i]
     where = f" · {s.module}" if s.module else ""

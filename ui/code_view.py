@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 import torch
 
-from explorer import ui_state
-from explorer.sandbox import TEMPLATES, CodeRun, SandboxError, run_user_backward, run_user_code
+from explorer.sandbox import (
+    TEMPLATES,
+    CodeRun,
+    SandboxError,
+    apply_sgd,
+    code_allowed,
+    run_user_backward,
+    run_user_code,
+)
 from explorer.ui_state import Selection
+from ui import backward_view
 
 RUNS = "code_runs"  # (source, input, mode, seed) -> CodeRun, so moving a slider re-runs nothing
 
@@ -62,31 +72,124 @@ def printed(result: CodeRun) -> None:
                     language=None)
 
 
-def backward_section(source: str, x: torch.Tensor, sel: Selection, result: CodeRun) -> None:
-    """loss.backward() on the student's model, in the sandbox too."""
-    out = result.trace.output
-    classify = isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] > 1
-    target = int(out.argmax(1)[0]) if classify else None
-    if not classify:
-        st.caption("The loss compares the output with a typed target of the same shape.")
-        value = float(st.number_input("Target value", value=1.0, key="code_target"))
-        target = torch.full_like(out, value)
-    if st.button("Run loss.backward()", key="code_backward", icon=":material/undo:"):
-        try:
-            back = run_user_backward(source, x, target, train=sel.train, seed=sel.seed)
-        except SandboxError as err:
-            st.error(err.message)
-            return
-        if back.error is not None:
-            show_error(back)
-            return
-        st.session_state["code_backward_result"] = back.backward
-    b = st.session_state.get("code_backward_result")
-    if b is not None and len(b.trace.steps) == len(result.trace.steps):
-        st.metric("Loss", f"{b.loss:.4f}", help=f"{b.loss_name}, target {target}")
-        from ui import backward_view  # the same gradient view as /backward
+def send_button(source: str, x: torch.Tensor, sel: Selection, result: CodeRun) -> None:
+    """Send the model that just ran, with its weights and input, to /backward."""
+    if st.button("Run loss.backward() on it: open the backward pass", key="code_send",
+                 icon=":material/undo:"):
+        st.session_state[SENT] = SentCode(source, result.class_name, x.clone(), sel.train,
+                                          sel.seed, dict(result.state_dict))
+        st.session_state.pop(BACKWARDS, None)
+        st.session_state.pop(OUTPUT, None)
+        st.switch_page("views/backward.py")
 
-        i = ui_state.clamp("code_grad_step", 0, len(b.trace.steps) - 1)
-        st.selectbox("Step", range(len(b.trace.steps)), key="code_grad_step",
-                     format_func=lambda k: backward_view.step_label(b, k))
-        backward_view.step_gradients(b, b.trace.steps[i])
+
+@dataclass
+class SentCode:
+    """A student's model sent from /code to /backward: the code, input, mode and weights."""
+
+    source: str
+    class_name: str
+    x: torch.Tensor
+    train: bool
+    seed: int
+    weights: dict[str, torch.Tensor]  # as the /code run built them; SGD steps replace them
+    steps: int = 0  # SGD steps taken on /backward
+
+
+SENT = "code_sent"  # the SentCode /backward shows instead of the sidebar's model
+BACKWARDS = "code_backwards"  # (target, steps) -> CodeRun, so moving a selectbox re-runs nothing
+OUTPUT = "code_sent_output"  # (what ran, its output): the target picker's choices
+
+
+def sent_code() -> SentCode | None:
+    return st.session_state.get(SENT) if code_allowed() else None
+
+
+def backward_page() -> None:
+    """/backward for a model sent from /code: the backward pass runs in the sandbox too."""
+    sent = sent_code()
+    assert sent is not None
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.info(f"Your `{sent.class_name}` from **Your code**, on input {tuple(sent.x.shape)}, "
+            f"{'train' if sent.train else 'eval'} mode"
+            + (f", after {sent.steps} SGD step(s)." if sent.steps else "."),
+            icon=":material/code:")
+    if c2.button("Use the sidebar's model", key="code_unsend", width="stretch"):
+        st.session_state.pop(SENT, None)
+        st.rerun()
+    target, code = _code_target(sent)
+    if target is None:
+        return
+    exact = (tuple(target.shape), tuple(target.flatten().tolist())) \
+        if isinstance(target, torch.Tensor) else target
+    key = (exact, sent.steps)
+    runs: dict = st.session_state.setdefault(BACKWARDS, {})
+    if key not in runs:
+        try:
+            with st.spinner("Running loss.backward() on your model in a separate worker..."):
+                runs.clear()
+                runs[key] = run_user_backward(sent.source, sent.x, target,
+                                              class_name=sent.class_name, train=sent.train,
+                                              seed=sent.seed, weights=sent.weights)
+        except SandboxError as err:
+            st.error(err.message, icon=":material/block:")
+            return
+    back = runs[key]
+    if back.error is not None:
+        show_error(back)
+        return
+    b = back.backward
+    out = b.trace.output
+    prediction = int(out.argmax(1)[0]) if _classifies(out) else None
+    backward_view.everything(b, code, prediction, sent.train, None)
+    st.subheader("Take a step downhill")
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    lr = c1.number_input("Learning rate", 0.0, 10.0, 0.01, step=0.01, format="%.3f",
+                         key="code_lr")
+    if c2.button("Apply one SGD step", type="primary", key="code_sgd"):
+        sent.weights = apply_sgd(back.state_dict, b.param_grads, float(lr))
+        sent.steps += 1
+        st.rerun()
+    c3.caption(f"{sent.steps} step(s)")
+    st.caption("w ← w − lr · ∂loss/∂w on this session's copy of your model's weights; "
+               "Your code's page keeps the weights it built.")
+
+
+def _classifies(out: torch.Tensor) -> bool:
+    return isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] > 1
+
+
+def _code_target(sent: SentCode) -> tuple[object | None, str]:
+    """What the loss compares with, chosen from the model's output (one forward run in the
+    sandbox, kept for the session); (None, "") after showing why there is none."""
+    run_key = (sent.source, sent.x.numpy().tobytes(), sent.train, sent.seed, sent.steps)
+    kept = st.session_state.get(OUTPUT)
+    if kept is None or kept[0] != run_key:
+        try:
+            run = run_user_code(sent.source, sent.x, class_name=sent.class_name,
+                                train=sent.train, seed=sent.seed, weights=sent.weights)
+        except SandboxError as err:
+            st.error(err.message, icon=":material/block:")
+            return None, ""
+        if run.error is not None:
+            show_error(run)
+            return None, ""
+        kept = (run_key, run.trace.output)
+        st.session_state[OUTPUT] = kept
+    out = kept[1]
+    if _classifies(out):
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+        kind = c1.radio("Target class", ["Predicted class", "Another class"], horizontal=True,
+                        key="code_target_kind")
+        if kind == "Another class":
+            target = int(c2.number_input("Class", 0, out.shape[1] - 1, key="code_target_class"))
+        else:
+            target = int(out.argmax(1)[0])
+            c2.caption(f"target = {target}")
+        return target, (f"target = torch.tensor([{target}])\n"
+                        "loss = F.cross_entropy(model(x), target)\nloss.backward()")
+    value = float(st.number_input("Target value y", value=1.0, format="%.3f",
+                                  key="code_target"))
+    shape = tuple(out.shape)
+    return (torch.full(shape, value), f"target = torch.full({shape}, {value})\n"
+            "loss = F.mse_loss(model(x), target)\nloss.backward()")

@@ -38,5 +38,4 @@ with right:
     step_view.facts(step)
 show.chart(figures.step_figure(step), key="code_figure")
 step_view.stats_table(step)
-with st.expander("loss.backward() on your model"):
-    code_view.backward_section(source, x, sel, result)
+code_view.send_button(source, x, sel, result)

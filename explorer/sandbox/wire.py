@@ -69,8 +69,10 @@ class Packer:
             data = data.to_dense()
         if data.dtype not in _DTYPE_NAMES:
             data = data.float()
-        data = data.cpu().contiguous()
-        raw = data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b""
+        flat = data.cpu().contiguous().reshape(-1)
+        if flat.numel() and flat.stride(-1) != 1:  # an expanded one-element tensor: "contiguous"
+            flat = flat.new_empty(flat.shape).copy_(flat)  # to torch, yet not viewable as bytes
+        raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
         pad = (-self._size) % _ALIGN
         if pad:
             self._chunks.append(b"\0" * pad)
