@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
+from explorer import load_model, ui_state
 from explorer.sandbox import TEMPLATES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -53,11 +56,6 @@ def test_a_shape_mistake_is_shown_at_its_line_with_a_hint(monkeypatch) -> None:
 
 
 def test_a_students_model_is_sent_to_the_backward_page(monkeypatch) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    from explorer import load_model
-
     at = _code_page(monkeypatch, allowed=True)
     next(b for b in at.button if b.key == "code_run").click().run()
     next(b for b in at.button if b.key == "code_send").click().run()
@@ -81,3 +79,31 @@ def test_a_students_model_is_sent_to_the_backward_page(monkeypatch) -> None:
     next(b for b in at.button if b.key == "code_unsend").click().run()
     assert not at.exception
     assert "ConvolutionBackward0" in " ".join(m.value for m in at.markdown)  # the sidebar's cnn
+
+
+def test_the_tutorials_classifier_starts_from_the_trained_weights(monkeypatch) -> None:
+    at = _code_page(monkeypatch, allowed=True)
+    at.radio(key="code_template").set_value("image_classifier").run()
+    next(b for b in at.button if b.key == "code_run").click().run()
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "Weights: the trained MNIST CNN's." in captions
+    # the sidebar's sample #0 is a 0, and the trained weights read it so
+    at.slider(key="code_step").set_value(10).run()
+    stats = at.dataframe[0].value
+    images, _ = ui_state.samples()
+    with torch.no_grad():
+        reference = load_model("cnn")(ui_state.image_to_tensor(images[0]))
+    assert int(reference.argmax()) == 0
+    assert stats.loc["output", "max"] == pytest.approx(float(reference.max()), abs=1e-4)
+
+
+def test_a_changed_layer_keeps_its_random_start_and_says_so(monkeypatch) -> None:
+    at = _code_page(monkeypatch, allowed=True)
+    source = TEMPLATES["simple_nn"].source.replace("nn.Linear(3, 4)", "nn.Linear(3, 5)") \
+        .replace("nn.Linear(4, 1)", "nn.Linear(5, 1)")
+    at.text_area(key="code_source_simple_nn").set_value(source).run()
+    next(b for b in at.button if b.key == "code_run").click().run()
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "fc1.weight keeps its random start" in captions

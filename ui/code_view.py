@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from explorer import ui_state
 from explorer.sandbox import (
     TEMPLATES,
     CodeRun,
@@ -41,15 +42,21 @@ def input_for(name: str, sel: Selection) -> tuple[torch.Tensor, str]:
                      f"input does not fit {template.class_name}).")
 
 
-def run(source: str, x: torch.Tensor, sel: Selection) -> CodeRun | None:
-    """Run (or recall) the student's code in the sandbox; None until they press Run."""
-    key = (source, x.numpy().tobytes(), tuple(x.shape), sel.train, sel.seed)
+def run(name: str, source: str, x: torch.Tensor, sel: Selection) -> CodeRun | None:
+    """Run (or recall) the student's code in the sandbox; None until they press Run.
+
+    The model starts from the trained weights of the template's preset wherever the student's
+    layers still fit them (same name and shape), so the tutorial's ImageClassifier reads the
+    digit as the MNIST CNN does; a layer they changed starts from its seeded initialisation."""
+    key = (name, source, x.numpy().tobytes(), tuple(x.shape), sel.train, sel.seed)
     runs: dict = st.session_state.setdefault(RUNS, {})
     if st.button("Run forward()", type="primary", icon=":material/play_arrow:", key="code_run"):
+        weights = ui_state.shared_model(TEMPLATES[name].preset).state_dict()
         try:
             with st.spinner("Running your code in a separate worker..."):
                 runs.clear()  # keep one result per session: they can be large
-                runs[key] = run_user_code(source, x, train=sel.train, seed=sel.seed)
+                runs[key] = run_user_code(source, x, train=sel.train, seed=sel.seed,
+                                          weights=weights)
         except SandboxError as err:
             st.error(err.message, icon=":material/block:")
             return None
@@ -63,6 +70,17 @@ def show_error(result: CodeRun) -> None:
     st.code(err.describe(), language=None)
     if err.hint:
         st.info(err.hint, icon=":material/lightbulb:")
+
+
+def weights_note(name: str, result: CodeRun) -> None:
+    """Which weights the run used: the preset's trained ones, and the layers that kept their
+    random start because the student changed them."""
+    preset = ui_state.preset_of(TEMPLATES[name].preset).title
+    if not result.notes:
+        st.caption(f"Weights: the trained {preset}'s.")
+        return
+    st.caption(f"Weights: the trained {preset}'s where your layers fit them; "
+               + "; ".join(result.notes) + ".")
 
 
 def printed(result: CodeRun) -> None:

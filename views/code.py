@@ -18,7 +18,7 @@ sel = ui_state.current_selection()
 name, source = code_view.editor()
 x, note = code_view.input_for(name, sel)
 st.caption(note + f" {'train' if sel.train else 'eval'} mode, dropout seed {sel.seed}.")
-result = code_view.run(source, x, sel)
+result = code_view.run(name, source, x, sel)
 if result is None:
     st.stop()
 if result.error is not None:
@@ -27,6 +27,7 @@ if result.error is not None:
     st.stop()
 
 t = result.trace
+code_view.weights_note(name, result)
 code_view.printed(result)
 step_view.overview(t, ui_state.clamp("code_step", 0, len(t.steps) - 1))
 i = st.slider("Step", 0, len(t.steps) - 1, key="code_step") if len(t.steps) > 1 else 0
