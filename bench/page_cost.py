@@ -19,7 +19,9 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,35 +62,27 @@ def apptest_rerun(model_name: str, step_index: int, repeats: int,
     are emptied first; the models stay loaded). Warm: the median of the next reruns, what the
     rest of a class following along costs. All bytes: every element the rerun sent, serialised
     (the deltas of its ForwardMsgs, sidebar included)."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state[Keys.model] = model_name
-    at.session_state[Keys.source] = "Sample"
-    at.session_state[Keys.units_open] = expanders_open
-    at.session_state[Keys.compare_open] = expanders_open
-    at.run()
-    at.switch_page("views/forward.py").run()
-    _shared_trace.clear()
-    _shared_figure.clear()
-    times = []
-    for _ in range(repeats + 1):
-        at.session_state[Keys.step] = step_index
-        t0 = time.perf_counter()
-        at.run()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if at.exception:
-            raise RuntimeError(at.exception[0].message)
-    plotly = sum(len(c.proto.spec) for c in at.get("plotly_chart"))
-    everything = sum(p.ByteSize() for p in _protos(at._tree))
-    return times[0], statistics.median(times[1:]), plotly, everything
+    state = {Keys.model: model_name, Keys.source: "Sample", Keys.units_open: expanders_open,
+             Keys.compare_open: expanders_open}
+    return timed_reruns("views/forward.py", state, repeats,
+                        lambda at, k: at.session_state.__setitem__(Keys.step, step_index))
 
 
 def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int, int]:
-    """Reruns of another page for the cnn: (first ms, median ms of the rest, plotly bytes,
-    all bytes). On /draw each rerun has a new input (a digit drawn one stroke further, nothing
-    to share); on /backward the same one (the first viewer of that backward pass, then the
-    rest of the class, served from the shared caches)."""
+    """Reruns of another page for the cnn, as ``apptest_rerun``. On /draw each rerun has a new
+    input (a digit drawn one stroke further, nothing to share); on /backward the same one (the
+    first viewer of that backward pass, then the rest of the class, from the shared caches)."""
+    def before(at, k: int) -> None:
+        if Keys.drawing in state:
+            at.session_state[Keys.drawing] = drawing(strokes=1 + k % 4)
+
+    return timed_reruns(page, state, repeats, before)
+
+
+def timed_reruns(page: str, state: dict, repeats: int,
+                 before: Callable[[Any, int], None]) -> tuple[float, float, int, int]:
+    """Open ``page`` with ``state``, empty the shared caches, then time ``repeats`` + 1 reruns
+    (``before(at, k)`` first): (first ms, median ms of the rest, plotly bytes, all bytes)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -101,8 +95,7 @@ def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int,
     _shared_figure.clear()
     times = []
     for k in range(repeats + 1):
-        if Keys.drawing in state:
-            at.session_state[Keys.drawing] = drawing(strokes=1 + k % 4)
+        before(at, k)
         t0 = time.perf_counter()
         at.run()
         times.append((time.perf_counter() - t0) * 1e3)
