@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from explorer.builder.spec import clean_name
 from explorer.zoo import PRESETS
 
 SOURCES = {"draw": "Draw", "sample": "Sample", "upload": "Upload", "typed": "Typed numbers",
            "random": "Random"}
 PATHS = {"data": "Let the data decide", "deep": "Deep path", "shallow": "Shallow path"}
 MAX_SEED = 2**31 - 1
+SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names it
 MAX_TYPED = 64  # numbers in a link's x=...
 
 # The state a link carries, with its defaults (the values a new session starts with).
@@ -64,7 +66,7 @@ def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         except (ValueError, KeyError):
             ignored.append(name)
 
-    take("model", "model", _choice(PRESETS))
+    take("model", "model", _model)
     take("input", "source", lambda v: SOURCES[v.lower()])
     take("sample", "sample", _int(0, 10_000))
     take("rseed", "random_seed", _int(0, MAX_SEED))
@@ -85,6 +87,16 @@ def share_url(base: str, page: str, state: Mapping[str, Any]) -> str:
 
 def _key_of(table: Mapping[str, str], value: str) -> str:
     return next(k for k, v in table.items() if v == value)
+
+
+def _model(v: str) -> str:
+    """A preset, or a network saved for the class, named as the model picker names it
+    (``yours:<name>``); whether it is saved is for the caller to check."""
+    if v in PRESETS:
+        return v
+    if v.startswith(SAVED_PREFIX):
+        return SAVED_PREFIX + clean_name(v.removeprefix(SAVED_PREFIX))
+    raise ValueError(v)
 
 
 def _choice(options):

@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 
 from explorer import links
-from explorer.builder import NetworkSpec, analyse, compile_network, generate_code
+from explorer.builder import NetworkSpec, NetworkStore, analyse, compile_network, generate_code
+from explorer.builder.store import default_data_dir
 from explorer.digits import DigitStages, digit_stages, has_ink
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.inputs import decode_upload, parse_numbers
@@ -141,6 +142,16 @@ def session_networks() -> dict[str, SessionNetwork]:
     return st.session_state.setdefault(Keys.networks, {})
 
 
+def class_store() -> NetworkStore:
+    """The networks saved for the class (SQLite under $FPE_DATA_DIR, ./data by default)."""
+    return _store_at(str(default_data_dir()))
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(directory: str) -> NetworkStore:
+    return NetworkStore(directory)
+
+
 def add_session_network(spec: NetworkSpec, state: dict[str, torch.Tensor]) -> str:
     """Put a built network into this session's model picker; returns its picker name.
 
@@ -153,7 +164,7 @@ def add_session_network(spec: NetworkSpec, state: dict[str, torch.Tensor]) -> st
     report = analyse(spec)
     out = report.output_shape or ()
     classify = spec.input_kind == "image" and out == (10,)
-    name = f"yours:{spec.name}"
+    name = f"{links.SAVED_PREFIX}{spec.name}"
     preset = Preset(
         name, f"{spec.name} (yours)", f"Built on /build: {len(spec.layers)} layers.",
         spec.input_kind, spec.input_shape, "classify" if classify else "regress",
@@ -321,6 +332,15 @@ def adopt_link() -> list[str]:
         return []
     st.session_state[Keys.link_adopted] = True
     values, ignored = links.from_params(st.query_params.to_dict())
+    model = values.get("model")
+    if model is not None and model not in PRESETS and model not in session_networks():
+        try:  # a network the teacher saved for the class: load it into this session
+            values["model"] = add_session_network(*class_store().load(
+                model.removeprefix(links.SAVED_PREFIX)))
+        except ValueError:
+            del values["model"]
+            ignored.append(f"network “{model.removeprefix(links.SAVED_PREFIX)}” (none of "
+                           "that name is saved for the class)")
     for key, value in values.items():
         if key == "typed":
             model = values.get("model", links.DEFAULTS["model"])

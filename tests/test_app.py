@@ -388,3 +388,34 @@ def test_forward_page_offers_the_downloads() -> None:
     labels = {b.proto.label for b in at.get("download_button")}
     assert labels == {"Activations (.npz)", "Activations (.csv)", "Model code (.py)",
                       "Weights (.pt)"}
+
+
+def test_a_link_opens_a_network_saved_for_the_class(tmp_path, monkeypatch) -> None:
+    """A teacher saves a network on /build; a link naming it (as the model picker does,
+    ``yours:<name>``) opens it in every student's session. A name that is not saved is named
+    and ignored."""
+    from explorer.builder import NetworkStore
+    from explorer.builder.presets import from_preset, preset_weights
+
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    NetworkStore(tmp_path).save("Class MLP", from_preset("mlp"), preset_weights("mlp"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "yours:Class MLP", "sample": "4", "step": "3"})
+    at.switch_page("views/forward.py")  # the student opens the link on /forward
+    at.run()  # (one run: AppTest replays a selectbox whose options grew as its old value)
+    assert not at.exception and not at.warning
+    assert at.selectbox(key=Keys.model).value == "yours:Class MLP"
+    assert "Class MLP (yours)" in _text(at)
+    # the saved network's last step, as torch computes it with the saved weights
+    images, _ = ui_state.samples()
+    with torch.no_grad():
+        want = load_model("mlp")(ui_state.image_to_tensor(images[4]))
+    out = at.dataframe[0].value.loc["output"]
+    assert out["max"] == pytest.approx(float(want.max()), abs=1e-4)
+    assert out["min"] == pytest.approx(float(want.min()), abs=1e-4)
+
+    missing = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    missing.query_params.update({"model": "yours:Nobody saved this"})
+    missing.run()
+    assert "Nobody saved this" in " ".join(w.value for w in missing.warning)
+    assert missing.selectbox(key=Keys.model).value == "cnn"

@@ -44,3 +44,12 @@ def test_bad_values_are_ignored_and_named(params, bad) -> None:
     state, ignored = from_params({**params, "model": params.get("model", "mlp")})
     assert ignored == [bad]
     assert set(state) <= {"model"}
+
+
+def test_a_link_may_name_a_network_saved_for_the_class() -> None:
+    state, ignored = from_params({"model": "yours:Class  CNN"})
+    assert state == {"model": "yours:Class CNN"} and not ignored  # the name tidied, as saved
+    for bad in ("yours:../../etc/passwd", "yours:", "resnet50", "yours:" + "x" * 41):
+        state, ignored = from_params({"model": bad})
+        assert "model" not in state and ignored == ["model"], bad
+    assert to_params({**DEFAULTS, "model": "yours:Class CNN"})["model"] == "yours:Class CNN"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import ui_state
+from explorer import links, ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
 
 
@@ -24,6 +24,10 @@ def render() -> None:
         with st.expander("Share this view", icon=":material/link:"):
             st.caption("Students who open this link see the same model, input, mode and step.")
             st.code(ui_state.share_url(), language=None, wrap_lines=True)
+            mine = ui_state.get(Keys.model, "")
+            if mine.startswith(links.SAVED_PREFIX):
+                st.caption("The link opens your network for others only once it is saved for "
+                           "the class under that name (Build → Save & share), as saved.")
     ui_state.publish_link()
 
 

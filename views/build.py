@@ -2,15 +2,8 @@
 
 import streamlit as st
 
-from explorer.builder import NetworkStore
+from explorer import ui_state
 from ui import build_view
-
-
-@st.cache_resource
-def class_store() -> NetworkStore:
-    """One store for the whole class (SQLite under $FPE_DATA_DIR, ./data by default)."""
-    return NetworkStore()
-
 
 st.title("Build your own network")
 st.caption("Add layers, watch the shapes flow, fix what does not fit, then train it on MNIST "
@@ -27,4 +20,4 @@ with more_col:
     with train:
         build_view.train_tab()
     with share:
-        build_view.share_tab(class_store())
+        build_view.share_tab(ui_state.class_store())
