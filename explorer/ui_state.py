@@ -12,7 +12,7 @@ train-mode passes on a private view (``explorer.session_view``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,88 +25,19 @@ import torch.nn as nn
 from explorer import links
 from explorer.builder import NetworkSpec, NetworkStore, analyse, compile_network, generate_code
 from explorer.builder.store import default_data_dir
-from explorer.digits import DigitStages, digit_stages, has_ink
+from explorer.digits import digit_stages, has_ink
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.inputs import decode_upload, parse_numbers
-from explorer.mnist import MNIST_MEAN, MNIST_STD
+from explorer.selection import PATHS as PATHS
+from explorer.selection import SOURCES as SOURCES
+from explorer.selection import TARGETS as TARGETS
+from explorer.selection import Keys as Keys
+from explorer.selection import Selection as Selection
+from explorer.selection import image_to_tensor as image_to_tensor
 from explorer.trace import Trace, trace
 from explorer.zoo import PRESETS, Preset, load_model
 
 SAMPLES_PATH = Path(__file__).resolve().parent.parent / "sample_data" / "mnist_samples.npz"
-SOURCES = ("Draw", "Sample", "Upload", "Typed numbers", "Random")
-PATHS = {"Let the data decide": None, "Deep path": True, "Shallow path": False}
-TARGETS = ("Predicted class", "True label", "Another class")
-
-
-class Keys:
-    """Session-state keys; widgets use them, tests drive them."""
-
-    model = "model"
-    source = "input_source"
-    sample = "sample_id"
-    upload = "upload"
-    random_seed = "random_seed"
-    train = "train_mode"
-    dropout_seed = "dropout_seed"
-    path = "conditional_path"
-    drawing = "drawing"  # the last canvas image with ink (RGBA uint8), set by /draw
-    canvas = "canvas_version"  # bumped by "Clear" so the canvas remounts empty
-    source_switched = "source_switched"  # the canvas switched the input; the sidebar lags
-    stroke = "stroke_width"
-    step = "step"
-    channel_view = "channel_view"
-    channel = "channel"
-    units_open = "units_open"  # the /forward expanders, open or closed
-    compare_open = "compare_open"
-    target_kind = "target_kind"  # /backward: which target the loss compares with
-    target_class = "target_class"
-    target_value = "target_value"  # a typed target for a model with one output number
-    grad_step = "grad_step"
-    lr = "learning_rate"
-
-    projector = "projector"  # large type and figures for the back of a room
-    link_adopted = "link_adopted"  # this session has read the link it was opened with
-    networks = "my_networks"  # networks built and trained on /build, by picker name
-
-    @staticmethod
-    def typed_start(model: str) -> str:
-        """Typed numbers a link brought; the table starts from them."""
-        return f"typed_start_{model}"
-
-    @staticmethod
-    def params(model: str) -> str:
-        """This session's weights for ``model`` after SGD steps (absent: the shared ones)."""
-        return f"params_{model}"
-
-    @staticmethod
-    def history(model: str) -> str:
-        """The SGD steps taken, newest last, for undo: (weights before, loss, prediction)."""
-        return f"sgd_history_{model}"
-
-    @staticmethod
-    def typed(model: str) -> str:
-        return f"typed_{model}"
-
-
-@dataclass
-class Selection:
-    """What the sidebar chose, resolved into tensors."""
-
-    model_name: str
-    preset: Preset
-    source: str
-    x: torch.Tensor | None  # None when the chosen input cannot be used; see ``message``
-    message: str | None = None  # why there is no input, or a note about the input
-    label: int | None = None  # the true digit, for a shipped sample
-    stages: DigitStages | None = None  # preprocessing stages of a drawn or uploaded digit
-    train: bool = False
-    seed: int = 0
-    forward_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.x is not None
-
 
 # --- caches ----------------------------------------------------------------------------------
 
@@ -478,12 +409,6 @@ def current_selection() -> Selection:
     if source == "Upload":
         return _upload_input(sel)
     return _drawn_input(sel)
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """A centred 28x28 uint8 MNIST image -> the normalised (1, 1, 28, 28) model input."""
-    x = torch.from_numpy(image.astype(np.float32) / 255.0)
-    return ((x - MNIST_MEAN) / MNIST_STD).view(1, 1, 28, 28)
 
 
 def _vector_input(sel: Selection) -> Selection:

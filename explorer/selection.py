@@ -1,0 +1,95 @@
+"""What a student is looking at: the session-state keys the widgets write, and the sidebar's
+choices resolved into an input tensor (``Selection``). Plain records, no Streamlit:
+``explorer.ui_state`` fills them in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.digits import DigitStages
+from explorer.mnist import MNIST_MEAN, MNIST_STD
+from explorer.zoo import Preset
+
+SOURCES = ("Draw", "Sample", "Upload", "Typed numbers", "Random")
+PATHS = {"Let the data decide": None, "Deep path": True, "Shallow path": False}
+TARGETS = ("Predicted class", "True label", "Another class")
+
+
+class Keys:
+    """Session-state keys; widgets use them, tests drive them."""
+
+    model = "model"
+    source = "input_source"
+    sample = "sample_id"
+    upload = "upload"
+    random_seed = "random_seed"
+    train = "train_mode"
+    dropout_seed = "dropout_seed"
+    path = "conditional_path"
+    drawing = "drawing"  # the last canvas image with ink (RGBA uint8), set by /draw
+    canvas = "canvas_version"  # bumped by "Clear" so the canvas remounts empty
+    source_switched = "source_switched"  # the canvas switched the input; the sidebar lags
+    stroke = "stroke_width"
+    step = "step"
+    channel_view = "channel_view"
+    channel = "channel"
+    units_open = "units_open"  # the /forward expanders, open or closed
+    compare_open = "compare_open"
+    target_kind = "target_kind"  # /backward: which target the loss compares with
+    target_class = "target_class"
+    target_value = "target_value"  # a typed target for a model with one output number
+    grad_step = "grad_step"
+    lr = "learning_rate"
+
+    projector = "projector"  # large type and figures for the back of a room
+    link_adopted = "link_adopted"  # this session has read the link it was opened with
+    networks = "my_networks"  # networks built and trained on /build, by picker name
+
+    @staticmethod
+    def typed_start(model: str) -> str:
+        """Typed numbers a link brought; the table starts from them."""
+        return f"typed_start_{model}"
+
+    @staticmethod
+    def params(model: str) -> str:
+        """This session's weights for ``model`` after SGD steps (absent: the shared ones)."""
+        return f"params_{model}"
+
+    @staticmethod
+    def history(model: str) -> str:
+        """The SGD steps taken, newest last, for undo: (weights before, loss, prediction)."""
+        return f"sgd_history_{model}"
+
+    @staticmethod
+    def typed(model: str) -> str:
+        return f"typed_{model}"
+
+
+@dataclass
+class Selection:
+    """What the sidebar chose, resolved into tensors."""
+
+    model_name: str
+    preset: Preset
+    source: str
+    x: torch.Tensor | None  # None when the chosen input cannot be used; see ``message``
+    message: str | None = None  # why there is no input, or a note about the input
+    label: int | None = None  # the true digit, for a shipped sample
+    stages: DigitStages | None = None  # preprocessing stages of a drawn or uploaded digit
+    train: bool = False
+    seed: int = 0
+    forward_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.x is not None
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """A centred 28x28 uint8 MNIST image -> the normalised (1, 1, 28, 28) model input."""
+    x = torch.from_numpy(image.astype(np.float32) / 255.0)
+    return ((x - MNIST_MEAN) / MNIST_STD).view(1, 1, 28, 28)
