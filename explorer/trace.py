@@ -10,6 +10,8 @@ How it sees everything while calling ``model(x)`` the normal way:
 Built-in ``torch.nn`` layers are leaves: one step each, whatever they call inside. Modules a
 student writes are transparent: their ops become steps that carry the module's path as nesting.
 Each step points at the line of user code that issued it (the first stack frame outside torch).
+What a step is called and how its call is described (op names, kinds, settings, hooks) comes
+from ``explorer.calls``.
 
 Global hooks fire for every module in the process, so they check a thread-local: several
 sessions can trace at once, each seeing only its own pass.
@@ -17,13 +19,10 @@ sessions can trace at once, each seeing only its own pass.
 
 from __future__ import annotations
 
-import functools
 import linecache
 import os
-import re
 import sys
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +32,18 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
+from explorer.calls import (
+    MODULE_OPS,
+    call_flow,
+    func_kind,
+    is_attribute_noise,
+    is_leaf,
+    module_args,
+    names_by_id,
+    op_name,
+    plain_args,
+    snake,
+)
 from explorer.op_records import (
     DROPOUT_FUNCS,
     DROPOUTS,
@@ -48,11 +59,6 @@ __all__ = ["INPUT", "CallFlow", "Source", "Step", "Trace", "source_of", "trace"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _THIS_FILE = __file__
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-_MODULE_OPS = {"BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm", "BatchNorm3d": "batch_norm"}
-_DUNDER_OPS = {"radd": "add", "rsub": "rsub", "rmul": "mul", "truediv": "div", "rtruediv": "div",
-               "matmul": "matmul", "rmatmul": "matmul", "iadd": "add_", "isub": "sub_",
-               "imul": "mul_", "itruediv": "div_"}
 # Passes that seed or draw from the process-wide CPU generator run one at a time.
 _RNG_LOCK = threading.RLock()
 _LOCAL = threading.local()
@@ -116,7 +122,7 @@ class _Recorder(TorchFunctionMode):
         super().__init__()
         self.model = model
         self.on_output = on_output
-        self.paths, self.param_names = _names(model)
+        self.paths, self.param_names = names_by_id(model)
         self.steps: list[Step] = []
         self.producers: dict[int, tuple[torch.Tensor, int, int, torch.Tensor]] = {}
         self.stack: list[tuple[nn.Module, bool, dict[str, Any]]] = []  # open module calls
@@ -139,7 +145,7 @@ class _Recorder(TorchFunctionMode):
     # -- module calls --
 
     def on_module_pre(self, module: nn.Module, args: tuple) -> None:
-        leaf = _is_leaf(module)
+        leaf = is_leaf(module)
         if self.leaf_depth:
             self.stack.append((module, leaf, {}))
             if leaf:
@@ -149,7 +155,7 @@ class _Recorder(TorchFunctionMode):
         if leaf:
             self.leaf_depth += 1
             note["where"] = self._where()
-            note["flow"] = _call_flow(module)
+            note["flow"] = call_flow(module, (_pre_hook, _post_hook))
             if isinstance(module, DROPOUTS) and module.training:
                 note["rng"] = torch.get_rng_state()
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -182,7 +188,7 @@ class _Recorder(TorchFunctionMode):
                        note: dict[str, Any]) -> None:
         path = self.paths.get(id(module), f"?{type(module).__name__}")
         cls = type(module).__name__
-        op = _MODULE_OPS.get(cls) or _snake(cls)
+        op = MODULE_OPS.get(cls) or snake(cls)
         inputs, parents = self._inputs(tensors_in(args))
         step = Step(
             index=len(self.steps), op=op, kind="module", module=path,
@@ -190,7 +196,7 @@ class _Recorder(TorchFunctionMode):
             **note["where"], module_type=cls, call_flow=note["flow"],
             params={f"{path}.{n}" if path else n: p.detach()
                     for n, p in module._parameters.items() if p is not None},
-            args=_module_args(module),
+            args=module_args(module),
         )
         step.output = self._outputs(output, step.index)
         add_module_extras(step, module, note)
@@ -206,7 +212,7 @@ class _Recorder(TorchFunctionMode):
             return func(*args, **kwargs)
         rng = torch.get_rng_state() if func in DROPOUT_FUNCS else None
         result = func(*args, **kwargs)
-        if first_tensor(result) is None or _is_attribute_noise(func):
+        if first_tensor(result) is None or is_attribute_noise(func):
             return result
         self.busy = True
         try:
@@ -220,12 +226,12 @@ class _Recorder(TorchFunctionMode):
         params = {self.param_names[id(t)]: t.detach() for t in tensors_in((args, kwargs))
                   if id(t) in self.param_names}
         inputs, parents = self._inputs(tensors)
-        name = _op_name(func)
+        name = op_name(func)
         step = Step(
-            index=len(self.steps), op=name, kind=_func_kind(func),
+            index=len(self.steps), op=name, kind=func_kind(func),
             module=self._enclosing(),
             nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
-            **self._where(), params=params, args=_plain_args(args, kwargs),
+            **self._where(), params=params, args=plain_args(args, kwargs),
         )
         step.output = self._outputs(result, step.index)
         add_function_extras(step, func, args, kwargs, rng)
@@ -326,22 +332,6 @@ def _post_hook(module: nn.Module, args: tuple, output: Any) -> None:
 
 # --- small helpers ---------------------------------------------------------------------------
 
-_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _names(model: nn.Module) -> tuple[dict[int, str], dict[int, str]]:
-    """Module paths and parameter/buffer names by object id, worked out once per model object.
-
-    A model's structure is fixed once it is built (the app builds a new object for every
-    change), and walking it on every pass would cost a noticeable part of a small model's trace.
-    """
-    cached = _NAMES.get(model)
-    if cached is None:
-        tensors = [*model.named_parameters(), *model.named_buffers()]
-        cached = ({id(m): n for n, m in model.named_modules()}, {id(t): n for n, t in tensors})
-        _NAMES[model] = cached
-    return cached
-
 
 def _pass_target(model: nn.Module, train: bool | None) -> nn.Module:
     """The module to run: the model itself, or a private view when the pass could change it."""
@@ -364,88 +354,6 @@ def _seeded(seed: int | None):
 @contextmanager
 def _nothing():
     yield
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    # torch's own layers are one step each; containers and a student's modules are see-through.
-    return not isinstance(module, _CONTAINERS) and type(module).__module__.startswith("torch.")
-
-
-def _call_flow(module: nn.Module) -> CallFlow:
-    ours = (_pre_hook, _post_hook)
-    pre = [*nn.modules.module._global_forward_pre_hooks.values(),
-           *module._forward_pre_hooks.values()]
-    post = [*nn.modules.module._global_forward_hooks.values(), *module._forward_hooks.values()]
-    return CallFlow(tuple(_name(h) for h in pre if h not in ours),
-                    f"{type(module).__name__}.forward",
-                    tuple(_name(h) for h in post if h not in ours))
-
-
-def _module_args(module: nn.Module) -> dict[str, Any]:
-    names = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
-             "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
-             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features", "padding_mode",
-             "dim")
-    settings = module.__dict__  # nn.Module.__getattr__ is slow; layer settings live here
-    return {n: settings[n] for n in names if n in settings}
-
-
-def _plain_args(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i, a in enumerate(args):
-        if not isinstance(a, torch.Tensor) and not _has_tensor(a):
-            out[f"arg{i}"] = a
-    for k, v in kwargs.items():
-        if not isinstance(v, torch.Tensor) and not _has_tensor(v):
-            out[k] = v
-    return out
-
-
-
-
-def _op_name(func) -> str:
-    name = getattr(func, "__name__", None) or type(func).__name__
-    if name == "__get__":  # a tensor attribute such as ``x.T``
-        return getattr(getattr(func, "__self__", None), "__name__", "attribute")
-    if name.startswith("__") and name.endswith("__"):
-        base = name[2:-2]
-        return _DUNDER_OPS.get(base, base)
-    return name
-
-
-def _func_kind(func) -> str:
-    qual = getattr(func, "__qualname__", "")
-    if qual.startswith(("TensorBase.", "Tensor.")) or type(func).__name__ in (
-        "method_descriptor", "method-wrapper", "wrapper_descriptor"
-    ):
-        return "method"
-    return "function"
-
-
-def _is_attribute_noise(func) -> bool:
-    """Attribute reads like ``x.data`` hand back the same tensor; they are not ops."""
-    return getattr(func, "__name__", "") == "__get__" and _op_name(func) in (
-        "data", "grad", "_base", "real"
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
-
-
-def _name(fn) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-
-
-
-
-def _has_tensor(obj: Any) -> bool:
-    return bool(tensors_in(obj))
-
-
 
 
 def _detach(obj: Any) -> Any:
