@@ -51,20 +51,24 @@ def canvas_and_prediction() -> None:
 
 def show_prediction(image) -> None:
     stages = digit_stages(image)
-    cols = st.columns(4)
-    for col, (caption, img) in zip(cols, [("drawn", stages.drawn), ("cropped", stages.cropped),
-                                          ("20x20", stages.resized),
-                                          ("centred 28x28", stages.centred)], strict=True):
-        col.image(figures.pad_square(img), caption=caption, width=84, clamp=True)
+    # The stage pictures sit above the prediction but are filled in after it, so the
+    # prediction reaches the browser first and the pictures right after.
+    stage_row = st.container()
     sel.x = stages.tensor
     out = ui_state.run_trace(sel).output
     mode = "train" if sel.train else "eval"
     if sel.preset.task == "classify":
         st.metric("Prediction", str(int(out.argmax(1)[0])), help=f"The model in {mode} mode.")
-        show.chart(figures.probabilities_figure(out), key="probabilities")
     else:
         st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
                  clamp=True)
+    cols = stage_row.columns(4)
+    for col, (caption, img) in zip(cols, [("drawn", stages.drawn), ("cropped", stages.cropped),
+                                          ("20x20", stages.resized),
+                                          ("centred 28x28", stages.centred)], strict=True):
+        col.image(figures.pad_square(img), caption=caption, width=84, clamp=True)
+    if sel.preset.task == "classify":
+        show.chart(figures.probabilities_figure(out), key="probabilities")
 
 
 canvas_and_prediction()
