@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 from explorer.figures.mosaic import GAP, Mosaic, mosaic
 
@@ -77,25 +76,57 @@ def shared_range(panels: list[Panel]) -> float:
 
 def panels_figure(panels: list[Panel], title: str, *, zmax: float | None = None,
                   height: int | None = None) -> go.Figure:
-    """Panels side by side, left to right, on ONE colour range of +-zmax centred at 0."""
+    """Panels side by side, left to right, on ONE colour range of +-zmax centred at 0.
+
+    The subplot grid (one row, a column a panel, a title above each) is written out as plain
+    layout entries, as ``make_subplots`` would make them: building it through plotly's object
+    API costs more than tracing the CNN (about 10 ms, then 1-2 ms per axis update)."""
     if not panels:
         return go.Figure(layout={"title": title, "height": 120})
     zmax = shared_range(panels) if zmax is None else float(zmax)
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=0.06 if len(panels) > 1 else 0.0)
+    grid = _Grid(len(panels), [p.title for p in panels])
     colorbar_at = max((i for i, p in enumerate(panels) if not p.mask), default=None)
     for i, p in enumerate(panels):
         col = i + 1
         show_scale = i == colorbar_at
         if p.kind == "map":
-            _add_map(fig, p, col, zmax, show_scale)
+            _add_map(grid, p, col, zmax, show_scale)
         elif p.kind == "strip":
-            _add_strip(fig, p, col, zmax, show_scale)
+            _add_strip(grid, p, col, zmax, show_scale)
         else:
-            _add_bars(fig, p, col, zmax, show_scale)
-    fig.update_layout(title=title, height=height or _height(panels),
-                      margin={"l": 10, "r": 10, "t": 70, "b": 10}, showlegend=False)
-    return fig
+            _add_bars(grid, p, col, zmax, show_scale)
+    grid.layout.update(title=title, height=height or _height(panels),
+                       margin={"l": 10, "r": 10, "t": 70, "b": 10}, showlegend=False)
+    return go.Figure(data=grid.traces, layout=grid.layout)
+
+
+class _Grid:
+    """A one-row subplot grid as plain data: traces and layout, filled in by the panels."""
+
+    def __init__(self, cols: int, titles: list[str]) -> None:
+        spacing = 0.06 if cols > 1 else 0.0
+        width = (1.0 - spacing * (cols - 1)) / cols
+        self.traces: list[dict] = []
+        self.layout: dict = {"annotations": []}
+        for c in range(cols):
+            start = c * (width + spacing)
+            domain = [start, start + width]
+            self.layout[_axis_key("x", c + 1)] = {"anchor": _axis_name("y", c + 1),
+                                                  "domain": domain}
+            self.layout[_axis_key("y", c + 1)] = {"anchor": _axis_name("x", c + 1),
+                                                  "domain": [0.0, 1.0]}
+            self.layout["annotations"].append(
+                {"font": {"size": 16}, "showarrow": False, "text": titles[c],
+                 "x": (domain[0] + domain[1]) / 2, "xanchor": "center", "xref": "paper",
+                 "y": 1.0, "yanchor": "bottom", "yref": "paper"})
+
+    def add(self, trace: dict, col: int) -> None:
+        self.traces.append({**trace, "xaxis": _axis_name("x", col),
+                            "yaxis": _axis_name("y", col)})
+
+    def axes(self, col: int, *, x: dict | None = None, y: dict | None = None) -> None:
+        self.layout[_axis_key("x", col)].update(x or {})
+        self.layout[_axis_key("y", col)].update(y or {})
 
 
 def map_coords(p: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[list | np.ndarray,
@@ -128,7 +159,7 @@ def _labels(tiles: int, size: int) -> list[str]:
     return out
 
 
-def _add_map(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
+def _add_map(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
     m = mosaic(torch.from_numpy(p.values), first=p.first)
     p.mosaic = m
     if p.mask:
@@ -144,41 +175,40 @@ def _add_map(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool) 
         xl, yl = axis_labels(m)
         where = "channel %{customdata}<br>row %{y}<br>col %{x}"
         extra = {"x": xl, "y": yl, "customdata": m.channel_map}
-    fig.add_trace(go.Heatmap(z=z, hoverongaps=False, **extra, **_colours(p, zmax, show_scale),
-                             hovertemplate=f"{where}<br>{value}<extra></extra>"),
-                  row=1, col=col)
+    grid.add({"type": "heatmap", "z": z, "hoverongaps": False, **extra,
+              **_colours(p, zmax, show_scale),
+              "hovertemplate": f"{where}<br>{value}<extra></extra>"}, col)
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     if m.channels > 1:
         axis["type"] = "category"
     # fixed ranges: markers drawn over the map must not pad the axes
-    fig.update_xaxes(axis, row=1, col=col, constrain="domain", range=[-0.5, z.shape[1] - 0.5])
-    fig.update_yaxes(axis, row=1, col=col, constrain="domain", range=[z.shape[0] - 0.5, -0.5],
-                     scaleanchor=_axis_name("x", col))
+    grid.axes(col, x={**axis, "constrain": "domain", "range": [-0.5, z.shape[1] - 0.5]},
+              y={**axis, "constrain": "domain", "range": [z.shape[0] - 0.5, -0.5],
+                 "scaleanchor": _axis_name("x", col)})
     for channels, rs, cs in p.marks:
         rows, cols = m.positions(channels, rs, cs)
         mx, my = map_coords(p, rows, cols)
-        fig.add_trace(go.Scatter(x=mx, y=my, mode="markers", hoverinfo="skip", name="winners",
-                                 # small and half see-through: a quarter of a 2x2
-                                 # pool's inputs win, and the map must show through
-                                 marker={"size": 3, "color": "rgba(0,0,0,0.55)"}),
-                      row=1, col=col)
+        grid.add({"type": "scatter", "x": mx, "y": my, "mode": "markers", "hoverinfo": "skip",
+                  "name": "winners",
+                  # small and half see-through: a quarter of a 2x2 pool's inputs win, and the
+                  # map must show through
+                  "marker": {"size": 3, "color": "rgba(0,0,0,0.55)"}}, col)
 
 
-def _add_strip(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
+def _add_strip(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
     if p.mask:
         z = p.values.astype(np.uint8)[None, :]
         value = f"{p.mask_meaning or 'mask'} %{{z}} (1 = yes)"
     else:
         z = p.values[None, :]
         value = f"value %{{z:{VALUE_FORMAT}}}"
-    fig.add_trace(go.Heatmap(z=z, **_colours(p, zmax, show_scale),
-                             hovertemplate=f"unit %{{x}}<br>{value}<extra></extra>"),
-                  row=1, col=col)
-    fig.update_xaxes(showgrid=False, zeroline=False, title_text="unit", row=1, col=col)
-    fig.update_yaxes(visible=False, row=1, col=col)
+    grid.add({"type": "heatmap", "z": z, **_colours(p, zmax, show_scale),
+              "hovertemplate": f"unit %{{x}}<br>{value}<extra></extra>"}, col)
+    grid.axes(col, x={"showgrid": False, "zeroline": False, "title": {"text": "unit"}},
+              y={"visible": False})
 
 
-def _add_bars(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
+def _add_bars(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
     y = p.values.reshape(-1)
     x = ["value"] if p.kind == "scalar" else None  # bars default to x = 0..F-1: no payload
     marker = {"color": y, "colorscale": VALUE_SCALE, "cmin": -zmax, "cmax": zmax, "cmid": 0,
@@ -186,12 +216,13 @@ def _add_bars(fig: go.Figure, p: Panel, col: int, zmax: float, show_scale: bool)
     if show_scale:
         marker["colorbar"] = {"thickness": 12, "len": 0.8}
     label = "%{x}" if p.kind == "scalar" else "unit %{x}"
-    fig.add_trace(go.Bar(x=x, y=y, marker=marker,
-                         hovertemplate=f"{label}<br>value %{{y:{VALUE_FORMAT}}}<extra></extra>"),
-                  row=1, col=col)
-    fig.update_yaxes(range=[-1.05 * zmax, 1.05 * zmax], zeroline=True, row=1, col=col)
-    if p.kind == "bars":
-        fig.update_xaxes(title_text="unit", row=1, col=col)
+    bar = {"type": "bar", "y": y, "marker": marker,
+           "hovertemplate": f"{label}<br>value %{{y:{VALUE_FORMAT}}}<extra></extra>"}
+    if x is not None:
+        bar["x"] = x
+    grid.add(bar, col)
+    grid.axes(col, y={"range": [-1.05 * zmax, 1.05 * zmax], "zeroline": True},
+              x={"title": {"text": "unit"}} if p.kind == "bars" else None)
 
 
 def _colours(p: Panel, zmax: float, show_scale: bool) -> dict:
@@ -206,6 +237,11 @@ def _colours(p: Panel, zmax: float, show_scale: bool) -> dict:
 
 def _axis_name(letter: str, col: int) -> str:
     return letter if col == 1 else f"{letter}{col}"
+
+
+def _axis_key(letter: str, col: int) -> str:
+    """The layout entry of an axis: xaxis, xaxis2, ..."""
+    return f"{letter}axis" if col == 1 else f"{letter}axis{col}"
 
 
 def _height(panels: list[Panel]) -> int:
