@@ -72,6 +72,16 @@ def test_a_loop_that_swallows_the_stop_is_killed() -> None:
     assert err.kind in ("cpu", "timeout") and "(an endless loop?)" in err.message
 
 
+def test_the_cpu_limits_hard_stop_is_reported_as_such() -> None:
+    """A loop that swallows the CPU limit's warning dies of its SIGKILL a second later, well
+    before the wall clock: that must read as the CPU limit, not as a crash of the worker."""
+    src = _with("while True:\n    try:\n        while True:\n            pass\n"
+                "    except BaseException:\n        pass")
+    err = _fails(src, Limits(cpu_seconds=1, wall_seconds=10))
+    assert err.kind == "cpu" and "(an endless loop?)" in err.message
+    _still_serving()
+
+
 def test_sleeping_counts_against_the_wall_clock() -> None:
     src = _with("import time\ntime.sleep(60)")
     started = time.monotonic()

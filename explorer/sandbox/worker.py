@@ -29,6 +29,7 @@ or unprivileged user namespaces); their names travel back with the result:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
@@ -90,11 +91,16 @@ def main() -> None:
     out.close()
     # Asked to stop (the app's deadline), kill the child by its pid: safe, since an unreaped
     # child's pid is never reused, and it reaches a child that left the process group.
-    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(child, signal.SIGKILL))
+    def stop(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):  # already gone and reaped: nothing to do
+            os.kill(child, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)
     _, status = os.waitpid(child, 0)
     if os.WIFSIGNALED(status):  # die of the same signal, so the app reads the same cause
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        if sig != signal.SIGKILL:  # (the CPU limit's hard stop) cannot be handled, so it needs
+            signal.signal(sig, signal.SIG_DFL)  # no reset -- and asking for one raises OSError
         os.kill(os.getpid(), sig)
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
