@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,23 +14,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# the benchmarks launch the same Chromium the same way: one definition for both
+from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
 
 
 @contextmanager
 def start_app() -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port; its URL while the block runs."""
-    port = _free_port()
+    port = free_port()
     log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"  # read on failure
     data_dir = tempfile.mkdtemp(prefix="fpe-data-")  # saved networks stay out of the checkout
     with open(log_path, "w") as log:

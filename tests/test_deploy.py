@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _free_port, _wait_healthy, start_app
+from conftest import ROOT, _wait_healthy, free_port, start_app
 
 pytestmark = pytest.mark.browser
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -23,7 +23,7 @@ def proxy_url():
             pytest.fail("nginx is missing: scripts/test.sh installs it with apt-get")
         pytest.skip("nginx is not installed")
     with start_app() as one, start_app() as two, tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         site = (ROOT / "deploy" / "nginx.conf").read_text()
         site = site.replace("server app1:8501;", f"server {one.removeprefix('http://')};")
         site = site.replace("server app2:8501;", f"server {two.removeprefix('http://')};")
