@@ -95,9 +95,9 @@ def send_button(source: str, x: torch.Tensor, sel: Selection, result: CodeRun) -
     if st.button("Run loss.backward() on it: open the backward pass", key="code_send",
                  icon=":material/undo:"):
         st.session_state[SENT] = SentCode(source, result.class_name, x.clone(), sel.train,
-                                          sel.seed, dict(result.state_dict))
+                                          sel.seed, dict(result.state_dict),
+                                          result.trace.output)
         st.session_state.pop(BACKWARDS, None)
-        st.session_state.pop(OUTPUT, None)
         st.switch_page("views/backward.py")
 
 
@@ -111,12 +111,12 @@ class SentCode:
     train: bool
     seed: int
     weights: dict[str, torch.Tensor]  # as the /code run built them; SGD steps replace them
+    output: torch.Tensor  # model(x) with these weights: the target picker's choices
     steps: int = 0  # SGD steps taken on /backward
 
 
 SENT = "code_sent"  # the SentCode /backward shows instead of the sidebar's model
 BACKWARDS = "code_backwards"  # (target, steps) -> CodeRun, so moving a selectbox re-runs nothing
-OUTPUT = "code_sent_output"  # (what ran, its output): the target picker's choices
 
 
 def sent_code() -> SentCode | None:
@@ -136,8 +136,6 @@ def backward_page() -> None:
         st.session_state.pop(SENT, None)
         st.rerun()
     target, code = _code_target(sent)
-    if target is None:
-        return
     exact = (tuple(target.shape), tuple(target.flatten().tolist())) \
         if isinstance(target, torch.Tensor) else target
     key = (exact, sent.steps)
@@ -165,8 +163,17 @@ def backward_page() -> None:
     lr = c1.number_input("Learning rate", 0.0, 10.0, 0.01, step=0.01, format="%.3f",
                          key="code_lr")
     if c2.button("Apply one SGD step", type="primary", key="code_sgd"):
-        sent.weights = apply_sgd(back.state_dict, b.param_grads, float(lr))
-        sent.steps += 1
+        weights = apply_sgd(back.state_dict, b.param_grads, float(lr))
+        try:  # the new weights' output, for the target picker
+            run = run_user_code(sent.source, sent.x, class_name=sent.class_name,
+                                train=sent.train, seed=sent.seed, weights=weights)
+        except SandboxError as err:
+            st.error(err.message, icon=":material/block:")
+            return
+        if run.error is not None:
+            show_error(run)
+            return
+        sent.weights, sent.output, sent.steps = weights, run.trace.output, sent.steps + 1
         st.rerun()
     c3.caption(f"{sent.steps} step(s)")
     st.caption("w ← w − lr · ∂loss/∂w on this session's copy of your model's weights; "
@@ -177,24 +184,9 @@ def _classifies(out: torch.Tensor) -> bool:
     return isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] > 1
 
 
-def _code_target(sent: SentCode) -> tuple[object | None, str]:
-    """What the loss compares with, chosen from the model's output (one forward run in the
-    sandbox, kept for the session); (None, "") after showing why there is none."""
-    run_key = (sent.source, sent.x.numpy().tobytes(), sent.train, sent.seed, sent.steps)
-    kept = st.session_state.get(OUTPUT)
-    if kept is None or kept[0] != run_key:
-        try:
-            run = run_user_code(sent.source, sent.x, class_name=sent.class_name,
-                                train=sent.train, seed=sent.seed, weights=sent.weights)
-        except SandboxError as err:
-            st.error(err.message, icon=":material/block:")
-            return None, ""
-        if run.error is not None:
-            show_error(run)
-            return None, ""
-        kept = (run_key, run.trace.output)
-        st.session_state[OUTPUT] = kept
-    out = kept[1]
+def _code_target(sent: SentCode) -> tuple[object, str]:
+    """What the loss compares with, chosen from the model's output."""
+    out = sent.output
     if _classifies(out):
         c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
         kind = c1.radio("Target class", ["Predicted class", "Another class"], horizontal=True,
