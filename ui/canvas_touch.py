@@ -41,7 +41,6 @@ export default function () {
   };
   patch();
   new MutationObserver(patch).observe(document.body, {childList: true, subtree: true});
-  setInterval(patch, 1000);  // a backstop: patching twice is a no-op
 }
 """.replace("__RULE__", json.dumps(_RULE))
 
