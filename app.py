@@ -11,6 +11,7 @@ import streamlit as st
 import torch
 
 from ui import show, sidebar
+from ui.icon import app_icon
 
 # One intra-op thread per pass: many students' small passes run side by side, and two threads
 # per conv on a 2-core server only fight each other (a single cnn trace is faster with one, too).
@@ -22,8 +23,7 @@ except ValueError:
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
 
-st.set_page_config(page_title="Forward Pass Explorer", page_icon=":material/neurology:",
-                   layout="wide")
+st.set_page_config(page_title="Forward Pass Explorer", page_icon=app_icon(), layout="wide")
 page = st.navigation([
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
