@@ -10,7 +10,7 @@ import os
 import streamlit as st
 import torch
 
-from ui import show, sidebar
+from ui import errors, show, sidebar
 from ui.icon import app_icon
 
 # One intra-op thread per pass: many students' small passes run side by side, and two threads
@@ -34,6 +34,8 @@ page = st.navigation([
     st.Page("views/build.py", title="Build", icon=":material/construction:", url_path="build"),
     st.Page("views/code.py", title="Your code", icon=":material/code:", url_path="code"),
 ])
-sidebar.render()
+with errors.page_guard("drawing the sidebar"):
+    sidebar.render()
 show.page_style()
-page.run()
+with errors.page_guard():
+    page.run()

@@ -12,6 +12,7 @@ from explorer.gradients import Backward
 from explorer.steps import INPUT, Step
 from explorer.ui_state import TARGETS, Keys, Selection
 from ui import show
+from ui.errors import guarded
 
 ROUTING = {
     "relu": "ReLU passes the gradient back only where its input was positive; elsewhere it "
@@ -169,12 +170,12 @@ def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     lr = c1.number_input("Learning rate", min_value=0.0, max_value=10.0, step=0.01,
                          key=Keys.lr, format="%.3f")
-    c2.button("Apply one SGD step", type="primary", on_click=ui_state.apply_sgd,
+    c2.button("Apply one SGD step", type="primary", on_click=guarded(ui_state.apply_sgd),
               args=(name, b, float(lr), prediction), key="sgd_apply")
     history = ui_state.sgd_history(name)
-    c3.button("Undo", on_click=ui_state.undo_sgd, args=(name,), disabled=not history,
+    c3.button("Undo", on_click=guarded(ui_state.undo_sgd), args=(name,), disabled=not history,
               key="sgd_undo")
-    c4.button("Reset", on_click=ui_state.reset_weights, args=(name,), disabled=not history,
+    c4.button("Reset", on_click=guarded(ui_state.reset_weights), args=(name,), disabled=not history,
               key="sgd_reset")
     st.caption("w ← w − lr · ∂loss/∂w, on this session's copy of the weights only: every "
                "other student keeps the trained model.")

@@ -35,6 +35,7 @@ from explorer.builder import (
     update_params,
 )
 from explorer.zoo import PRESETS
+from ui.errors import guarded
 
 SPEC, STATE, VERSION, MESSAGE = "build_spec", "build_state", "build_version", "build_message"
 STARTS = {"empty_image": "Empty network, image input", "empty_vector": "Empty network, 4 numbers"}
@@ -73,7 +74,7 @@ def start_from() -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     choice = c1.selectbox("Start from", options, key="build_start",
                           format_func=lambda o: STARTS.get(o) or f"{PRESETS[o].title} (trained)")
-    c2.button("Open", on_click=_open, args=(choice,), key="build_open", width="stretch")
+    c2.button("Open", on_click=guarded(_open), args=(choice,), key="build_open", width="stretch")
 
 
 def _open(choice: str) -> None:
@@ -92,7 +93,7 @@ def layer_list() -> None:
     if spec().input_kind == "vector":
         key = f"build_features_{st.session_state.get(VERSION, 0)}"
         st.number_input("Input: how many numbers", 1, 65_536, value=spec().input_features,
-                        key=key, on_change=_features, args=(key,),
+                        key=key, on_change=guarded(_features), args=(key,),
                         help="4 trains on the iris flowers, 2 on the two moons")
     else:
         st.caption(f"Input: {shape_text(report.input_shape)}")
@@ -103,7 +104,7 @@ def layer_list() -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     kind = c1.selectbox("Add a layer", list(PALETTE), key="build_add_kind",
                         format_func=lambda k: f"{k}: {PALETTE[k].description}")
-    c2.button("Add", on_click=_append, args=(kind, report.output_shape), key="build_add",
+    c2.button("Add", on_click=guarded(_append), args=(kind, report.output_shape), key="build_add",
               width="stretch", icon=":material/add:")
     out = shape_text(report.output_shape) if report.ok else "—"
     st.markdown(f"**Total: {report.parameters:,} parameters · output {out}**")
@@ -129,11 +130,11 @@ def _layer_row(layer: LayerReport, depth: int) -> None:
         shape.markdown(f"→ {shape_text(layer.output_shape) if layer.output_shape else '?'} · "
                        f"{layer.parameters:,} params")
         b1, b2, b3 = buttons.columns(3, gap="small")
-        b1.button("", icon=":material/arrow_upward:", key=f"up_{version}_{tag}", on_click=_edit,
+        b1.button("", icon=":material/arrow_upward:", key=f"up_{version}_{tag}", on_click=guarded(_edit),
                   args=(move_layer, path, -1), help="move up")
         b2.button("", icon=":material/arrow_downward:", key=f"down_{version}_{tag}",
-                  on_click=_edit, args=(move_layer, path, 1), help="move down")
-        b3.button("", icon=":material/delete:", key=f"del_{version}_{tag}", on_click=_edit,
+                  on_click=guarded(_edit), args=(move_layer, path, 1), help="move down")
+        b3.button("", icon=":material/delete:", key=f"del_{version}_{tag}", on_click=guarded(_edit),
                   args=(remove_layer, path), help="remove")
         params = PALETTE[layer.kind].params
         if params:
@@ -145,7 +146,7 @@ def _layer_row(layer: LayerReport, depth: int) -> None:
             st.error(layer.error, icon=":material/error:")
             if layer.fix:
                 st.button(f"Apply the fix: {', '.join(f'{k} = {v}' for k, v in layer.fix.items())}",
-                          key=f"fix_{version}_{tag}", on_click=_edit,
+                          key=f"fix_{version}_{tag}", on_click=guarded(_edit),
                           args=(update_params, path), kwargs=layer.fix)
         if layer.kind == "Residual":
             for child in layer.children:
@@ -153,7 +154,7 @@ def _layer_row(layer: LayerReport, depth: int) -> None:
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
             kind = c1.selectbox("Add inside the block", [k for k in PALETTE if k != "Residual"],
                                 key=f"inner_kind_{version}_{tag}")
-            c2.button("Add inside", key=f"inner_add_{version}_{tag}", on_click=_edit,
+            c2.button("Add inside", key=f"inner_add_{version}_{tag}", on_click=guarded(_edit),
                       args=(insert_layer, (*path, len(layer.children)),
                             default_layer(kind, layer.input_shape)))
 
@@ -172,15 +173,15 @@ def _param_widget(col, info, path, value, tag: str) -> None:
         _edit(update_params, path, **{info.name: st.session_state[key]})
 
     if info.type == "bool":
-        col.checkbox(info.name, value=bool(value), key=key, on_change=changed, help=info.help)
+        col.checkbox(info.name, value=bool(value), key=key, on_change=guarded(changed), help=info.help)
     elif info.type == "float":
         col.number_input(info.name, min_value=float(info.low), max_value=float(info.high),
-                         value=float(value), step=0.05, key=key, on_change=changed,
+                         value=float(value), step=0.05, key=key, on_change=guarded(changed),
                          help=info.help)
     else:  # "int" or "int?" (None: same as kernel_size)
         col.number_input(info.name, min_value=int(info.low), max_value=int(info.high),
                          value=None if value is None else int(value), step=1, key=key,
-                         on_change=changed, help=info.help,
+                         on_change=guarded(changed), help=info.help,
                          placeholder="= kernel" if info.type == "int?" else None)
 
 
@@ -266,7 +267,7 @@ def _trained_summary() -> None:
         if history:
             st.plotly_chart(_curve(history), key="curve_done")
     if st.session_state.get(STATE) and spec().layers and analyse(spec()).ok:
-        st.button("Use this network on every page", key="build_use", on_click=_use,
+        st.button("Use this network on every page", key="build_use", on_click=guarded(_use),
                   icon=":material/rocket_launch:")
     used = st.session_state.get("build_used")
     if used:
@@ -286,8 +287,8 @@ def share_tab(store: NetworkStore) -> None:
     name = st.text_input("Name", value=current.name, key="build_name", max_chars=40)
     overwrite = st.checkbox("Replace a saved network of that name", key="build_overwrite")
     if st.button("Save for the class", type="primary", key="build_save", icon=":material/save:"):
-        state = st.session_state.get(STATE) or build(current).state_dict()
         try:
+            state = st.session_state.get(STATE) or build(current).state_dict()
             renamed = NetworkSpec(name=name, input_kind=current.input_kind,
                                   input_features=current.input_features, layers=current.layers)
             saved = store.save(name, renamed, state, overwrite=overwrite)
@@ -302,9 +303,13 @@ def share_tab(store: NetworkStore) -> None:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         pick = c1.selectbox("Saved networks", [s.name for s in saved], key="build_pick")
         if c2.button("Load", key="build_load", width="stretch"):
-            loaded, state = store.load(pick)
-            _set(loaded, state)
-            st.rerun()
+            try:
+                loaded, state = store.load(pick)
+            except ValueError as err:  # a damaged entry, or one removed meanwhile
+                st.error(str(err))
+            else:
+                _set(loaded, state)
+                st.rerun()
     st.markdown("**Files**")
     c1, c2 = st.columns(2)
     c1.download_button("Spec (.json)", export_spec_json(current), file_name=f"{current.name}.json",

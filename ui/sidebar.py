@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import links, ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
+from ui.errors import guarded
 
 
 def render() -> None:
@@ -82,5 +83,5 @@ def _mode() -> None:
     col1, col2 = st.columns([3, 2], vertical_alignment="bottom")
     col1.number_input("Dropout seed", min_value=0, max_value=2**31 - 1, step=1,
                       key=Keys.dropout_seed)
-    col2.button("Resample", on_click=ui_state.resample_dropout,
+    col2.button("Resample", on_click=guarded(ui_state.resample_dropout),
                 help="A new dropout mask: the next seed.")

@@ -7,6 +7,7 @@ from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
 from explorer.ui_state import Keys
 from ui import canvas_touch, show
+from ui.errors import guarded
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")
@@ -32,10 +33,10 @@ def canvas_and_prediction() -> None:
             stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
             background_color="#000000", height=280, width=280, drawing_mode="freedraw",
             return_image_data=True, key=f"canvas_{ui_state.get(Keys.canvas)}",
-            on_change=ui_state.drawing_changed,
+            on_change=guarded(ui_state.drawing_changed),
         )
         st.slider("Stroke width", 8, 40, key=Keys.stroke)
-        st.button("Clear", on_click=ui_state.clear_drawing, icon=":material/delete:")
+        st.button("Clear", on_click=guarded(ui_state.clear_drawing), icon=":material/delete:")
     fresh = ui_state.remember_drawing(result.image_data)
     if ui_state.sidebar_is_stale():
         st.rerun(scope="app")

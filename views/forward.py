@@ -5,6 +5,7 @@ import streamlit as st
 from explorer import figures, ui_state
 from explorer.ui_state import Keys
 from ui import show, step_view
+from ui.errors import guarded
 
 sel = ui_state.current_selection()
 st.title("The forward pass, step by step")
@@ -21,10 +22,10 @@ st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n}
 step_view.overview(t, current)
 
 prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
-prev.button("◀ Prev", on_click=ui_state.move_step, args=(-1, n), disabled=current == 0,
+prev.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n), disabled=current == 0,
             key="prev_step", width="stretch")
 slider.slider("Step", 0, n - 1, key=Keys.step) if n > 1 else None
-nxt.button("Next ▶", on_click=ui_state.move_step, args=(1, n), disabled=current == n - 1,
+nxt.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n), disabled=current == n - 1,
            key="next_step", width="stretch")
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step

@@ -75,7 +75,12 @@ class NetworkStore:
 
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_data_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # students read this: the server's paths stay in the log
+            raise StoreError("the folder for the class's saved networks cannot be created "
+                             f"({e.strerror}); ask whoever runs the server to check "
+                             f"{DATA_DIR_ENV}") from e
         self.path = self.directory / DB_NAME
         with self._connect() as con:
             # WAL: readers never block the one writer, and a crash mid-write leaves the last
@@ -159,12 +164,13 @@ class NetworkStore:
             # isolation_level=None: we write BEGIN/COMMIT ourselves
             con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the store at {self.path}: {e}") from e
+            raise StoreError(f"the class's saved networks cannot be opened ({e}); ask whoever "
+                             f"runs the server to check {DATA_DIR_ENV}") from e
         try:
             yield con
         except sqlite3.Error as e:
-            raise StoreError(f"the store at {self.path} failed ({e}); nothing was "
-                             f"changed, try again") from e
+            raise StoreError(f"the class's saved networks could not be read or written ({e}); "
+                             "nothing was changed, try again") from e
         finally:
             con.close()
 
