@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from explorer.mnist import MNIST_MEAN, MNIST_STD
 
@@ -234,10 +235,7 @@ def _centre_of_mass_shift(image: np.ndarray) -> tuple[int, int]:
     A lopsided digit (a heavy blob on a thin stem) may want more shift than the empty margin
     allows; the shift is then clamped so that the ink stays whole.
     """
-    total = image.sum()
-    positions = np.arange(image.shape[0], dtype=np.float32)
-    cy = float(image.sum(axis=1) @ positions / total)
-    cx = float(image.sum(axis=0) @ positions / total)
+    cy, cx = (float(c) for c in ndimage.center_of_mass(image))
     rows = np.flatnonzero(image.any(axis=1))
     cols = np.flatnonzero(image.any(axis=0))
     last = image.shape[0] - 1
@@ -247,10 +245,6 @@ def _centre_of_mass_shift(image: np.ndarray) -> tuple[int, int]:
 
 
 def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Move ``image`` by (dy, dx), filling with zeros (np.roll would wrap ink around)."""
-    height, width = image.shape
-    out = np.zeros_like(image)
-    out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = image[
-        max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
-    ]
-    return out
+    """Move ``image`` by whole pixels (dy, dx), filling with zeros (np.roll would wrap ink)."""
+    # order=0 with whole-pixel shifts copies values exactly: nothing is interpolated
+    return ndimage.shift(image, (dy, dx), order=0, mode="constant", cval=0.0)
