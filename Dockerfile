@@ -15,10 +15,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --create-home --uid 10001 explorer && mkdir -p /data && chown explorer /data
 WORKDIR /app
 
-COPY requirements.txt .
+COPY requirements.txt constraints.txt ./
 RUN if [ -n "$TORCH_INDEX_URL" ]; then \
         pip install torch==2.13.0 --index-url "$TORCH_INDEX_URL"; \
-    fi && pip install -r requirements.txt
+    fi && pip install -r requirements.txt -c constraints.txt
 
 COPY --chown=explorer . .
 USER explorer

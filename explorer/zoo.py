@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # package data: in the wheel too
 INIT_SEED = 0  # the fixed initialisation of presets that are not trained
 
 

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Install everything the tests need on a fresh machine, then run them all.
-# This is the README's test command, and .ci/run calls it.
+# Install everything the selected tests need, then run them. This is the README's test command,
+# and .ci/run calls it. Arguments go to pytest: `bash scripts/test.sh -m "not browser"` runs the
+# fast lane and installs no system package.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet -r requirements-dev.txt || exit 1
+python -m pip install --quiet -r requirements-dev.txt -c constraints.txt || exit 1
 
-# The browser tests drive Debian's Chromium (playwright cannot download its own browser here);
-# the deployment test puts deploy/nginx.conf in front of two replicas.
+# Which Debian packages the selected tests need (by their markers: tests/conftest.py), and of
+# those, which are missing. A collection error is left for the real run to report.
+needs="$(mktemp)"
+trap 'rm -f "$needs"' EXIT
+FPE_SYSTEM_NEEDS="$needs" python -m pytest --collect-only -q "$@" >/dev/null 2>&1
 missing=""
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+for pkg in $(cat "$needs"); do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing="$missing $pkg"
+done
 if [ -n "$missing" ]; then
+  echo "installing$missing with apt-get (the selected tests need it)" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null || {
     echo "could not install$missing with apt-get" >&2; exit 1; }

@@ -1,4 +1,4 @@
-"""Train the MNIST presets and write their weights to sample_data/weights/.
+"""Train the MNIST presets and write their weights to explorer/weights/ (package data).
 
     python scripts/train_presets.py               # all of them (about 10 minutes on 2 cores)
     python scripts/train_presets.py --only cnn mlp

@@ -93,3 +93,18 @@ def page(browser, app_url):
         yield pg
     finally:
         context.close()
+
+
+# --- Debian packages the selected tests need -------------------------------------------------
+# scripts/test.sh collects the tests it was asked to run with FPE_SYSTEM_NEEDS set, and installs
+# only the packages named here for their markers: `-m "not browser"` needs no apt-get at all.
+SYSTEM_PACKAGES = {"browser": ("chromium",), "nginx": ("nginx",)}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    path = os.environ.get("FPE_SYSTEM_NEEDS")
+    if not path:
+        return
+    needed = {pkg for item in session.items for marker, pkgs in SYSTEM_PACKAGES.items()
+              if item.get_closest_marker(marker) for pkg in pkgs}
+    Path(path).write_text("".join(f"{pkg}\n" for pkg in sorted(needed)))

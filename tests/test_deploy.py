@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, _wait_healthy, free_port, start_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.nginx]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
