@@ -39,6 +39,7 @@ class Keys:
     channel = "channel"
     units_open = "units_open"  # the /forward expanders, open or closed
     compare_open = "compare_open"
+    weights_open = "weights_open"
     target_kind = "target_kind"  # /backward: which target the loss compares with
     target_class = "target_class"
     target_value = "target_value"  # a typed target for a model with one output number

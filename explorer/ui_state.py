@@ -353,6 +353,20 @@ def clear_drawing() -> None:
     st.session_state[Keys.canvas] = int(st.session_state.get(Keys.canvas, 0)) + 1
 
 
+def fit_source_to_model() -> None:
+    """An input kind the chosen network cannot take gives way to one it can, before the
+    sidebar draws: SimpleNN opens on the tutorial's typed numbers, the CNN on a sample digit."""
+    source = st.session_state.get(Keys.source)
+    kind = preset_of(st.session_state.get(Keys.model, links.DEFAULTS["model"])).input_kind
+    if kind == "vector" and source in _IMAGE_ONLY:
+        st.session_state[Keys.source] = "Typed numbers"
+    elif kind == "image" and source == "Typed numbers":
+        st.session_state[Keys.source] = "Sample"
+
+
+_IMAGE_ONLY = ("Sample", "Draw", "Upload")
+
+
 def keep_choice(key: str, options: list[str]) -> None:
     """Fall back to the first option when the stored one is no longer offered."""
     if st.session_state.get(key) not in options:

@@ -14,6 +14,8 @@ def render() -> None:
     """Draw the sidebar; its widgets keep their values across pages (keys in ``Keys``)."""
     ignored = ui_state.adopt_link()
     ui_state.defaults()
+    ui_state.keep_choice(Keys.model, ui_state.model_names())
+    ui_state.fit_source_to_model()
     with st.sidebar:
         if ignored:
             st.warning(f"The link's {', '.join(ignored)} could not be used and was ignored.")

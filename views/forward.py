@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import figures, ui_state
 from explorer.ui_state import Keys
-from ui import show, step_view
+from ui import numbers_view, show, step_view
 from ui.errors import guarded
 
 sel = ui_state.current_selection()
@@ -33,13 +33,18 @@ ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this 
 code_col, facts_col = st.columns([3, 2], gap="large")
 with code_col:
     step_view.source(step)
+    numbers_view.printed(step)
 with facts_col:
     step_view.facts(step)
 
 channel = step_view.channel_choice(step)
 key = ui_state.pass_key(sel)
-show.cached_chart(key and (*key, "step", current, channel),
-                  lambda: figures.step_figure(step, channel=channel), key="step_figure")
+net = numbers_view.small_network(t, step)
+if not numbers_view.last_step(t, step, sel.preset) and net is None:
+    show.cached_chart(key and (*key, "step", current, channel),
+                      lambda: figures.step_figure(step, channel=channel), key="step_figure")
+if numbers_view.small_weights(step):
+    numbers_view.weights(step, unit_formula=net is None)
 step_view.stats_table(step)
 
 # Expanders that track their state: their figures are built only while open.
@@ -47,6 +52,13 @@ units = st.expander("Click a unit: how was it computed?", key=Keys.units_open, o
 if units.open:
     with units:
         step_view.unit_explorer(step, channel, key)
+
+if step.op == "linear" and not numbers_view.small_weights(step):
+    weights = st.expander("The weights W and b of this layer", key=Keys.weights_open,
+                          on_change="rerun")
+    if weights.open:
+        with weights:
+            numbers_view.weights(step)
 
 with st.expander("Download this pass", icon=":material/download:"):
     step_view.downloads(sel, t)
