@@ -10,6 +10,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger images are refused before they are decoded
+# The largest number float32 holds (about 3.4e38). Beyond it a typed number would become
+# infinity on its way into the network; numbers too small for float32 become 0 or a subnormal,
+# which changes nothing a student could see, so those are let through.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_numbers(values: Any, n: int) -> torch.Tensor:
@@ -18,6 +22,8 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError("Every cell must be a number (like 0.5 or -2).") from None
+    except OverflowError:  # a whole number past float64's range, so past float32's too
+        raise ValueError(_too_large("A number in the table")) from None
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != n:
@@ -25,10 +31,31 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
         raise ValueError(f"This model takes {n} numbers per row; the table has {got}.")
     if array.shape[0] == 0:
         raise ValueError("Type at least one row of numbers.")
-    if not np.isfinite(array).all():
-        raise ValueError("Every cell needs a finite number: empty cells, NaN and infinity "
-                         "cannot go through a network.")
+    problem = float32_problem(array)
+    if problem:
+        raise ValueError(problem)
     return torch.from_numpy(array.astype(np.float32))
+
+
+def float32_problem(values: np.ndarray) -> str | None:
+    """Why these numbers cannot go through a network that computes in float32, or None."""
+    if not np.isfinite(values).all():
+        return ("Every cell needs a finite number: empty cells, NaN and infinity cannot go "
+                "through a network.")
+    too_large = np.abs(values) > FLOAT32_MAX
+    if too_large.any():
+        return _too_large(_short(float(values[too_large].flat[0])))
+    return None
+
+
+def _too_large(what: str) -> str:
+    return (f"{what} is too large for float32, the type the network computes in: numbers up "
+            f"to about {_short(FLOAT32_MAX, 2)} fit.")
+
+
+def _short(value: float, digits: int = 6) -> str:
+    """1e308 as "1e308", not "1e+308"."""
+    return f"{value:.{digits}g}".replace("e+", "e")
 
 
 def decode_upload(data: bytes) -> np.ndarray:

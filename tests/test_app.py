@@ -160,6 +160,17 @@ def test_parse_numbers_checks_the_count() -> None:
         parse_numbers([["a", "b", "c"]], 3)
 
 
+def test_numbers_float32_cannot_hold_are_refused_with_the_limit() -> None:
+    """Finite as float64, they used to become infinity in float32 without a word."""
+    for values, shown in [([[1e308, 0, 0]], "1e308"), ([[0, -3.5e38, 0]], "-3.5e38"),
+                          ([[10**400, 0, 0]], "A number in the table")]:  # past float64 too
+        with pytest.raises(ValueError, match=f"{shown} is too large for float32, the type the "
+                                             "network computes in: numbers up to about 3.4e38"):
+            parse_numbers(values, 3)
+    x = parse_numbers([[3.4e38, -3.4e38, 1e-50]], 3)  # the largest fit; tiny ones become 0
+    assert bool(torch.isfinite(x).all()) and x[0, 2] == 0
+
+
 def test_wrong_input_kind_keeps_the_page_usable() -> None:
     at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
     assert "takes 3 numbers, not an image" in _text(at)
