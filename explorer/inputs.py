@@ -70,7 +70,12 @@ def decode_upload(data: bytes) -> np.ndarray:
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"Please upload a PNG or JPEG (this file is {img.format}).")
             img.load()
-            gray = np.asarray(img.convert("LA") if "A" in img.getbands() else img.convert("L"))
+            # a palette (or L, RGB) PNG can mark a colour transparent in `info` instead of
+            # having an alpha band; converting it straight to L would drop the transparency
+            if "A" in img.getbands() or "transparency" in img.info:
+                gray = np.asarray(img.convert("RGBA").convert("LA"))
+            else:
+                gray = np.asarray(img.convert("L"))
     except UnidentifiedImageError:
         raise ValueError("That file is not an image PNG or JPEG can read.") from None
     except (OSError, Image.DecompressionBombError, SyntaxError) as err:

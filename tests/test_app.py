@@ -197,6 +197,18 @@ def test_upload_decoding_handles_good_and_bad_files() -> None:
             decode_upload(bad)
 
 
+def test_a_palette_png_keeps_its_transparency() -> None:
+    """White ink on a transparent white page, saved as a palette PNG (transparency in a tRNS
+    chunk, no alpha band): it used to lose the transparency and read as an empty page."""
+    page = Image.new("RGBA", (100, 100), (255, 255, 255, 0))
+    ImageDraw.Draw(page).line([(50, 15), (50, 85)], fill=(255, 255, 255, 255), width=10)
+    png = _png(page.convert("P"))
+    assert Image.open(io.BytesIO(png)).mode == "P"
+    digit = decode_upload(png)
+    assert digit[0, 0] == 0 and digit[50, 50] == 255
+    assert preprocess_digit(digit).shape == (1, 1, 28, 28)
+
+
 def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
     huge = _png(Image.new("1", (5000, 5000)))  # tiny file, 25 megapixels
     with pytest.raises(ValueError, match="4096x4096"):
