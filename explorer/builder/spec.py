@@ -243,13 +243,18 @@ def _check_value(kind: str, info: ParamInfo, value: Any) -> Any:
     # float: ints are fine (0 means 0.0); bools, strings, inf and nan are not
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{label} must be a number, not {brief(value)}")
-    value = float(value)
     low, high = info.low or 0.0, info.high or 0.0
-    too_high = value >= high if info.high_open else value > high
-    if not math.isfinite(value) or value < low or too_high:
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range: out of range, with the int shown
+        number = math.inf
+    else:
+        value = number
+    too_high = number >= high if info.high_open else number > high
+    if not math.isfinite(number) or number < low or too_high:
         upper = f"less than {high:g}" if info.high_open else f"at most {high:g}"
         raise ValueError(f"{label} must be at least {low:g} and {upper}, not {brief(value)}")
-    return value
+    return number
 
 
 def _check_int(label: str, value: Any, low: int, high: int) -> None:
@@ -261,6 +266,9 @@ def _check_int(label: str, value: Any, low: int, high: int) -> None:
 
 def brief(value: Any) -> str:
     """repr() cut short, so hostile input cannot flood a message."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        # repr() of a huge int is slow, and past 4,300 digits Python refuses to make it
+        return f"a whole number about {value.bit_length() * math.log10(2):,.0f} digits long"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
