@@ -23,7 +23,7 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
     except (TypeError, ValueError):
         raise ValueError("Every cell must be a number (like 0.5 or -2).") from None
     except OverflowError:  # a whole number past float64's range, so past float32's too
-        raise ValueError(_too_large("A number in the table")) from None
+        raise ValueError(too_large_message("A number in the table") + ".") from None
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != n:
@@ -31,26 +31,27 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
         raise ValueError(f"This model takes {n} numbers per row; the table has {got}.")
     if array.shape[0] == 0:
         raise ValueError("Type at least one row of numbers.")
-    problem = float32_problem(array)
-    if problem:
-        raise ValueError(problem)
+    if not np.isfinite(array).all():
+        raise ValueError("Every cell needs a finite number: empty cells, NaN and infinity "
+                         "cannot go through a network.")
+    too_large = first_too_large(array)
+    if too_large is not None:
+        raise ValueError(too_large_message(too_large) + ".")
     return torch.from_numpy(array.astype(np.float32))
 
 
-def float32_problem(values: np.ndarray) -> str | None:
-    """Why these numbers cannot go through a network that computes in float32, or None."""
-    if not np.isfinite(values).all():
-        return ("Every cell needs a finite number: empty cells, NaN and infinity cannot go "
-                "through a network.")
+def first_too_large(values: np.ndarray) -> str | None:
+    """The first of ``values`` float32 cannot hold, written short ("1e308"), or None."""
     too_large = np.abs(values) > FLOAT32_MAX
-    if too_large.any():
-        return _too_large(_short(float(values[too_large].flat[0])))
-    return None
+    if not too_large.any():
+        return None
+    return _short(float(values[too_large].flat[0]))
 
 
-def _too_large(what: str) -> str:
+def too_large_message(what: str) -> str:
+    """Why ``what`` cannot go into a network (no full stop: callers place it in a sentence)."""
     return (f"{what} is too large for float32, the type the network computes in: numbers up "
-            f"to about {_short(FLOAT32_MAX, 2)} fit.")
+            f"to about {_short(FLOAT32_MAX, 2)} fit")
 
 
 def _short(value: float, digits: int = 6) -> str:

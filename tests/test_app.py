@@ -343,6 +343,18 @@ def test_typed_numbers_from_a_link_fill_the_table() -> None:
     assert stats.loc["input", "min"] == 1.0 and stats.loc["input", "max"] == 3.0
 
 
+def test_a_link_with_the_wrong_count_of_numbers_says_so() -> None:
+    """It used to be dropped without a word: the table just showed the default numbers."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "simple_nn", "input": "typed", "x": "1,2"})
+    at.run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "**x**: SimpleNN (3-4-1) takes 3 numbers per row; the link has 2" in warning
+    assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[0.5, 0.3, 0.2]])  # default
+    assert at.radio(key=Keys.source).value == "Typed numbers"  # the rest of the link holds
+
+
 def test_projector_mode_enlarges_text_and_figures() -> None:
     at = _app("views/forward.py", **{Keys.step: 7})
     normal = json.loads(at.get("plotly_chart")[0].proto.spec)
