@@ -91,6 +91,16 @@ def test_names_are_tidied_and_odd_names_refused() -> None:
         NetworkSpec("drop table;", "image", None, ())
 
 
+def test_the_name_rule_says_exactly_what_is_allowed() -> None:
+    """It used to say "letters" and then refuse é, which is a letter."""
+    with pytest.raises(ValueError) as e:
+        clean_name("Réseau  Neuronal")
+    assert str(e.value) == ("a name may use only the letters A–Z and a–z (no accents), digits, "
+                            "spaces, - and _, up to 40 characters; 'Réseau Neuronal' has 'é'")
+    with pytest.raises(ValueError, match="'Сеть' has 'С', 'е', 'т', 'ь'$"):
+        clean_name("Сеть")  # Cyrillic: looks like Latin letters, would not fold case in SQLite
+
+
 # --- strict validation -----------------------------------------------------------------------
 
 

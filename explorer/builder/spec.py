@@ -28,13 +28,19 @@ FORMAT = "forward-pass-explorer/network"
 VERSION = 1
 INPUT_KINDS = ("image", "vector")
 
+# ASCII only, on purpose. SQLite's NOCASE (the store's "names ignore upper/lower case")
+# folds only A-Z, so "Réseau" and "RÉSEAU" would be two networks; Unicode has look-alikes
+# (Cyrillic "а" for Latin "a") and two spellings of "é", so two names that look the same on a
+# shared server could open different networks; and names become download file names.
 _NAME = re.compile(r"[A-Za-z0-9 _-]+")
+NAME_RULE = (f"the letters A–Z and a–z (no accents), digits, spaces, - and _, up to "
+             f"{MAX_NAME_CHARS} characters")
 
 LayerPath = tuple[int, ...]  # where a layer sits: (2,) the third layer, (2, 0) the first inside it
 
 
 def clean_name(name: Any) -> str:
-    """A network name with spaces tidied; ValueError unless it is 1-40 letters/digits/ -_."""
+    """A network name with spaces tidied; ValueError unless it keeps to ``NAME_RULE``."""
     if not isinstance(name, str):
         raise ValueError(f"the name must be text, not {json_type(name)}")
     tidy = " ".join(name.split())
@@ -45,8 +51,8 @@ def clean_name(name: Any) -> str:
                          f"use at most {MAX_NAME_CHARS}")
     if not _NAME.fullmatch(tidy):
         bad = sorted({c for c in tidy if not _NAME.fullmatch(c)})
-        raise ValueError(f"the name may use letters, digits, spaces, '-' and '_' only, "
-                         f"not {' '.join(repr(c) for c in bad[:5])}")
+        raise ValueError(f"a name may use only {NAME_RULE}; {brief(tidy)} has "
+                         f"{', '.join(repr(c) for c in bad[:5])}")
     return tidy
 
 
