@@ -355,6 +355,23 @@ def test_a_link_with_the_wrong_count_of_numbers_says_so() -> None:
     assert at.radio(key=Keys.source).value == "Typed numbers"  # the rest of the link holds
 
 
+def test_forward_says_when_numbers_overflow_inside_the_network(tmp_path, monkeypatch) -> None:
+    """1e30 fits float32, but a weight of 1e30 makes it 1e60: /forward names the step."""
+    from explorer.builder import LayerSpec, NetworkSpec, NetworkStore
+
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    spec = NetworkSpec("Big", "vector", 1, (LayerSpec("Linear", {"in_features": 1,
+                                                                 "out_features": 1}),))
+    NetworkStore(tmp_path).save("Big", spec, {"fc1.weight": torch.tensor([[1e30]]),
+                                              "fc1.bias": torch.zeros(1)})
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "yours:Big", "input": "typed", "x": "1e30"})
+    at.switch_page("views/forward.py")
+    at.run()
+    assert not at.exception
+    assert "From step 0 (linear) on, some values are infinite or NaN" in _text(at)
+
+
 def test_projector_mode_enlarges_text_and_figures() -> None:
     at = _app("views/forward.py", **{Keys.step: 7})
     normal = json.loads(at.get("plotly_chart")[0].proto.spec)
