@@ -34,6 +34,21 @@ def op_title(step: Step) -> str:
     return f"{step.op} · {where}" + (f" in {step.module}" if step.module else "")
 
 
+def overflow_note(trace: Trace) -> str | None:
+    """A warning if some step's output holds infinity or NaN, naming the first such step.
+
+    A typed input may be up to float32's largest number (about 3.4e38) and still grow past it
+    inside the network; the figures and statistics would then show inf or NaN with no reason.
+    """
+    for step in trace.steps:
+        out = _out(step)
+        if out is not None and out.is_floating_point() and not bool(torch.isfinite(out).all()):
+            return (f"From step {step.index} ({step.op}) on, some values are infinite or NaN: "
+                    "they grew past about 3.4e38, the largest number float32 holds. Smaller "
+                    "inputs keep the numbers in range.")
+    return None
+
+
 def explain(step: Step, trace: Trace | None = None) -> str:
     """What this step did, in 1-4 plain sentences of Markdown with its real numbers.
 

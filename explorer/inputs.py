@@ -10,6 +10,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger images are refused before they are decoded
+# The largest number float32 holds (about 3.4e38). Beyond it a typed number would become
+# infinity on its way into the network; numbers too small for float32 become 0 or a subnormal,
+# which changes nothing a student could see, so those are let through.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_numbers(values: Any, n: int) -> torch.Tensor:
@@ -18,6 +22,8 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError("Every cell must be a number (like 0.5 or -2).") from None
+    except OverflowError:  # a whole number past float64's range, so past float32's too
+        raise ValueError(too_large_message("A number in the table") + ".") from None
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != n:
@@ -28,7 +34,29 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
     if not np.isfinite(array).all():
         raise ValueError("Every cell needs a finite number: empty cells, NaN and infinity "
                          "cannot go through a network.")
+    too_large = first_too_large(array)
+    if too_large is not None:
+        raise ValueError(too_large_message(too_large) + ".")
     return torch.from_numpy(array.astype(np.float32))
+
+
+def first_too_large(values: np.ndarray) -> str | None:
+    """The first of ``values`` float32 cannot hold, written short ("1e308"), or None."""
+    too_large = np.abs(values) > FLOAT32_MAX
+    if not too_large.any():
+        return None
+    return _short(float(values[too_large].flat[0]))
+
+
+def too_large_message(what: str) -> str:
+    """Why ``what`` cannot go into a network (no full stop: callers place it in a sentence)."""
+    return (f"{what} is too large for float32, the type the network computes in: numbers up "
+            f"to about {_short(FLOAT32_MAX, 2)} fit")
+
+
+def _short(value: float, digits: int = 6) -> str:
+    """1e308 as "1e308", not "1e+308"."""
+    return f"{value:.{digits}g}".replace("e+", "e")
 
 
 def decode_upload(data: bytes) -> np.ndarray:
@@ -43,7 +71,12 @@ def decode_upload(data: bytes) -> np.ndarray:
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"Please upload a PNG or JPEG (this file is {img.format}).")
             img.load()
-            gray = np.asarray(img.convert("LA") if "A" in img.getbands() else img.convert("L"))
+            # a palette (or L, RGB) PNG can mark a colour transparent in `info` instead of
+            # having an alpha band; converting it straight to L would drop the transparency
+            if "A" in img.getbands() or "transparency" in img.info:
+                gray = np.asarray(img.convert("RGBA").convert("LA"))
+            else:
+                gray = np.asarray(img.convert("L"))
     except UnidentifiedImageError:
         raise ValueError("That file is not an image PNG or JPEG can read.") from None
     except (OSError, Image.DecompressionBombError, SyntaxError) as err:

@@ -8,12 +8,16 @@ from a link is checked: a bad one is ignored (and reported), never trusted.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
+
 from explorer.builder.spec import clean_name
-from explorer.zoo import PRESETS
+from explorer.inputs import first_too_large, too_large_message
+from explorer.zoo import PRESETS, Preset
 
 SOURCES = {"draw": "Draw", "sample": "Sample", "upload": "Upload", "typed": "Typed numbers",
            "random": "Random"}
@@ -53,29 +57,54 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     return params
 
 
-def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """The state a link asks for, and the names of the parameters that were ignored as invalid."""
-    state: dict[str, Any] = {}
-    ignored: list[str] = []
+@dataclass(frozen=True)
+class Ignored:
+    """A link's parameter that could not be used, and why, in words for whoever opened it."""
 
-    def take(name: str, key: str, parse) -> None:
+    name: str  # the parameter as the link spells it: "x", "seed", ...
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[Ignored]]:
+    """The state a link asks for, and the parameters that were ignored as invalid.
+
+    Typed numbers (``x``) are checked on their own here; whether their count fits the model
+    is for ``typed_problem``, once the caller knows what the model takes.
+    """
+    state: dict[str, Any] = {}
+    ignored: list[Ignored] = []
+
+    def take(name: str, key: str, parse: Callable[[str], Any]) -> None:
         if name not in params:
             return
         try:
             state[key] = parse(params[name])
-        except (ValueError, KeyError):
-            ignored.append(name)
+        except ValueError as err:
+            ignored.append(Ignored(name, str(err)))
 
     take("model", "model", _model)
-    take("input", "source", lambda v: SOURCES[v.lower()])
+    take("input", "source", _choice(SOURCES))
     take("sample", "sample", _int(0, 10_000))
     take("rseed", "random_seed", _int(0, MAX_SEED))
     take("seed", "dropout_seed", _int(0, MAX_SEED))
     take("step", "step", _int(0, 10_000))
-    take("mode", "train", lambda v: {"train": True, "eval": False}[v.lower()])
-    take("path", "path", lambda v: PATHS[v.lower()])
+    take("mode", "train", _choice({"train": True, "eval": False}))
+    take("path", "path", _choice(PATHS))
     take("x", "typed", _typed)
     return state, ignored
+
+
+def typed_problem(rows: tuple[tuple[float, ...], ...], preset: Preset) -> str | None:
+    """Why a link's typed numbers cannot go into ``preset``'s model, or None if they fit."""
+    if preset.input_kind != "vector":
+        return f"{preset.title} takes a 28x28 image, not typed numbers"
+    n = preset.input_shape[0]
+    if len(rows[0]) != n:
+        return f"{preset.title} takes {n} numbers per row; the link has {len(rows[0])}"
+    return None
 
 
 def share_url(base: str, page: str, state: Mapping[str, Any]) -> str:
@@ -89,6 +118,10 @@ def _key_of(table: Mapping[str, str], value: str) -> str:
     return next(k for k, v in table.items() if v == value)
 
 
+# The parsers below raise ValueError with the reason a link's value is refused. The value
+# itself is not repeated: it is in the address bar, and may be long or hostile.
+
+
 def _model(v: str) -> str:
     """A preset, or a network saved for the class, named as the model picker names it
     (``yours:<name>``); whether it is saved is for the caller to check."""
@@ -96,34 +129,50 @@ def _model(v: str) -> str:
         return v
     if v.startswith(SAVED_PREFIX):
         return SAVED_PREFIX + clean_name(v.removeprefix(SAVED_PREFIX))
-    raise ValueError(v)
+    raise ValueError(f"no model has that name; the models are {', '.join(PRESETS)}, or "
+                     f"{SAVED_PREFIX}<name> for a network saved for the class")
 
 
-def _choice(options):
-    def parse(v: str) -> str:
-        if v not in options:
-            raise ValueError(v)
-        return v
+def _choice(table: Mapping[str, Any]) -> Callable[[str], Any]:
+    def parse(v: str) -> Any:
+        if v.lower() not in table:
+            raise ValueError(f"must be {_one_of(list(table))}")
+        return table[v.lower()]
     return parse
 
 
-def _int(lo: int, hi: int):
+def _int(lo: int, hi: int) -> Callable[[str], int]:
     def parse(v: str) -> int:
-        n = int(v)
-        if not lo <= n <= hi:
-            raise ValueError(v)
+        try:
+            n = int(v)
+        except ValueError:
+            n = None
+        if n is None or not lo <= n <= hi:
+            raise ValueError(f"must be a whole number from {lo} to {hi:,}")
         return n
     return parse
 
 
 def _typed(v: str) -> tuple[tuple[float, ...], ...]:
-    rows = tuple(tuple(float(x) for x in row.split(",")) for row in v.split(";"))
-    count = sum(len(r) for r in rows)
-    if not rows or count > MAX_TYPED or len({len(r) for r in rows}) != 1:
-        raise ValueError(v)
+    if v.count(",") + v.count(";") >= MAX_TYPED:  # before parsing: a link may be long
+        raise ValueError(f"a link carries at most {MAX_TYPED} numbers")
+    try:
+        rows = tuple(tuple(float(x) for x in row.split(",")) for row in v.split(";"))
+    except ValueError:
+        raise ValueError("must be numbers separated by commas, rows by semicolons "
+                         "(like 0.5,1;2,-3)") from None
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError("every row must have the same count of numbers")
     if not all(math.isfinite(x) for r in rows for x in r):
-        raise ValueError(v)
+        raise ValueError("NaN and infinity cannot go through a network")
+    too_large = first_too_large(np.array(rows, dtype=np.float64))
+    if too_large is not None:  # finite here, infinity in the network's float32
+        raise ValueError(too_large_message(too_large))
     return rows
+
+
+def _one_of(options: list[str]) -> str:
+    return " or ".join([", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
 
 
 def _number(v: float) -> str:

@@ -257,28 +257,32 @@ _LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
               "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step}
 
 
-def adopt_link() -> list[str]:
-    """Once per session: take the state a shared link asks for; the names it had to ignore."""
+def adopt_link() -> list[links.Ignored]:
+    """Once per session: take the state a shared link asks for; what it had to ignore, and why."""
     if st.session_state.get(Keys.link_adopted):
         return []
     st.session_state[Keys.link_adopted] = True
     values, ignored = links.from_params(st.query_params.to_dict())
     model = values.get("model")
     if model is not None and model not in PRESETS and model not in session_networks():
+        name = model.removeprefix(links.SAVED_PREFIX)
         try:  # a network the teacher saved for the class: load it into this session
-            values["model"] = add_session_network(*class_store().load(
-                model.removeprefix(links.SAVED_PREFIX)))
+            values["model"] = add_session_network(*class_store().load(name))
         except ValueError:
             del values["model"]
-            ignored.append(f"network “{model.removeprefix(links.SAVED_PREFIX)}” (none of "
-                           "that name is saved for the class)")
-    for key, value in values.items():
-        if key == "typed":
-            model = values.get("model", links.DEFAULTS["model"])
-            st.session_state[Keys.typed_start(model)] = value
-            st.session_state[Keys.typed(model)] = np.array(value, dtype=np.float64)
+            ignored.append(links.Ignored("model", f"no network called “{name}” is saved for "
+                                                  "the class"))
+    model = values.get("model", links.DEFAULTS["model"])
+    typed = values.pop("typed", None)
+    if typed is not None:  # only now is it known how many numbers the model takes
+        problem = links.typed_problem(typed, preset_of(model))
+        if problem:
+            ignored.append(links.Ignored("x", problem))
         else:
-            st.session_state[_LINK_KEYS[key]] = value
+            st.session_state[Keys.typed_start(model)] = typed
+            st.session_state[Keys.typed(model)] = np.array(typed, dtype=np.float64)
+    for key, value in values.items():
+        st.session_state[_LINK_KEYS[key]] = value
     return ignored
 
 

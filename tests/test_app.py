@@ -160,6 +160,17 @@ def test_parse_numbers_checks_the_count() -> None:
         parse_numbers([["a", "b", "c"]], 3)
 
 
+def test_numbers_float32_cannot_hold_are_refused_with_the_limit() -> None:
+    """Finite as float64, they used to become infinity in float32 without a word."""
+    for values, shown in [([[1e308, 0, 0]], "1e308"), ([[0, -3.5e38, 0]], "-3.5e38"),
+                          ([[10**400, 0, 0]], "A number in the table")]:  # past float64 too
+        with pytest.raises(ValueError, match=f"{shown} is too large for float32, the type the "
+                                             "network computes in: numbers up to about 3.4e38"):
+            parse_numbers(values, 3)
+    x = parse_numbers([[3.4e38, -3.4e38, 1e-50]], 3)  # the largest fit; tiny ones become 0
+    assert bool(torch.isfinite(x).all()) and x[0, 2] == 0
+
+
 def test_wrong_input_kind_keeps_the_page_usable() -> None:
     at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
     assert "takes 3 numbers, not an image" in _text(at)
@@ -184,6 +195,18 @@ def test_upload_decoding_handles_good_and_bad_files() -> None:
                        (_png(Image.new("L", (64, 64)), "GIF"), "PNG or JPEG")]:
         with pytest.raises(ValueError, match=words):
             decode_upload(bad)
+
+
+def test_a_palette_png_keeps_its_transparency() -> None:
+    """White ink on a transparent white page, saved as a palette PNG (transparency in a tRNS
+    chunk, no alpha band): it used to lose the transparency and read as an empty page."""
+    page = Image.new("RGBA", (100, 100), (255, 255, 255, 0))
+    ImageDraw.Draw(page).line([(50, 15), (50, 85)], fill=(255, 255, 255, 255), width=10)
+    png = _png(page.convert("P"))
+    assert Image.open(io.BytesIO(png)).mode == "P"
+    digit = decode_upload(png)
+    assert digit[0, 0] == 0 and digit[50, 50] == 255
+    assert preprocess_digit(digit).shape == (1, 1, 28, 28)
 
 
 def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
@@ -318,6 +341,35 @@ def test_typed_numbers_from_a_link_fill_the_table() -> None:
     assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[1.0, 2.0, 3.0]])
     stats = at.dataframe[0].value  # step 0's input row: the linked numbers themselves
     assert stats.loc["input", "min"] == 1.0 and stats.loc["input", "max"] == 3.0
+
+
+def test_a_link_with_the_wrong_count_of_numbers_says_so() -> None:
+    """It used to be dropped without a word: the table just showed the default numbers."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "simple_nn", "input": "typed", "x": "1,2"})
+    at.run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "**x**: SimpleNN (3-4-1) takes 3 numbers per row; the link has 2" in warning
+    assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[0.5, 0.3, 0.2]])  # default
+    assert at.radio(key=Keys.source).value == "Typed numbers"  # the rest of the link holds
+
+
+def test_forward_says_when_numbers_overflow_inside_the_network(tmp_path, monkeypatch) -> None:
+    """1e30 fits float32, but a weight of 1e30 makes it 1e60: /forward names the step."""
+    from explorer.builder import LayerSpec, NetworkSpec, NetworkStore
+
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    spec = NetworkSpec("Big", "vector", 1, (LayerSpec("Linear", {"in_features": 1,
+                                                                 "out_features": 1}),))
+    NetworkStore(tmp_path).save("Big", spec, {"fc1.weight": torch.tensor([[1e30]]),
+                                              "fc1.bias": torch.zeros(1)})
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "yours:Big", "input": "typed", "x": "1e30"})
+    at.switch_page("views/forward.py")
+    at.run()
+    assert not at.exception
+    assert "From step 0 (linear) on, some values are infinite or NaN" in _text(at)
 
 
 def test_projector_mode_enlarges_text_and_figures() -> None:

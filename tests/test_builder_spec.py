@@ -91,6 +91,16 @@ def test_names_are_tidied_and_odd_names_refused() -> None:
         NetworkSpec("drop table;", "image", None, ())
 
 
+def test_the_name_rule_says_exactly_what_is_allowed() -> None:
+    """It used to say "letters" and then refuse é, which is a letter."""
+    with pytest.raises(ValueError) as e:
+        clean_name("Réseau  Neuronal")
+    assert str(e.value) == ("a name may use only the letters A–Z and a–z (no accents), digits, "
+                            "spaces, - and _, up to 40 characters; 'Réseau Neuronal' has 'é'")
+    with pytest.raises(ValueError, match="'Сеть' has 'С', 'е', 'т', 'ь'$"):
+        clean_name("Сеть")  # Cyrillic: looks like Latin letters, would not fold case in SQLite
+
+
 # --- strict validation -----------------------------------------------------------------------
 
 
@@ -195,7 +205,8 @@ def test_limits_on_layers_and_nesting() -> None:
     ("[" * 100_001 + "]" * 100_001, "too long"),
     ("[" * 100_000 + "]" * 100_000, "nested far too deeply"),
     ('{"name": "' + "a" * 300_000 + '"}', "too long"),
-    ("1" * 5000, "not valid JSON|digits"),  # int() refuses over 4300 digits: still ValueError
+    ("1" * 5000, "a whole number 5,000 digits long"),  # int() would refuse past 4,300 digits
+    ('{"name": -' + "9" * 1001 + "}", "a whole number 1,001 digits long"),
 ], ids=lambda v: v[:30] if isinstance(v, str) else None)
 def test_hostile_json_is_a_value_error(text: str, says: str) -> None:
     started = time.perf_counter()
@@ -248,6 +259,16 @@ def _mutate(doc: dict, rng: random.Random) -> None:
         parent[rng.choice(["kind", "params", "children", "zzz", "bias", "p"])] = rng.choice(_JUNK)
     else:
         parent[key] = rng.choice(_JUNK)
+
+
+def test_a_whole_number_past_float_range_is_out_of_range_not_an_overflow() -> None:
+    """float(10**400) raises OverflowError; a float setting given it is simply out of range."""
+    with pytest.raises(ValueError, match="Dropout p must be at least 0 and less than 1, not a "
+                                         "whole number about 400 digits long"):
+        L("Dropout", {"p": 10**400})
+    with pytest.raises(ValueError, match="in_features must be from 1 to 65,536, not a whole "
+                                         "number about 5,000 digits long"):
+        L("Linear", {"in_features": 10**5000, "out_features": 2})  # repr() refuses it
 
 
 def test_specs_made_in_python_are_checked_too() -> None:

@@ -105,6 +105,13 @@ def test_weights_that_do_not_fit_the_network_are_refused() -> None:
         assert says in str(e.value)
 
 
+def test_weights_saved_from_a_meta_device_model_are_refused_clearly() -> None:
+    """They load as shapes with no numbers; copying them used to raise NotImplementedError."""
+    meta = {k: torch.empty_like(v, device="meta") for k, v in _filled(0.5).items()}
+    with pytest.raises(ValueError, match="'fc1.weight' holds no values.*'meta' device"):
+        import_weights(SMALL, _saved(meta))
+
+
 def test_other_networks_weights_name_what_is_missing_and_extra() -> None:
     with pytest.raises(ValueError) as e:
         import_weights(SMALL, export_weights(preset_weights("skip")))

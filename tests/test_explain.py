@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer import example_input, load_model, trace
-from explorer.explain import explain, kind_label, op_title
+from explorer.explain import explain, kind_label, op_title, overflow_note
 from explorer.trace import Step, Trace
 
 
@@ -202,3 +202,14 @@ def test_kind_labels_and_titles(cnn_eval: Trace) -> None:
     skip = trace(load_model("skip", pretrained=False), example_input("skip"))
     assert op_title(_step(skip, "flatten")) == "flatten · torch.flatten()"
     assert op_title(_step(skip, "relu", "block")) == "relu · F.relu() in block"
+
+
+def test_an_overflow_inside_the_network_is_named_at_its_first_step() -> None:
+    """An input float32 holds (1e30) can still overflow inside: 1e30 * 1e30 is inf."""
+    model = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 1))
+    with torch.no_grad():
+        model[0].weight.fill_(1e30)
+    assert overflow_note(trace(model, torch.tensor([[1.0]]))) is None
+    note = overflow_note(trace(model, torch.tensor([[1e30]])))
+    assert note is not None and note.startswith("From step 0 (linear) on, some values are "
+                                                "infinite or NaN")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.links import DEFAULTS, from_params, share_url, to_params
+from explorer.links import DEFAULTS, Ignored, from_params, share_url, to_params, typed_problem
+from explorer.zoo import PRESETS
 
 
 def test_defaults_make_an_empty_query() -> None:
@@ -34,16 +35,43 @@ def test_typed_numbers_travel_in_the_link() -> None:
     assert back["typed"] == ((0.5, 0.3, 0.2), (1.0, -2.0, 3.25))
 
 
-@pytest.mark.parametrize("params, bad", [
-    ({"model": "resnet152"}, "model"), ({"input": "webcam"}, "input"),
-    ({"sample": "-1"}, "sample"), ({"seed": "1e99"}, "seed"), ({"step": "two"}, "step"),
-    ({"mode": "TRAINING"}, "mode"), ({"x": "1,nan,2"}, "x"), ({"x": "1,2;3"}, "x"),
-    ({"x": ",".join(["1"] * 100)}, "x"),
+@pytest.mark.parametrize("params, bad, why", [
+    ({"model": "resnet152"}, "model", "no model has that name; the models are simple_nn, "),
+    ({"input": "webcam"}, "input", "must be draw, sample, upload, typed or random"),
+    ({"sample": "-1"}, "sample", "must be a whole number from 0 to 10,000"),
+    ({"seed": "1e99"}, "seed", "must be a whole number from 0 to 2,147,483,647"),
+    ({"step": "two"}, "step", "must be a whole number"),
+    ({"mode": "TRAINING"}, "mode", "must be train or eval"),
+    ({"x": "1,nan,2"}, "x", "NaN and infinity cannot go through a network"),
+    ({"x": "1,2;3"}, "x", "every row must have the same count of numbers"),
+    ({"x": ",".join(["1"] * 100)}, "x", "at most 64 numbers"),
+    ({"x": "1,two"}, "x", "numbers separated by commas, rows by semicolons"),
 ])
-def test_bad_values_are_ignored_and_named(params, bad) -> None:
+def test_bad_values_are_ignored_and_named_with_the_reason(params, bad, why) -> None:
     state, ignored = from_params({**params, "model": params.get("model", "mlp")})
-    assert ignored == [bad]
+    assert [i.name for i in ignored] == [bad]
+    assert why in ignored[0].reason, ignored[0].reason
     assert set(state) <= {"model"}
+
+
+def test_numbers_float32_cannot_hold_are_refused_with_the_reason() -> None:
+    """1e308 is finite as float64 but infinity in float32: it used to get through."""
+    for big in ("1e308", "-3.5e38", "1e39"):
+        state, ignored = from_params({"x": f"1,{big},2"})
+        assert "typed" not in state
+        assert ignored == [Ignored("x", f"{big} is too large for float32, the type the network "
+                                        "computes in: numbers up to about 3.4e38 fit")]
+    state, ignored = from_params({"x": "3.4e38,1e-60,0"})  # the largest fit; tiny ones too
+    assert state["typed"] == ((3.4e38, 1e-60, 0.0),) and not ignored
+
+
+def test_typed_numbers_must_fit_the_model() -> None:
+    simple = PRESETS["simple_nn"]
+    assert typed_problem(((1.0, 2.0, 3.0),), simple) is None
+    assert typed_problem(((1.0, 2.0),), simple) == \
+        "SimpleNN (3-4-1) takes 3 numbers per row; the link has 2"
+    assert typed_problem(((1.0,),), PRESETS["cnn"]) == \
+        "MNIST CNN takes a 28x28 image, not typed numbers"
 
 
 def test_a_link_may_name_a_network_saved_for_the_class() -> None:
@@ -51,5 +79,7 @@ def test_a_link_may_name_a_network_saved_for_the_class() -> None:
     assert state == {"model": "yours:Class CNN"} and not ignored  # the name tidied, as saved
     for bad in ("yours:../../etc/passwd", "yours:", "resnet50", "yours:" + "x" * 41):
         state, ignored = from_params({"model": bad})
-        assert "model" not in state and ignored == ["model"], bad
+        assert "model" not in state and [i.name for i in ignored] == ["model"], bad
+    _, ignored = from_params({"model": "yours:Réseau"})
+    assert "'é'" in ignored[0].reason
     assert to_params({**DEFAULTS, "model": "yours:Class CNN"})["model"] == "yours:Class CNN"

@@ -8,6 +8,8 @@ import streamlit as st
 
 from explorer import ui_state
 from explorer.builder import (
+    MAX_NAME_CHARS,
+    NAME_RULE,
     PALETTE,
     LayerReport,
     NetworkSpec,
@@ -284,7 +286,8 @@ def _use() -> None:
 def share_tab(store: NetworkStore) -> None:
     """Save for the class (a shared store), and export/import files."""
     current = spec()
-    name = st.text_input("Name", value=current.name, key="build_name", max_chars=40)
+    name = st.text_input("Name", value=current.name, key="build_name", max_chars=MAX_NAME_CHARS,
+                         help=f"Names may use {NAME_RULE}.")
     overwrite = st.checkbox("Replace a saved network of that name", key="build_overwrite")
     if st.button("Save for the class", type="primary", key="build_save", icon=":material/save:"):
         try:

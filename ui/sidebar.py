@@ -18,7 +18,8 @@ def render() -> None:
     ui_state.fit_source_to_model()
     with st.sidebar:
         if ignored:
-            st.warning(f"The link's {', '.join(ignored)} could not be used and was ignored.")
+            st.warning("Part of the link could not be used and was ignored:  \n"
+                       + "  \n".join(f"**{i.name}**: {i.reason}" for i in ignored))
         _model()
         _input()
         _mode()
@@ -64,8 +65,8 @@ def _input() -> None:
     elif source == "Typed numbers" and preset.default_input is not None:
         n = preset.input_shape[0]
         rows = ui_state.get(Keys.typed_start(name)) or preset.default_input
-        if len(rows[0]) != n:  # a link with the wrong count of numbers: start from the default
-            rows = preset.default_input
+        if len(rows[0]) != n:  # adopt_link checked the count, but this session may have
+            rows = preset.default_input  # rebuilt a network of that name since
         start = pd.DataFrame(list(rows), columns=[f"x{i + 1}" for i in range(n)])
         edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic",
                                 hide_index=True)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from explorer import ui_state
+from explorer.explain import overflow_note
 from ui import backward_view, code_view
 
 st.title("The backward pass")
@@ -24,6 +25,8 @@ try:
 except ValueError as err:
     st.warning(str(err), icon=":material/info:")
     st.stop()
+if note := overflow_note(b.trace):
+    st.warning(note, icon=":material/warning:")
 prediction = int(b.trace.output.argmax(1)[0]) if sel.preset.task == "classify" else None
 backward_view.everything(b, code, prediction, sel.train, ui_state.backward_key(sel, target))
 

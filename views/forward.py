@@ -3,6 +3,7 @@
 import streamlit as st
 
 from explorer import figures, ui_state
+from explorer.explain import overflow_note
 from explorer.ui_state import Keys
 from ui import numbers_view, show, step_view
 from ui.errors import guarded
@@ -14,6 +15,8 @@ if not sel.ok:
     st.stop()
 
 t = ui_state.run_trace(sel)
+if note := overflow_note(t):
+    st.warning(note, icon=":material/warning:")
 n = len(t)
 current = ui_state.clamp_step(n)
 mode = "train" if sel.train else "eval"

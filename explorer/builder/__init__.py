@@ -36,6 +36,7 @@ from explorer.builder.palette import (
     MAX_DEPTH,
     MAX_LAYERS,
     MAX_MULTIPLY_ADDS,
+    MAX_NAME_CHARS,
     MAX_PARAMETERS,
     PALETTE,
     LayerKind,
@@ -58,6 +59,7 @@ from explorer.builder.shapes import (
     shape_text,
 )
 from explorer.builder.spec import (
+    NAME_RULE,
     LayerPath,
     LayerSpec,
     NetworkSpec,
@@ -84,7 +86,8 @@ from explorer.builder.weights import (
 
 __all__ = [
     "CLASS_NAME", "DATA_DIR_ENV", "INIT_SEED", "MAX_ACTIVATIONS", "MAX_DEPTH", "MAX_LAYERS",
-    "MAX_MULTIPLY_ADDS", "MAX_PARAMETERS", "MNIST_DESCRIPTION", "PALETTE", "PRESET_NOTES",
+    "MAX_MULTIPLY_ADDS", "MAX_NAME_CHARS", "MAX_PARAMETERS", "MNIST_DESCRIPTION", "NAME_RULE",
+    "PALETTE", "PRESET_NOTES",
     "TOY_DATASETS", "UNSUPPORTED_PRESETS", "LayerKind", "LayerPath", "LayerReport", "LayerSpec",
     "Network",
     "NetworkReport", "NetworkSpec", "NetworkStore", "ParamInfo", "Residual", "SavedNetwork",

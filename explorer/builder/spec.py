@@ -28,13 +28,19 @@ FORMAT = "forward-pass-explorer/network"
 VERSION = 1
 INPUT_KINDS = ("image", "vector")
 
+# ASCII only, on purpose. SQLite's NOCASE (the store's "names ignore upper/lower case")
+# folds only A-Z, so "Réseau" and "RÉSEAU" would be two networks; Unicode has look-alikes
+# (Cyrillic "а" for Latin "a") and two spellings of "é", so two names that look the same on a
+# shared server could open different networks; and names become download file names.
 _NAME = re.compile(r"[A-Za-z0-9 _-]+")
+NAME_RULE = (f"the letters A–Z and a–z (no accents), digits, spaces, - and _, up to "
+             f"{MAX_NAME_CHARS} characters")
 
 LayerPath = tuple[int, ...]  # where a layer sits: (2,) the third layer, (2, 0) the first inside it
 
 
 def clean_name(name: Any) -> str:
-    """A network name with spaces tidied; ValueError unless it is 1-40 letters/digits/ -_."""
+    """A network name with spaces tidied; ValueError unless it keeps to ``NAME_RULE``."""
     if not isinstance(name, str):
         raise ValueError(f"the name must be text, not {json_type(name)}")
     tidy = " ".join(name.split())
@@ -45,8 +51,8 @@ def clean_name(name: Any) -> str:
                          f"use at most {MAX_NAME_CHARS}")
     if not _NAME.fullmatch(tidy):
         bad = sorted({c for c in tidy if not _NAME.fullmatch(c)})
-        raise ValueError(f"the name may use letters, digits, spaces, '-' and '_' only, "
-                         f"not {' '.join(repr(c) for c in bad[:5])}")
+        raise ValueError(f"a name may use only {NAME_RULE}; {brief(tidy)} has "
+                         f"{', '.join(repr(c) for c in bad[:5])}")
     return tidy
 
 
@@ -243,13 +249,18 @@ def _check_value(kind: str, info: ParamInfo, value: Any) -> Any:
     # float: ints are fine (0 means 0.0); bools, strings, inf and nan are not
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{label} must be a number, not {brief(value)}")
-    value = float(value)
     low, high = info.low or 0.0, info.high or 0.0
-    too_high = value >= high if info.high_open else value > high
-    if not math.isfinite(value) or value < low or too_high:
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range: out of range, with the int shown
+        number = math.inf
+    else:
+        value = number
+    too_high = number >= high if info.high_open else number > high
+    if not math.isfinite(number) or number < low or too_high:
         upper = f"less than {high:g}" if info.high_open else f"at most {high:g}"
         raise ValueError(f"{label} must be at least {low:g} and {upper}, not {brief(value)}")
-    return value
+    return number
 
 
 def _check_int(label: str, value: Any, low: int, high: int) -> None:
@@ -261,6 +272,9 @@ def _check_int(label: str, value: Any, low: int, high: int) -> None:
 
 def brief(value: Any) -> str:
     """repr() cut short, so hostile input cannot flood a message."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        # repr() of a huge int is slow, and past 4,300 digits Python refuses to make it
+        return f"a whole number about {value.bit_length() * math.log10(2):,.0f} digits long"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -22,6 +22,9 @@ from explorer.builder.spec import (
 )
 
 MAX_JSON_CHARS = 200_000  # a 50-layer spec is ~10 kB; anything far bigger is not ours
+# Python refuses to read ints past 4,300 digits, with a message about sys; far below that,
+# a long number still reaches the layer it belongs to, whose message says where it is
+MAX_INT_DIGITS = 1_000
 
 
 def export_spec_json(spec: NetworkSpec) -> str:
@@ -44,7 +47,7 @@ def import_spec_json(text: str | bytes) -> NetworkSpec:
         raise ValueError(_too_long(len(text)))
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys,
-                          parse_constant=_no_constants)
+                          parse_constant=_no_constants, parse_int=_whole_number)
     except RecursionError as e:  # "[[[[...": the decoder recurses once per level
         raise ValueError("the JSON is nested far too deeply to be a network") from e
     except json.JSONDecodeError as e:
@@ -127,6 +130,14 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(token: str) -> Any:
     raise ValueError(f"the JSON contains {token}, which is not a usable number")
+
+
+def _whole_number(token: str) -> int:
+    digits = len(token.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"the JSON has a whole number {digits:,} digits long, far too large "
+                         f"for any setting of a network")
+    return int(token)
 
 
 def _too_long(n: int) -> str:

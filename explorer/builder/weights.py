@@ -60,6 +60,9 @@ def check_state_dict(spec: NetworkSpec, state: Any) -> dict[str, torch.Tensor]:
             raise ValueError(f"{key!r} must be a tensor, not {type(value).__name__}")
         if value.layout != torch.strided or value.is_quantized:
             raise ValueError(f"{key!r} must be an ordinary dense tensor")
+        if value.is_meta:  # map_location leaves them on "meta": shapes with no numbers behind
+            raise ValueError(f"{key!r} holds no values: it was saved from a model on PyTorch's "
+                             f"'meta' device, which has shapes but no weights")
         if tuple(value.shape) != shape:
             raise ValueError(f"{key!r} has shape {shape_text(tuple(value.shape)) or 'scalar'} "
                              f"but this network needs {shape_text(shape) or 'a scalar'}: these "
