@@ -43,6 +43,11 @@ def _drawing(digit: str = "1") -> np.ndarray:
     return np.asarray(img)
 
 
+def _stats(at: AppTest):
+    """The step's statistics table (min, max, mean, fraction zero of its input and output)."""
+    return next(d.value for d in at.dataframe if "fraction zero" in d.value.columns)
+
+
 def _text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [w.value for w in at.warning] + [i.value for i in at.info]
@@ -171,11 +176,16 @@ def test_numbers_float32_cannot_hold_are_refused_with_the_limit() -> None:
     assert bool(torch.isfinite(x).all()) and x[0, 2] == 0
 
 
-def test_wrong_input_kind_keeps_the_page_usable() -> None:
+def test_an_input_the_network_cannot_take_gives_way_to_one_it_can() -> None:
+    """SimpleNN opens on the tutorial's typed numbers, not on a warning about a drawing."""
     at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
-    assert "takes 3 numbers, not an image" in _text(at)
-    at.radio(key=Keys.source).set_value("Typed numbers").run()
+    assert at.radio(key=Keys.source).value == "Typed numbers"
     assert not at.warning and at.slider(key=Keys.step).max == 2
+    at.selectbox(key=Keys.model).set_value("cnn").run()
+    assert at.radio(key=Keys.source).value == "Sample" and not at.warning
+    at.radio(key=Keys.source).set_value("Random").run()  # Random feeds both kinds: kept
+    at.selectbox(key=Keys.model).set_value("forward_demo").run()
+    assert at.radio(key=Keys.source).value == "Random" and not at.warning
 
 
 def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
@@ -283,7 +293,7 @@ def test_backward_page_shows_gradients_and_a_session_only_sgd_step() -> None:
     for session in (at, other):
         session.session_state[Keys.step] = 10
         session.switch_page("views/forward.py").run()
-    mine, theirs = at.dataframe[0].value, other.dataframe[0].value
+    mine, theirs = _stats(at), _stats(other)
     assert not mine.loc["output"].equals(theirs.loc["output"])
     assert not mine.loc["input"].equals(theirs.loc["input"])  # fc2's input moved too
 
@@ -339,7 +349,7 @@ def test_typed_numbers_from_a_link_fill_the_table() -> None:
     assert "(1, 3)" in _text(at)
     assert at.query_params["x"] in ("1,2,3", ["1,2,3"])
     assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[1.0, 2.0, 3.0]])
-    stats = at.dataframe[0].value  # step 0's input row: the linked numbers themselves
+    stats = _stats(at)  # step 0's input row: the linked numbers themselves
     assert stats.loc["input", "min"] == 1.0 and stats.loc["input", "max"] == 3.0
 
 
@@ -462,7 +472,7 @@ def test_a_link_opens_a_network_saved_for_the_class(tmp_path, monkeypatch) -> No
     images, _ = ui_state.samples()
     with torch.no_grad():
         want = load_model("mlp")(ui_state.image_to_tensor(images[4]))
-    out = at.dataframe[0].value.loc["output"]
+    out = _stats(at).loc["output"]
     assert out["max"] == pytest.approx(float(want.max()), abs=1e-4)
     assert out["min"] == pytest.approx(float(want.min()), abs=1e-4)
 
