@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import ui_state
 from explorer.explain import overflow_note
-from ui import backward_view, code_view
+from ui import backward_view, code_view, gradient_numbers
 
 st.title("The backward pass")
 st.caption("The tutorials stop at “autograd handles the backward pass”. Here it is: the "
@@ -28,6 +28,7 @@ except ValueError as err:
 if note := overflow_note(b.trace):
     st.warning(note, icon=":material/warning:")
 prediction = int(b.trace.output.argmax(1)[0]) if sel.preset.task == "classify" else None
+gradient_numbers.small_backward(b)
 backward_view.everything(b, code, prediction, sel.train, ui_state.backward_key(sel, target))
 
 st.subheader("Take a step downhill")
