@@ -27,7 +27,7 @@ def printed(step: Step) -> None:
     if p is None:
         return
     st.markdown(f"**What `print()` would show** after `{step.code.split('#')[0].strip()}`")
-    st.code(p.text(), language=None)
+    st.code(p.text(), language=None, wrap_lines=True)
     if p.values is None:
         out = step.output if isinstance(step.output, torch.Tensor) else step.inputs[0]
         st.caption(f"{p.count:,} values: too many to print here (torch would abbreviate them "
@@ -146,7 +146,6 @@ def last_step(trace: Trace, step: Step, preset: Preset) -> bool:
     out = step.output
     if preset.task == "classify" and out.dim() == 2:
         _probabilities(out[0])
-        show.chart(figures.probabilities_figure(out), key="last_probabilities")
         return True
     if out.dim() == 2 and out.shape[1] == 1:
         st.metric("The network's output ŷ", f"{float(out[0, 0]):.4f}",
@@ -168,8 +167,11 @@ def _probabilities(logits: torch.Tensor) -> None:
                           "probability": probs.numpy()},
                          index=[str(k) for k in range(len(logits))])
     table.index.name = "digit"
-    st.caption(f"Sum of e^logit = {float(exp.sum()):.4f}; probability = e^logit ÷ that sum.")
-    st.dataframe(table, column_config={
+    left, right = st.columns(2, gap="large")
+    with right:
+        show.chart(figures.probabilities_figure(logits[None]), key="last_probabilities")
+    left.caption(f"Sum of e^logit = {float(exp.sum()):.4f}; probability = e^logit ÷ that sum.")
+    left.dataframe(table, column_config={
         "logit": st.column_config.NumberColumn(format="%.4f"),
         "e^logit": st.column_config.NumberColumn(format="%.4f"),
         "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0,
