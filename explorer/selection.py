@@ -40,6 +40,7 @@ class Keys:
     units_open = "units_open"  # the /forward expanders, open or closed
     compare_open = "compare_open"
     weights_open = "weights_open"
+    predict = "predict_first"  # /forward hides each step until the student predicts it
     target_kind = "target_kind"  # /backward: which target the loss compares with
     target_class = "target_class"
     target_value = "target_value"  # a typed target for a model with one output number

@@ -16,11 +16,13 @@ from explorer.units import unit_computation
 from ui import show
 
 
-def overview(t: Trace, current: int) -> None:
-    """All steps at a glance: op and output shape, the current one in bold."""
+def overview(t: Trace, current: int, known: set[int] | None = None) -> None:
+    """All steps at a glance: op and output shape, the current one in bold. With ``known``
+    (predicting), only those steps give their shapes away."""
     parts = [f"input `{tuple(t.input.shape)}`"]
     for s in t.steps:
-        label = f"{s.index}·{s.op} `{s.output_shape}`"
+        shown = known is None or s.index in known
+        label = f"{s.index}·{s.op}" + (f" `{s.output_shape}`" if shown else " `?`")
         parts.append(f"**:blue[{label}]**" if s.index == current else label)
     st.markdown(" → ".join(parts))
 

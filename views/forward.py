@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import figures, ui_state
 from explorer.explain import overflow_note
 from explorer.ui_state import Keys
-from ui import numbers_view, show, step_view
+from ui import numbers_view, predict_view, show, step_view
 from ui.errors import guarded
 
 sel = ui_state.current_selection()
@@ -22,7 +22,8 @@ current = ui_state.clamp_step(n)
 mode = "train" if sel.train else "eval"
 st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n} steps"
            + (f" · a sample of a {sel.label}" if sel.label is not None else ""))
-step_view.overview(t, current)
+predicting = predict_view.switch()
+step_view.overview(t, current, predict_view.revealed_steps(sel, n) if predicting else None)
 
 prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
 prev.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n), disabled=current == 0,
@@ -32,6 +33,14 @@ nxt.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n), disabl
            key="next_step", width="stretch")
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step
+if predict_view.hidden(sel, current):  # the line is shown, what it does is not, yet
+    code_col, ask_col = st.columns([3, 2], gap="large")
+    with code_col:
+        step_view.source(step)
+    with ask_col:
+        predict_view.ask(t, sel, current)
+    st.stop()
+predict_view.feedback(sel, current)
 
 code_col, facts_col = st.columns([3, 2], gap="large")
 with code_col:
