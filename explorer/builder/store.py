@@ -75,7 +75,8 @@ class NetworkStore:
 
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_data_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # The server user's alone: students' code run as another user cannot read it.
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
         with self._connect() as con:
             # WAL: readers never block the one writer, and a crash mid-write leaves the last

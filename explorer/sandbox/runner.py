@@ -166,14 +166,9 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
     """Why a worker ended without an answer, from how it ended."""
     code = o.returncode
     if code in (-signal.SIGXCPU, -signal.SIGKILL) and o.stdout.startswith(READY):
-        # The CPU limit's hard stop is SIGKILL; nothing else here sends it on its own
-        # (the app kills only after a deadline, which is reported above).
-        return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
+        return _killed(o, limits, detail)
     if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = ""
+        name = _signal_name(-code)
         what = {"SIGSEGV": "a memory access fault", "SIGABRT": "an abort",
                 "SIGBUS": "a bus error", "SIGFPE": "an arithmetic fault"}.get(name, name)
         return SandboxError("crash", f"The worker process crashed ({what or 'signal'}, signal "
@@ -185,6 +180,39 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
                             detail=detail, **_their_line(detail))
     return SandboxError("crash", "The worker process ended without sending a result.",
                         detail=detail)
+
+
+def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
+    """SIGKILL (or SIGXCPU): the CPU limit's stop only if their process had used that much.
+
+    The app kills only after a deadline, which is reported before this; the worker's status
+    line says how its child ended and with how much CPU time. No line: the worker itself was
+    killed, which no limit does.
+    """
+    name, after = _signal_name(-o.returncode), f"after {o.seconds:.1f} s"
+    how = o.child.split()  # e.g. ["signal", "9", "cpu", "6.020"]
+    if len(how) != 4 or how[0] != "signal":
+        return SandboxError("killed", f"The worker process running your code was killed "
+                                      f"({name}) {after}. That was no time limit: your code "
+                                      "stopped it (os.kill?), or the server did.",
+                            detail=detail)
+    try:
+        number, cpu = int(how[1]), float(how[3])
+    except ValueError:
+        number, cpu = -o.returncode, 0.0
+    if cpu >= limits.cpu_seconds:
+        return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
+    return SandboxError("killed", f"Your code's process was killed ({_signal_name(number)}) "
+                                  f"{after}, having used {cpu:.1f} s of CPU time: that was no "
+                                  "time limit. Did your code send it a signal (os.kill)?",
+                        detail=detail)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return ""
 
 
 def _their_line(stderr: str) -> dict[str, Any]:
@@ -209,7 +237,7 @@ def _decode(data: memoryview, req: Request) -> CodeRun:
                                      "isolation", "seconds"})
     status = f.text("status", 10)
     printed = f.text("printed", limits.max_print_chars)
-    isolation = f.items("isolation", 5)
+    isolation = f.items("isolation", len(WALLS))
     if not all(i in WALLS for i in isolation):
         raise WireError("unknown isolation")
     notes = f.items("notes", 50, [])
