@@ -1,8 +1,9 @@
 """Worker processes as seen from the app: start one, hand it a request, collect it, kill it.
 
-``exchange(request, limits) -> Outcome``: the bytes the worker wrote and how it ended. At most
-``MAX_CONCURRENT`` workers run at once; after each run a spare is started, so that the second a
-worker spends importing torch is usually over before a student presses Run again. Every worker serves
+``exchange(request, limits, owner, on_queue) -> Outcome``: the bytes the worker wrote and how it
+ended. At most ``MAX_CONCURRENT`` workers run at once, shared first come, first served, one run
+per owner at a time (``slots``); after each run a spare is started, so that the second a worker
+spends importing torch is usually over before a student presses Run again. Every worker serves
 one run, in its own session (process group), at a lower CPU priority, sees only ``view.plan``'s
 files, and is killed with everything it started when the run ends, however it ends.
 """
@@ -20,11 +21,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.sandbox.errors import SandboxError
 from explorer.sandbox.limits import Limits
+from explorer.sandbox.slots import OnQueue, Slots
 from explorer.sandbox.view import ROOT, View, plan
 from explorer.sandbox.worker import READY
 
@@ -32,16 +35,18 @@ WORKER = Path(__file__).resolve().with_name("worker.py")
 MAX_CONCURRENT = 2  # workers running at once; more runs wait for a slot
 _STDERR_KEEP = 16 * 1024
 _GRACE = 1.0  # after the worker's own alarm, before the app kills it
-_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
+_SLOTS = Slots(MAX_CONCURRENT)
 _SPARE_LOCK = threading.Lock()
 
 
-def exchange(request: bytes, limits: Limits) -> Outcome:
-    """Run one request in a worker; SandboxError("busy") if none can run within the limits."""
-    if not _SLOTS.acquire(timeout=limits.start_seconds):
-        raise SandboxError("busy", "The server is busy running other students' code; try "
-                                   "again in a moment.")
-    try:
+def exchange(request: bytes, limits: Limits, owner: Hashable | None = None,
+             on_queue: OnQueue | None = None) -> Outcome:
+    """Run one request in a worker once a slot is free (see ``slots.Slots.take``).
+
+    SandboxError("busy") if no slot comes free within ``limits.start_seconds``, ("own_run")
+    if ``owner`` already has a run waiting or going.
+    """
+    with _SLOTS.take(owner, limits.start_seconds, on_queue):
         worker = _take_worker()
         try:
             return worker.exchange(request, limits)
@@ -50,8 +55,6 @@ def exchange(request: bytes, limits: Limits) -> Outcome:
             # The next spare starts only now: started at once, it would import torch while
             # this run ran, and slow it down on a server with few cores.
             _replenish()
-    finally:
-        _SLOTS.release()
 
 
 @dataclass
