@@ -70,7 +70,7 @@ def plan(home: str, status_fd: int = -1) -> View:
     outer = [b for b in binds if not any(a in b.parents for a in binds)]
     return View(home, tuple(map(str, outer)), tuple(sorted(set(links))),
                 namespaces=os.environ.get(NAMESPACES_ENV, "1").strip() != "0",
-                uid=FALLBACK_UID if _is_root() else None, status_fd=status_fd)
+                uid=FALLBACK_UID if _is_root() else None, nice=NICE, status_fd=status_fd)
 
 
 def _is_root() -> bool:
