@@ -42,6 +42,8 @@ def test_a_students_skip_connection_is_traced_at_their_lines(monkeypatch) -> Non
     assert not at.exception and not at.error
     text = " ".join(m.value for m in at.markdown)
     assert "ones_like" in text and "add" in text  # the new ops are steps
+    walls = next(c.value for c in at.caption if c.value.startswith("Walls around this run"))
+    assert "network" in walls or walls.endswith("none.")  # as the kernel granted them
 
 
 def test_a_shape_mistake_is_shown_at_its_line_with_a_hint(monkeypatch) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 import torch
@@ -21,6 +25,30 @@ from explorer.ui_state import Selection
 from ui import backward_view
 
 RUNS = "code_runs"  # (source, input, mode, seed) -> CodeRun, so moving a slider re-runs nothing
+OWNER = "code_owner"  # this session's name in the workers' line: one run of its own at a time
+
+
+@contextmanager
+def _in_line(doing: str) -> Iterator[dict[str, Any]]:
+    """A spinner for the run, and its place in line while it waits for a free worker; yields
+    the sandbox's ``owner``/``on_queue`` arguments."""
+    note = st.empty()
+
+    def on_queue(place: int) -> None:
+        note.info(f"Waiting for a free worker: {_ordinal(place)} in line.",
+                  icon=":material/hourglass_top:")
+
+    try:
+        with st.spinner(doing):
+            yield {"owner": st.session_state.setdefault(OWNER, uuid.uuid4().hex),
+                   "on_queue": on_queue}
+    finally:
+        note.empty()
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def editor() -> tuple[str, str]:
@@ -53,10 +81,10 @@ def run(name: str, source: str, x: torch.Tensor, sel: Selection) -> CodeRun | No
     if st.button("Run forward()", type="primary", icon=":material/play_arrow:", key="code_run"):
         weights = ui_state.shared_model(TEMPLATES[name].preset).state_dict()
         try:
-            with st.spinner("Running your code in a separate worker..."):
+            with _in_line("Running your code in a separate worker...") as share:
                 runs.clear()  # keep one result per session: they can be large
                 runs[key] = run_user_code(source, x, train=sel.train, seed=sel.seed,
-                                          weights=weights)
+                                          weights=weights, **share)
         except SandboxError as err:
             st.error(err.message, icon=":material/block:")
             return None
@@ -81,6 +109,12 @@ def weights_note(name: str, result: CodeRun) -> None:
         return
     st.caption(f"Weights: the trained {preset}'s where your layers fit them; "
                + "; ".join(result.notes) + ".")
+
+
+def walls_note(result: CodeRun) -> None:
+    """Which of the kernel's walls held around the run (they depend on how the server runs)."""
+    st.caption("Walls around this run, besides its time and memory limits: "
+               + (", ".join(result.isolation) or "none") + ".")
 
 
 def printed(result: CodeRun) -> None:
@@ -142,11 +176,12 @@ def backward_page() -> None:
     runs: dict = st.session_state.setdefault(BACKWARDS, {})
     if key not in runs:
         try:
-            with st.spinner("Running loss.backward() on your model in a separate worker..."):
+            with _in_line("Running loss.backward() on your model in a separate worker...") \
+                    as share:
                 runs.clear()
                 runs[key] = run_user_backward(sent.source, sent.x, target,
                                               class_name=sent.class_name, train=sent.train,
-                                              seed=sent.seed, weights=sent.weights)
+                                              seed=sent.seed, weights=sent.weights, **share)
         except SandboxError as err:
             st.error(err.message, icon=":material/block:")
             return
@@ -165,8 +200,9 @@ def backward_page() -> None:
     if c2.button("Apply one SGD step", type="primary", key="code_sgd"):
         weights = apply_sgd(back.state_dict, b.param_grads, float(lr))
         try:  # the new weights' output, for the target picker
-            run = run_user_code(sent.source, sent.x, class_name=sent.class_name,
-                                train=sent.train, seed=sent.seed, weights=weights)
+            with _in_line("Running your model with the new weights...") as share:
+                run = run_user_code(sent.source, sent.x, class_name=sent.class_name,
+                                    train=sent.train, seed=sent.seed, weights=weights, **share)
         except SandboxError as err:
             st.error(err.message, icon=":material/block:")
             return

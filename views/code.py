@@ -28,6 +28,7 @@ if result.error is not None:
 
 t = result.trace
 code_view.weights_note(name, result)
+code_view.walls_note(result)
 code_view.printed(result)
 step_view.overview(t, ui_state.clamp("code_step", 0, len(t.steps) - 1))
 i = st.slider("Step", 0, len(t.steps) - 1, key="code_step") if len(t.steps) > 1 else 0

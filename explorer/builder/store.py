@@ -76,7 +76,8 @@ class NetworkStore:
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_data_dir()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # The server user's alone: students' code run as another user cannot read it.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:  # students read this: the server's paths stay in the log
             raise StoreError("the folder for the class's saved networks cannot be created "
                              f"({e.strerror}); ask whoever runs the server to check "

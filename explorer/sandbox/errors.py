@@ -81,8 +81,8 @@ class SandboxError(Exception):
     def __init__(self, kind: str, message: str, *, line: int | None = None, code: str = "",
                  detail: str = "") -> None:
         super().__init__(message)
-        self.kind = kind  # "disabled", "busy", "start", "timeout", "cpu", "memory", "crash",
-        # "too_big" or "protocol"
+        self.kind = kind  # "disabled", "busy", "own_run", "start", "timeout", "cpu", "memory",
+        # "killed" (a signal that was no limit's), "crash", "too_big" or "protocol"
         self.message = message
         self.line = line  # their line that was running, when known
         self.code = code

@@ -1,10 +1,11 @@
 """Worker processes as seen from the app: start one, hand it a request, collect it, kill it.
 
-``exchange(request, limits) -> Outcome``: the bytes the worker wrote and how it ended. At most
-``MAX_CONCURRENT`` workers run at once; after each run a spare is started, so that the second a
-worker spends importing torch is usually over before a student presses Run again. Every worker
-serves one run, in its own session (process group), and is killed with everything it started
-when the run ends, however it ends.
+``exchange(request, limits, owner, on_queue) -> Outcome``: the bytes the worker wrote and how it
+ended. At most ``MAX_CONCURRENT`` workers run at once, shared first come, first served, one run
+per owner at a time (``slots``); after each run a spare is started, so that the second a worker
+spends importing torch is usually over before a student presses Run again. Every worker serves
+one run, in its own session (process group), at a lower CPU priority, sees only ``view.plan``'s
+files, and is killed with everything it started when the run ends, however it ends.
 """
 
 from __future__ import annotations
@@ -20,28 +21,32 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.sandbox.errors import SandboxError
 from explorer.sandbox.limits import Limits
+from explorer.sandbox.slots import OnQueue, Slots
+from explorer.sandbox.view import ROOT, View, plan
 from explorer.sandbox.worker import READY
 
 WORKER = Path(__file__).resolve().with_name("worker.py")
-ROOT = Path(__file__).resolve().parents[2]  # the folder holding the explorer package
 MAX_CONCURRENT = 2  # workers running at once; more runs wait for a slot
 _STDERR_KEEP = 16 * 1024
 _GRACE = 1.0  # after the worker's own alarm, before the app kills it
-_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
+_SLOTS = Slots(MAX_CONCURRENT)
 _SPARE_LOCK = threading.Lock()
 
 
-def exchange(request: bytes, limits: Limits) -> Outcome:
-    """Run one request in a worker; SandboxError("busy") if none can run within the limits."""
-    if not _SLOTS.acquire(timeout=limits.start_seconds):
-        raise SandboxError("busy", "The server is busy running other students' code; try "
-                                   "again in a moment.")
-    try:
+def exchange(request: bytes, limits: Limits, owner: Hashable | None = None,
+             on_queue: OnQueue | None = None) -> Outcome:
+    """Run one request in a worker once a slot is free (see ``slots.Slots.take``).
+
+    SandboxError("busy") if no slot comes free within ``limits.start_seconds``, ("own_run")
+    if ``owner`` already has a run waiting or going.
+    """
+    with _SLOTS.take(owner, limits.start_seconds, on_queue):
         worker = _take_worker()
         try:
             return worker.exchange(request, limits)
@@ -50,8 +55,6 @@ def exchange(request: bytes, limits: Limits) -> Outcome:
             # The next spare starts only now: started at once, it would import torch while
             # this run ran, and slow it down on a server with few cores.
             _replenish()
-    finally:
-        _SLOTS.release()
 
 
 @dataclass
@@ -62,6 +65,10 @@ class Outcome:
     stderr: bytes
     returncode: int | None
     stopped: str = ""  # why the app killed it: "start", "timeout", "too_big"; "" if it did not
+    # How the child running their code ended, from the worker's status pipe: "exit 3 cpu 0.2",
+    # "signal 9 cpu 6.0"; "" if the worker itself was killed before it could say.
+    child: str = ""
+    seconds: float = 0.0  # from READY to the end: how long their code had
 
 
 class _Worker:
@@ -69,10 +76,22 @@ class _Worker:
 
     def __init__(self) -> None:
         self.home = tempfile.mkdtemp(prefix="fpe-sandbox-")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=self.home, env=_clean_env(self.home),
-            start_new_session=True, close_fds=True)
+        self.status, status_w = os.pipe()
+        try:
+            self.view = plan(self.home, status_fd=status_w)
+            if self.view.uid is not None:  # the fallback user must be able to enter its own
+                os.chown(self.home, self.view.uid, self.view.uid)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", str(WORKER), self.view.to_arg()], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.home,
+                env=_clean_env(self.home), start_new_session=True, close_fds=True,
+                pass_fds=(status_w,))
+        except BaseException:
+            os.close(self.status)
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
+        finally:
+            os.close(status_w)  # the worker's copy is the only one: EOF once it is gone
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -89,6 +108,7 @@ class _Worker:
         cap = limits.max_result_bytes + len(READY)
         # Starting (importing torch) gets its own allowance; their budget starts at READY.
         deadline = time.monotonic() + limits.start_seconds
+        ready = 0.0
         stopped = ""
         try:
             while sel.get_map():
@@ -113,7 +133,8 @@ class _Worker:
                         sel.unregister(key.fileobj)
                     elif key.fileobj is p.stdout:
                         if not out.startswith(READY) and (out + chunk).startswith(READY):
-                            deadline = time.monotonic() + limits.wall_seconds + _GRACE
+                            ready = time.monotonic()
+                            deadline = ready + limits.wall_seconds + _GRACE
                         out += chunk
                         if len(out) > cap:
                             stopped = "too_big"
@@ -124,7 +145,16 @@ class _Worker:
                     break
         finally:
             sel.close()
-        return Outcome(out, bytes(err), self._end(patient=not stopped), stopped)
+        code = self._end(patient=not stopped)
+        return Outcome(out, bytes(err), code, stopped, self._child(),
+                       time.monotonic() - ready if ready else 0.0)
+
+    def _child(self) -> str:
+        """The worker's line on how its child ended; read once the worker has exited."""
+        os.set_blocking(self.status, False)
+        with contextlib.suppress(OSError):
+            return os.read(self.status, 256).decode("ascii", "replace").strip()
+        return ""
 
     def _end(self, patient: bool) -> int | None:
         """Let the worker exit (or stop it), then kill its whole process group."""
@@ -150,6 +180,9 @@ class _Worker:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+        if self.status >= 0:
+            os.close(self.status)
+            self.status = -1  # closed once: the number may soon belong to another file
         if self.proc.poll() is None:
             self.kill()
             self.proc.wait()
@@ -160,11 +193,11 @@ _spare: _Worker | None = None
 
 
 def _take_worker() -> _Worker:
-    """The spare worker if it is still waiting, else a new one."""
+    """The spare worker if it is still waiting (and sees what a new one would), else a new one."""
     global _spare
     with _SPARE_LOCK:
         worker, _spare = _spare, None
-    if worker is not None and worker.alive():
+    if worker is not None and worker.alive() and _same_view(worker.view):
         return worker
     if worker is not None:
         worker.close()
@@ -182,6 +215,12 @@ def _replenish() -> None:
         if _spare is None:
             with contextlib.suppress(OSError):  # the next run will try again
                 _spare = _Worker()
+
+
+def _same_view(view: View) -> bool:
+    """Whether a worker started earlier sees what one started now would: the settings it was
+    started with (the environment, sys.path) may have changed since."""
+    return view == plan(view.home, view.status_fd)
 
 
 @atexit.register

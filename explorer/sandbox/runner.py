@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from explorer.sandbox.policy import HOW_TO_ENABLE, code_allowed
 from explorer.sandbox.process import Outcome, exchange
 from explorer.sandbox.records import unpack_backward, unpack_steps, unpack_trace
 from explorer.sandbox.request import Request
+from explorer.sandbox.slots import OnQueue
 from explorer.sandbox.wire import Fields, Unpacker, WireError
 from explorer.sandbox.worker import READY, WALLS
 from explorer.steps import Trace
@@ -63,7 +65,8 @@ def run_user_code(source: str, x: torch.Tensor, *, class_name: str | None = None
                   train: bool = False, seed: int | None = 0, init_seed: int = 0,
                   weights: dict[str, torch.Tensor] | None = None,
                   forward_kwargs: dict[str, Any] | None = None,
-                  limits: Limits | None = None) -> CodeRun:
+                  limits: Limits | None = None, owner: Hashable | None = None,
+                  on_queue: OnQueue | None = None) -> CodeRun:
     """Build the model ``source`` defines and trace its forward pass on ``x``, in a worker.
 
     Refuses (``CodeExecutionDisabled``) unless the server was started with code allowed
@@ -82,6 +85,10 @@ def run_user_code(source: str, x: torch.Tensor, *, class_name: str | None = None
             trained ``state_dict()``, or a session's updated weights).
         forward_kwargs: extra keyword arguments for ``forward`` (plain values).
         limits: the run's budget; ``Limits()`` by default.
+        owner: who runs it (a browser session's id): an owner with a run waiting or going is
+            refused (``SandboxError("own_run")``). ``None``: no such check.
+        on_queue: called with the run's place in line (1: next) whenever it has to wait for
+            a free worker and that place changes, in the calling thread.
 
     Returns:
         A ``CodeRun`` with ``trace`` set, or ``error`` explaining their mistake.
@@ -92,7 +99,8 @@ def run_user_code(source: str, x: torch.Tensor, *, class_name: str | None = None
     """
     _refuse_unless_allowed()
     return _run(Request(source, x, "forward", class_name, train, seed, init_seed,
-                        dict(forward_kwargs or {}), None, None, weights, limits or Limits()))
+                        dict(forward_kwargs or {}), None, None, weights, limits or Limits()),
+                owner, on_queue)
 
 
 def run_user_backward(source: str, x: torch.Tensor, target: Any, *, loss: str | None = None,
@@ -100,7 +108,8 @@ def run_user_backward(source: str, x: torch.Tensor, target: Any, *, loss: str | 
                       seed: int | None = 0, init_seed: int = 0,
                       weights: dict[str, torch.Tensor] | None = None,
                       forward_kwargs: dict[str, Any] | None = None,
-                      limits: Limits | None = None) -> CodeRun:
+                      limits: Limits | None = None, owner: Hashable | None = None,
+                      on_queue: OnQueue | None = None) -> CodeRun:
     """Like ``run_user_code``, but runs ``explorer.backward(model, x, target)`` in the worker.
 
     ``target`` and ``loss`` are as for ``explorer.backward``. The result's ``backward`` holds
@@ -109,7 +118,8 @@ def run_user_backward(source: str, x: torch.Tensor, target: Any, *, loss: str | 
     """
     _refuse_unless_allowed()
     return _run(Request(source, x, "backward", class_name, train, seed, init_seed,
-                        dict(forward_kwargs or {}), target, loss, weights, limits or Limits()))
+                        dict(forward_kwargs or {}), target, loss, weights, limits or Limits()),
+                owner, on_queue)
 
 
 def apply_sgd(weights: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
@@ -127,9 +137,9 @@ def _refuse_unless_allowed() -> None:
 # --- one run -----------------------------------------------------------------------------------
 
 
-def _run(req: Request) -> CodeRun:
+def _run(req: Request, owner: Hashable | None, on_queue: OnQueue | None) -> CodeRun:
     started = time.monotonic()
-    run = _read(exchange(req.to_frame(), req.limits), req)
+    run = _read(exchange(req.to_frame(), req.limits, owner, on_queue), req)
     run.seconds = time.monotonic() - started
     return run
 
@@ -166,14 +176,9 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
     """Why a worker ended without an answer, from how it ended."""
     code = o.returncode
     if code in (-signal.SIGXCPU, -signal.SIGKILL) and o.stdout.startswith(READY):
-        # The CPU limit's hard stop is SIGKILL; nothing else here sends it on its own
-        # (the app kills only after a deadline, which is reported above).
-        return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
+        return _killed(o, limits, detail)
     if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = ""
+        name = _signal_name(-code)
         what = {"SIGSEGV": "a memory access fault", "SIGABRT": "an abort",
                 "SIGBUS": "a bus error", "SIGFPE": "an arithmetic fault"}.get(name, name)
         return SandboxError("crash", f"The worker process crashed ({what or 'signal'}, signal "
@@ -185,6 +190,39 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
                             detail=detail, **_their_line(detail))
     return SandboxError("crash", "The worker process ended without sending a result.",
                         detail=detail)
+
+
+def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
+    """SIGKILL (or SIGXCPU): the CPU limit's stop only if their process had used that much.
+
+    The app kills only after a deadline, which is reported before this; the worker's status
+    line says how its child ended and with how much CPU time. No line: the worker itself was
+    killed, which no limit does.
+    """
+    name, after = _signal_name(-o.returncode), f"after {o.seconds:.1f} s"
+    how = o.child.split()  # e.g. ["signal", "9", "cpu", "6.020"]
+    if len(how) != 4 or how[0] != "signal":
+        return SandboxError("killed", f"The worker process running your code was killed "
+                                      f"({name}) {after}. That was no time limit: your code "
+                                      "stopped it (os.kill?), or the server did.",
+                            detail=detail)
+    try:
+        number, cpu = int(how[1]), float(how[3])
+    except ValueError:
+        number, cpu = -o.returncode, 0.0
+    if cpu >= limits.cpu_seconds:
+        return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
+    return SandboxError("killed", f"Your code's process was killed ({_signal_name(number)}) "
+                                  f"{after}, having used {cpu:.1f} s of CPU time: that was no "
+                                  "time limit. Did your code send it a signal (os.kill)?",
+                        detail=detail)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return ""
 
 
 def _their_line(stderr: str) -> dict[str, Any]:
@@ -209,7 +247,7 @@ def _decode(data: memoryview, req: Request) -> CodeRun:
                                      "isolation", "seconds"})
     status = f.text("status", 10)
     printed = f.text("printed", limits.max_print_chars)
-    isolation = f.items("isolation", 5)
+    isolation = f.items("isolation", len(WALLS))
     if not all(i in WALLS for i in isolation):
         raise WireError("unknown isolation")
     notes = f.items("notes", 50, [])
