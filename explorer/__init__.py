@@ -10,14 +10,20 @@ Data flow: ``zoo.load_model -> trace.trace -> figures.* -> pages/*``.
 
 from __future__ import annotations
 
+from explorer.chain_rule import ChainRule, chain_rule
 from explorer.digits import DigitStages, digit_stages, has_ink, preprocess_digit, to_image
 from explorer.gradients import Backward, backward, sgd_step
+from explorer.neurons import NeuronNet, neuron_net, neuron_sum
+from explorer.printing import Printout, printout
+from explorer.questions import Grade, Question, questions
 from explorer.sharing import session_view
 from explorer.trace import INPUT, CallFlow, Source, Step, Trace, source_of, trace
 from explorer.zoo import PRESETS, Preset, example_input, load_model
 
 __all__ = [
-    "INPUT", "PRESETS", "Backward", "CallFlow", "DigitStages", "Preset", "Source", "Step",
-    "Trace", "backward", "digit_stages", "example_input", "has_ink", "load_model",
-    "preprocess_digit", "session_view", "sgd_step", "source_of", "to_image", "trace",
+    "INPUT", "PRESETS", "Backward", "CallFlow", "ChainRule", "DigitStages", "Grade",
+    "NeuronNet", "Preset", "Printout", "Question", "Source", "Step", "Trace", "backward",
+    "chain_rule", "digit_stages", "example_input", "has_ink", "load_model", "neuron_net",
+    "neuron_sum", "preprocess_digit", "printout", "questions", "session_view", "sgd_step",
+    "source_of", "to_image", "trace",
 ]

@@ -104,7 +104,8 @@ def questions(trace: Trace, index: int, task: str | None = None) -> list[Questio
 def _shape(step: Step) -> Question:
     answer = tuple(step.output.shape)
     return Question(
-        "shape", f"What shape will come out of `{_code(step)}`? Type it like `1, 32, 28, 28`.",
+        "shape", f"What shape will come out of `{_code(step)}`? Type it like `1, 32, 28, 28`"
+        " (or `()` for a single number).",
         answer, why=_shape_why(step), _read=_read_shape)
 
 
@@ -289,16 +290,14 @@ def _gradients(trace: Trace, step: Step) -> Question | None:
 
 def _read_shape(response: Any) -> tuple[int, ...]:
     if isinstance(response, (tuple, list)):
-        numbers = [str(v) for v in response]
-    else:
-        text = str(response).replace("torch.Size", "")
-        if re.search(r"[^\d\s,x×()\[\]]", text):
-            raise ValueError("Type the shape as whole numbers separated by commas, like "
-                             "`1, 32, 28, 28`.")
-        numbers = re.findall(r"\d+", text)
-    if not numbers:
+        return tuple(int(v) for v in response)
+    text = str(response).replace("torch.Size", "").strip()
+    if text.lower() in ("scalar", "()", "([])", "[]"):  # a 0-d tensor, like h.mean()
+        return ()
+    numbers = re.findall(r"\d+", text)
+    if not numbers or re.search(r"[^\d\s,x×()\[\]]", text):
         raise ValueError("Type the shape as whole numbers separated by commas, like "
-                         "`1, 32, 28, 28`.")
+                         "`1, 32, 28, 28` (or `()` for a single number).")
     return tuple(int(n) for n in numbers)
 
 
