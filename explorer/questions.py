@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from explorer.gradients import Backward
 from explorer.neurons import neuron_net, neuron_sum
 from explorer.steps import Step, Trace, source_of
 from explorer.units import conv_settings, pool_settings
@@ -403,3 +404,48 @@ def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) >= 1 or value == 0 else f"{value:.4f}"
     return f"`{value}`"
+
+
+# --- before the backward pass -----------------------------------------------------------------
+
+
+def gradient_questions(b: Backward) -> list[Question]:
+    """What a student can predict before ``loss.backward()``'s gradients are shown: the sign
+    of one weight's gradient, and which parameter gets the largest."""
+    weights = {n: g for n, g in b.param_grads.items() if n.endswith("weight") and g.numel()}
+    if not weights:
+        return []
+    name, grad = max(weights.items(), key=lambda kv: float(kv[1].abs().max()))
+    flat = int(grad.abs().argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), grad.shape))
+    value = float(grad.reshape(-1)[flat])
+    sign = "positive" if value > 0 else "negative" if value < 0 else "zero"
+    label = f"{name}[{', '.join(map(str, index))}]"
+    found = [Question(
+        "gradient_sign", f"After `loss.backward()`, will the gradient of `{label}` be positive, "
+        "negative or zero?", sign, options=("positive", "negative", "zero"),
+        why=f"dL/d{label} = {value:.6g}: "
+            + ("nudging this weight up would raise the loss, so an SGD step moves it down"
+               if value > 0 else "nudging this weight up would lower the loss, so an SGD step "
+               "moves it up" if value < 0 else "this weight does not affect the loss here")
+            + f" (by lr × {abs(value):.4g}).",
+        _read=_read_choice(("positive", "negative", "zero")))]
+    norms = {n: float(g.norm()) for n, g in weights.items()}
+    if len(norms) > 1:
+        biggest = max(norms, key=norms.__getitem__)
+        listed = ", ".join(f"{n} {v:.4g}" for n, v in sorted(norms.items(), key=lambda kv: -kv[1]))
+        found.append(Question(
+            "gradient_size", "Which layer's weights will get the largest gradient (its norm, "
+            "the square root of the sum of squares)?", biggest, options=tuple(norms),
+            why=f"Gradient norms: {listed}.", _read=_read_choice(tuple(norms))))
+    return found
+
+
+def _read_choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def read(response: Any) -> str:
+        text = str(response).strip()
+        match = [o for o in options if o.lower() == text.lower()]
+        if not match:
+            raise ValueError(f"Choose one of: {', '.join(options)}.")
+        return match[0]
+    return read

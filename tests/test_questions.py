@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 import explorer
-from explorer.questions import NO, YES, questions
+from explorer.questions import NO, YES, gradient_questions, questions
 from explorer.ui_state import Keys
 from explorer.zoo import PRESETS
 
@@ -152,3 +152,34 @@ def test_predict_first_hides_the_step_until_it_is_answered() -> None:
     at.button(key="predict_skip_1").click().run()
     assert at.get("plotly_chart") and any("Skipped." in i.value for i in at.info)
     assert any("Score: 0 of 1" in m.value for m in at.markdown)  # a skip is not scored
+
+
+def test_gradient_questions_are_autograds_truth() -> None:
+    model = explorer.load_model("simple_nn")
+    x, y = torch.tensor([[0.5, 0.3, 0.2]]), torch.tensor([[1.0]])
+    b = explorer.backward(model, x, y)
+    sign, size = gradient_questions(b)
+    grads = dict(zip([n for n, _ in model.named_parameters()],
+                     torch.autograd.grad(F.mse_loss(model(x), y), list(model.parameters())),
+                     strict=True))
+    assert size.answer == max(("fc1.weight", "fc2.weight"), key=lambda n: float(grads[n].norm()))
+    name, index = sign.prompt.split("`")[3].split("[")
+    j, i = (int(v) for v in index.rstrip("]").split(","))
+    truth = float(grads[name][j, i])
+    assert sign.answer == ("positive" if truth > 0 else "negative" if truth < 0 else "zero")
+    assert sign.grade(sign.answer).correct and f"{truth:.6g}" in sign.why
+    assert not sign.grade("zero" if sign.answer != "zero" else "positive").correct
+
+
+def test_predict_first_on_backward_hides_the_gradients_until_answered() -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[Keys.predict] = True
+    at.run()
+    at.switch_page("views/backward.py").run()
+    assert not at.exception and not at.get("plotly_chart")
+    (pills,) = at.get("pills")  # the sign question comes first
+    assert pills.key.startswith("predict_gradient_sign_backward")
+    pills.set_value("zero").run()
+    at.button(key=f"{pills.key}_check").click().run()
+    assert not at.exception and at.get("plotly_chart")  # revealed
+    assert any("torch gave" in w.value for w in at.warning)  # the largest |grad| is not 0

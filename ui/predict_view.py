@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explorer.questions import NO, YES, Question, questions
+from explorer.gradients import Backward
+from explorer.questions import NO, YES, Question, gradient_questions, questions
 from explorer.steps import Trace
 from explorer.ui_state import Keys, Selection
 from ui.errors import guarded
@@ -16,7 +17,7 @@ from ui.errors import guarded
 RESULTS = "predict_results"  # (pass id, step) -> Result, for this session
 _LABELS = {"shape": "Shape", "zeros": "Zeros", "prediction": "Prediction", "winner": "Max-pool",
            "mode": "Train/eval", "branch": "Branch", "value": "Value", "hooks": "Hooks",
-           "gradients": "Gradients"}
+           "gradients": "Gradients", "gradient_sign": "Sign", "gradient_size": "Largest"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def pass_id(sel: Selection) -> str:
     return h.hexdigest()
 
 
-def hidden(sel: Selection, index: int) -> bool:
+def hidden(sel: Selection, index: int | str) -> bool:
     """Is step ``index`` still to be predicted?"""
     return bool(st.session_state.get(Keys.predict)) and \
         (pass_id(sel), index) not in st.session_state.get(RESULTS, {})
@@ -61,9 +62,29 @@ def revealed_steps(sel: Selection, n: int) -> set[int]:
 
 def ask(t: Trace, sel: Selection, index: int) -> None:
     """The step's questions: pick one, answer it (or skip); answering reveals the step."""
-    qs = questions(t, index, task=sel.preset.task)
     st.markdown("#### Predict first")
     st.caption("What will this line do? Answer, then the step is revealed.")
+    _ask(questions(t, index, task=sel.preset.task), sel, index)
+
+
+def backward_slot(target) -> str:
+    """The answers about one backward pass: one per target."""
+    return f"backward {target.tolist() if hasattr(target, 'tolist') else target}"
+
+
+def ask_backward(b: Backward, sel: Selection, slot: str) -> bool:
+    """Before the gradients: their sign and size. False when there is nothing to ask."""
+    qs = gradient_questions(b)
+    if not qs:
+        return False
+    st.markdown("#### Predict first")
+    st.caption("`loss.backward()` has run. What will the gradients look like? Answer, then "
+               "they are revealed.")
+    _ask(qs, sel, slot)
+    return True
+
+
+def _ask(qs: list[Question], sel: Selection, index: int | str) -> None:
     kinds = [q.kind for q in qs]
     kind_key = f"predict_kind_{index}"
     if st.session_state.get(kind_key) not in kinds:
@@ -78,7 +99,7 @@ def ask(t: Trace, sel: Selection, index: int) -> None:
               args=(sel, index, Result(q.kind, None, f"Skipped. {q.why}")))
 
 
-def feedback(sel: Selection, index: int) -> None:
+def feedback(sel: Selection, index: int | str) -> None:
     """The graded answer above a revealed step."""
     result = st.session_state.get(RESULTS, {}).get((pass_id(sel), index))
     if result is None:
@@ -87,7 +108,7 @@ def feedback(sel: Selection, index: int) -> None:
     show(result.feedback, icon=":material/lightbulb:")
 
 
-def _answer_widget(q: Question, sel: Selection, index: int) -> None:
+def _answer_widget(q: Question, sel: Selection, index: int | str) -> None:
     key = f"predict_{q.kind}_{index}"
     if q.kind == "winner":
         window = q.context["window"]
@@ -104,7 +125,7 @@ def _answer_widget(q: Question, sel: Selection, index: int) -> None:
         c2.button("No", key=f"{key}_no", width="stretch", on_click=guarded(_submit),
                   args=(q, NO, sel, index))
         return
-    if q.kind == "prediction":
+    if q.options:
         st.pills("Your pick", [str(o) for o in q.options], key=key)
     else:
         st.text_input("Your answer", key=key,
@@ -117,7 +138,7 @@ def _answer_widget(q: Question, sel: Selection, index: int) -> None:
               args=(q, key, sel, index))
 
 
-def _submit_typed(q: Question, key: str, sel: Selection, index: int) -> None:
+def _submit_typed(q: Question, key: str, sel: Selection, index: int | str) -> None:
     response = st.session_state.get(key)
     if response in (None, ""):
         st.session_state[f"{key}_error"] = "Give an answer first (or Skip)."
@@ -125,7 +146,7 @@ def _submit_typed(q: Question, key: str, sel: Selection, index: int) -> None:
     _submit(q, response, sel, index, error_key=f"{key}_error")
 
 
-def _submit(q: Question, response, sel: Selection, index: int,
+def _submit(q: Question, response, sel: Selection, index: int | str,
             error_key: str | None = None) -> None:
     try:
         grade = q.grade(response)
@@ -138,5 +159,5 @@ def _submit(q: Question, response, sel: Selection, index: int,
     _record(sel, index, Result(q.kind, grade.correct, grade.feedback))
 
 
-def _record(sel: Selection, index: int, result: Result) -> None:
+def _record(sel: Selection, index: int | str, result: Result) -> None:
     st.session_state.setdefault(RESULTS, {})[(pass_id(sel), index)] = result

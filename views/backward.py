@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import ui_state
 from explorer.explain import overflow_note
-from ui import backward_view, code_view, gradient_numbers
+from ui import backward_view, code_view, gradient_numbers, predict_view
 
 st.title("The backward pass")
 st.caption("The tutorials stop at “autograd handles the backward pass”. Here it is: the "
@@ -27,6 +27,12 @@ except ValueError as err:
     st.stop()
 if note := overflow_note(b.trace):
     st.warning(note, icon=":material/warning:")
+slot = predict_view.backward_slot(target)
+if predict_view.switch() and predict_view.hidden(sel, slot):
+    st.code(code, language="python")
+    if predict_view.ask_backward(b, sel, slot):
+        st.stop()
+predict_view.feedback(sel, slot)
 prediction = int(b.trace.output.argmax(1)[0]) if sel.preset.task == "classify" else None
 gradient_numbers.small_backward(b)
 backward_view.everything(b, code, prediction, sel.train, ui_state.backward_key(sel, target))
