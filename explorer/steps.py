@@ -42,6 +42,9 @@ class Step:
     code: str  # the source line in the model's own code
     function: str  # qualified name of the function holding that line, e.g. "ImageClassifier.forward"
     module_type: str | None = None  # class name for module steps, e.g. "Conv2d"
+    # the running call's characters on ``line`` (start, end): "self.conv1(x)" of
+    # "x = self.pool(F.relu(self.conv1(x)))"; None when Python cannot say
+    columns: tuple[int, int] | None = None
     call_flow: CallFlow | None = None
     params: dict[str, torch.Tensor] = field(default_factory=dict)  # full name -> tensor
     args: dict[str, Any] = field(default_factory=dict)  # the non-tensor settings (k, stride, p...)

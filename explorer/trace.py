@@ -130,6 +130,7 @@ class _Recorder(TorchFunctionMode):
         self.busy = False  # our own tensor work must not become steps
         self.guards: list[Any] = []  # torch-function switches held open across a layer call
         self.code_is_user: dict[Any, bool] = {}
+        self.positions: dict[Any, list] = {}  # code object -> co_positions(), per instruction
 
     def run(self, x: torch.Tensor, kwargs: dict[str, Any]) -> Any:
         self._register(x, INPUT, x.detach())  # steps keep no autograd graph, even with grad on
@@ -287,11 +288,28 @@ class _Recorder(TorchFunctionMode):
                 self.code_is_user[code] = user
             if user:
                 line = frame.f_lineno
-                return {"file": code.co_filename, "line": line,
-                        "code": linecache.getline(code.co_filename, line).strip(),
-                        "function": code.co_qualname}
+                text = linecache.getline(code.co_filename, line)
+                return {"file": code.co_filename, "line": line, "code": text.strip(),
+                        "function": code.co_qualname,
+                        "columns": self._columns(code, frame.f_lasti, line, text)}
             frame = frame.f_back
         return {"file": "", "line": 0, "code": "", "function": ""}
+
+    def _columns(self, code: Any, lasti: int, line: int, text: str) -> tuple[int, int] | None:
+        """Where on its line the running call is: ``self.conv1(x)`` inside
+        ``x = self.pool(F.relu(self.conv1(x)))``, as character offsets; None if unknown."""
+        positions = self.positions.get(code)
+        if positions is None:
+            positions = self.positions[code] = list(code.co_positions())
+        k = lasti // 2  # one position per 2-byte code unit (3.11+)
+        if not 0 <= k < len(positions):
+            return None
+        start_line, end_line, start, end = positions[k]
+        if start_line != line or end_line != line or start is None or end is None:
+            return None
+        raw = text.encode("utf-8")  # the offsets count UTF-8 bytes
+        return (len(raw[:start].decode("utf-8", "replace")),
+                len(raw[:end].decode("utf-8", "replace")))
 
 
 @contextmanager

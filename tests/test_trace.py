@@ -299,3 +299,21 @@ def test_a_failing_forward_leaves_no_hooks_behind() -> None:
 def test_trace_rejects_non_tensor_input() -> None:
     with pytest.raises(TypeError, match="torch.Tensor"):
         trace(load_model("simple_nn"), [[0.5, 0.3, 0.2]])
+
+
+def test_each_step_knows_which_call_on_its_line_it_is() -> None:
+    """Three steps on `x = self.pool(F.relu(self.conv1(x)))` each mark their own call."""
+    import linecache
+
+    from ui.step_view import _marked
+
+    t = trace(load_model("cnn"), example_input("cnn"))
+    calls = [linecache.getline(s.file, s.line)[slice(*s.columns)] for s in t.steps[:3]]
+    assert calls == ["self.conv1(x)", "F.relu(self.conv1(x))",
+                     "self.pool(F.relu(self.conv1(x)))"]
+    skip = trace(load_model("skip"), example_input("skip"))
+    add = next(s for s in skip.steps if s.op == "add")
+    assert linecache.getline(add.file, add.line)[slice(*add.columns)] == "x + out"
+    line = linecache.getline(t.steps[0].file, t.steps[0].line).rstrip("\n")
+    assert '<span class="call">self.conv1(x)</span>' in _marked(line, t.steps[0].columns)
+    assert _marked("a < b", None) == "a &lt; b"

@@ -33,19 +33,33 @@ def source(step: Step) -> None:
     rows = []
     for i, line in enumerate(src.lines):
         number = src.start + i
-        text = html.escape(line) or " "
         if number == step.line:
-            rows.append(f'<span class="hit">{number:4d}  {text}</span>')
+            rows.append(f'<span class="hit">{number:4d}  {_marked(line, step.columns)}</span>')
         else:
-            rows.append(f"<span>{number:4d}  {text}</span>")
+            rows.append(f"<span>{number:4d}  {html.escape(line) or ' '}</span>")
+    # Long lines wrap under their own text (a hanging indent past the line number): a
+    # projector or a tablet shows all of `x = self.pool(F.relu(self.conv1(x)))`.
     st.html(
         "<style>.fpe-src{font-family:monospace;font-size:0.85rem;line-height:1.45;"
-        "background:#0e1117;color:#d6d6d6;padding:0.6rem;border-radius:0.4rem;"
-        "white-space:pre;overflow-x:auto}.fpe-src span{display:block}"
-        ".fpe-src .hit{background:#ffd54f;color:#111;font-weight:600}</style>"
+        "background:#0e1117;color:#d6d6d6;padding:0.6rem;border-radius:0.4rem}"
+        ".fpe-src>span{display:block;white-space:pre-wrap;overflow-wrap:anywhere;"
+        "padding-left:6ch;text-indent:-6ch}"
+        ".fpe-src .hit{background:#ffd54f;color:#111;font-weight:600}"
+        ".fpe-src .call{background:#111;color:#ffd54f;border-radius:0.2rem;"
+        "outline:2px solid #111}</style>"
         f'<div class="fpe-src" data-testid="forward-source">{"".join(rows)}</div>'
     )
     st.caption(f"{step.function} · line {step.line} of {step.file.rsplit('/', 1)[-1]}")
+
+
+def _marked(line: str, columns: tuple[int, int] | None) -> str:
+    """The line, escaped, with the running call's characters in a ``call`` span: the three
+    steps of ``x = self.pool(F.relu(self.conv1(x)))`` each light their own part."""
+    if columns is None or not 0 <= columns[0] < columns[1] <= len(line):
+        return html.escape(line) or " "
+    a, b = columns
+    return (f"{html.escape(line[:a])}<span class=\"call\">{html.escape(line[a:b])}</span>"
+            f"{html.escape(line[b:])}")
 
 
 def facts(step: Step) -> None:

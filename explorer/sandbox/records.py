@@ -23,7 +23,7 @@ MAX_STEPS = 5_000
 _KINDS = ("module", "function", "method")
 _STEP_FIELDS = ("index", "op", "kind", "module", "nesting", "inputs", "output", "parents",
                 "file", "line", "code", "function", "module_type", "call_flow", "params", "args",
-                "extras")
+                "extras", "columns")
 
 
 # --- packing (in the worker) -------------------------------------------------------------------
@@ -40,6 +40,7 @@ def pack_step(p: Packer, s: Step) -> dict[str, Any]:
         "line": s.line, "code": s.code, "function": s.function, "module_type": s.module_type,
         "call_flow": flow, "params": {n: p.tensor(t) for n, t in s.params.items()},
         "args": p.value(s.args), "extras": p.value(s.extras),
+        "columns": None if s.columns is None else list(s.columns),
     }
 
 
@@ -101,6 +102,9 @@ def unpack_step(u: Unpacker, plain: Any, filename: str) -> Step:
     if not all(is_int(i) for i in parents):
         raise WireError("a step's parents must be integers")
     file = f.text("file", 4096)
+    columns = f.get("columns", lambda v: v is None or (
+        isinstance(v, list) and len(v) == 2 and all(is_int(c) for c in v)
+        and 0 <= v[0] < v[1] <= 10_000), "null or [start, end]", default=None)
     return Step(
         index=f.integer("index"), op=f.text("op", 200), kind=kind, module=f.text("module", 1000),
         nesting=_strings(f.items("nesting", 100), "nesting"),
@@ -114,6 +118,7 @@ def unpack_step(u: Unpacker, plain: Any, filename: str) -> Step:
         params=_tensor_dict(u, plain.get("params", {}), "a step's params"),
         args=_plain_dict(u.value(plain.get("args", {})), "a step's args"),
         extras=_plain_dict(u.value(plain.get("extras", {})), "a step's extras"),
+        columns=None if columns is None else (columns[0], columns[1]),
     )
 
 
