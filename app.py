@@ -10,6 +10,7 @@ import os
 import streamlit as st
 import torch
 
+from explorer.selection import Keys
 from ui import errors, show, sidebar
 from ui.icon import app_icon
 
@@ -23,7 +24,11 @@ except ValueError:
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
 
-st.set_page_config(page_title="Forward Pass Explorer", page_icon=app_icon(), layout="wide")
+# Projector mode folds the sidebar away (the page gets the whole width); switching it off
+# brings the sidebar back. Streamlit applies a changed initial state on the next run.
+PROJECTOR = bool(st.session_state.get(Keys.projector))
+st.set_page_config(page_title="Forward Pass Explorer", page_icon=app_icon(), layout="wide",
+                   initial_sidebar_state="collapsed" if PROJECTOR else "auto")
 page = st.navigation([
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),

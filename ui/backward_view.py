@@ -57,7 +57,8 @@ def everything(b: Backward, code: str, prediction: int | None, train: bool,
     """The code that ran, the loss, the graph beside the chosen step's gradients, parameter
     gradients and saliency. ``key`` (``ui_state.backward_key``) names the backward pass when
     its figures may be shared between sessions (None: not)."""
-    st.code(code, language="python")
+    if code:  # None: the page showed it already, above the numbers
+        st.code(code, language="python")
     m1, m2, m3 = st.columns(3)
     m1.metric("Loss", f"{b.loss:.4f}", help=b.loss_name)
     if prediction is not None:

@@ -50,7 +50,7 @@ def small_network(trace: Trace, step: Step) -> NeuronNet | None:
     picked = _picked_neuron(st.session_state.get(key), net)
     if picked is None or (column is not None and picked[0] != column):
         picked = _default_neuron(net, column if column is not None else len(net.layers) - 1)
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.container(key="stack_neurons").columns([3, 2], gap="large")
     with left:
         event = show.chart(neuron_figure(net, step=step.index, chosen=picked), key=key,
                            on_select="rerun", selection_mode="points")

@@ -27,15 +27,19 @@ class Result:
     feedback: str
 
 
-def switch() -> bool:
-    """The "Predict first" toggle, with the session's running score beside it."""
-    c1, c2 = st.columns([1, 2], vertical_alignment="center")
-    on = c1.toggle("Predict first", key=Keys.predict,
-                   help="Each step stays hidden until you say what you expect it to do.")
-    answered = [r for r in st.session_state.get(RESULTS, {}).values() if r.correct is not None]
-    if answered:
-        right = sum(r.correct for r in answered)
-        c2.markdown(f"**Score: {right} of {len(answered)}** predictions right")
+def switch(caption: str = "") -> bool:
+    """One row: ``caption``, the "Predict first" toggle and the session's running score."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        if caption:
+            st.caption(caption, width="content")
+        on = st.toggle("Predict first", key=Keys.predict, width="content",
+                       help="Each step stays hidden until you say what you expect it to do.")
+        answered = [r for r in st.session_state.get(RESULTS, {}).values()
+                    if r.correct is not None]
+        if answered:
+            right = sum(r.correct for r in answered)
+            st.markdown(f"**Score: {right} of {len(answered)}** predictions right",
+                        width="content")
     return bool(on)
 
 

@@ -15,13 +15,31 @@ _PROJECTOR_CSS = """
 <style>
 html { font-size: 22px; }
 [data-testid="stSidebar"] { font-size: 18px; }
-.fpe-src { font-size: 1.05rem !important; }
+/* the first screen of a 1280x720 projector holds the line and its picture: less chrome */
+[data-testid="stMainBlockContainer"] { padding-top: 3.6rem; padding-left: 2rem;
+  padding-right: 2rem; }
+h1 { font-size: 1.7rem !important; padding: 0 !important; }
+.fpe-src { font-size: 0.8rem !important; }
+/* the chain of every step: one line that scrolls, not three */
+.st-key-overview p { font-size: 0.7rem; white-space: nowrap; overflow-x: auto; }
+</style>
+"""
+# On a tablet or a phone the code and the facts beside it stack, each at full width: a code
+# column of 360 px cut `x = self.pool(F.relu(self.conv1(x)))` short.
+_NARROW_CSS = """
+<style>
+@media (max-width: 1100px) {
+  [class*="st-key-stack"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+  [class*="st-key-stack"] [data-testid="stColumn"] { min-width: 100% !important;
+    flex: 1 1 100% !important; }
+}
 </style>
 """
 
 
 def page_style() -> None:
     """Large type for a projector, when the sidebar's switch is on."""
+    st.html(_NARROW_CSS)
     if ui_state.get(Keys.projector):
         st.html(_PROJECTOR_CSS)
 
@@ -57,4 +75,5 @@ def _shared_figure(key: tuple, projector: bool, _build: Callable[[], go.Figure])
 
 def _enlarge(fig: go.Figure) -> None:
     height = fig.layout.height or 400
-    fig.update_layout(font={"size": 20}, height=int(height * 1.4), title_font={"size": 24})
+    # larger type; only a little taller, so a figure still fits a 720-px screen beside its code
+    fig.update_layout(font={"size": 20}, height=int(height * 1.15), title_font={"size": 24})

@@ -28,14 +28,14 @@ except ValueError as err:
 if note := overflow_note(b.trace):
     st.warning(note, icon=":material/warning:")
 slot = predict_view.backward_slot(target)
-if predict_view.switch() and predict_view.hidden(sel, slot):
-    st.code(code, language="python")
-    if predict_view.ask_backward(b, sel, slot):
-        st.stop()
+predicting = predict_view.switch()
+st.code(code, language="python")
+if predicting and predict_view.hidden(sel, slot) and predict_view.ask_backward(b, sel, slot):
+    st.stop()
 predict_view.feedback(sel, slot)
 prediction = int(b.trace.output.argmax(1)[0]) if sel.preset.task == "classify" else None
 gradient_numbers.small_backward(b)
-backward_view.everything(b, code, prediction, sel.train, ui_state.backward_key(sel, target))
+backward_view.everything(b, None, prediction, sel.train, ui_state.backward_key(sel, target))
 
 st.subheader("Take a step downhill")
 backward_view.sgd_controls(sel, b, prediction)

@@ -20,21 +20,25 @@ if note := overflow_note(t):
 n = len(t)
 current = ui_state.clamp_step(n)
 mode = "train" if sel.train else "eval"
-st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n} steps"
-           + (f" · a sample of a {sel.label}" if sel.label is not None else ""))
-predicting = predict_view.switch()
-step_view.overview(t, current, predict_view.revealed_steps(sel, n) if predicting else None)
+predicting = predict_view.switch(
+    f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n} steps"
+    + (f" · a sample of a {sel.label}" if sel.label is not None else ""))
+with st.container(key="overview"):
+    step_view.overview(t, current, predict_view.revealed_steps(sel, n) if predicting else None)
 
-prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
-prev.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n), disabled=current == 0,
-            key="prev_step", width="stretch")
-slider.slider("Step", 0, n - 1, key=Keys.step) if n > 1 else None
-nxt.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n), disabled=current == n - 1,
-           key="next_step", width="stretch")
+# A row that keeps the buttons' labels whole at any width; the slider takes the rest.
+with st.container(horizontal=True, vertical_alignment="bottom", key="stepper"):
+    st.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n),
+              disabled=current == 0, key="prev_step", width="content")
+    if n > 1:
+        st.slider("Step", 0, n - 1, key=Keys.step, width="stretch",
+                  label_visibility="collapsed")
+    st.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n),
+              disabled=current == n - 1, key="next_step", width="content")
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step
 if predict_view.hidden(sel, current):  # the line is shown, what it does is not, yet
-    code_col, ask_col = st.columns([3, 2], gap="large")
+    code_col, ask_col = st.container(key="stack_ask").columns([3, 2], gap="large")
     with code_col:
         step_view.source(step)
     with ask_col:
@@ -42,19 +46,27 @@ if predict_view.hidden(sel, current):  # the line is shown, what it does is not,
     st.stop()
 predict_view.feedback(sel, current)
 
-code_col, facts_col = st.columns([3, 2], gap="large")
+# On a projector the line and its picture share the first screen; the words come below.
+projector = bool(ui_state.get(Keys.projector))
+code_col, side_col = st.container(key="stack_code").columns([1, 1] if projector else [3, 2],
+                                                             gap="large")
+picture, words = (side_col, st.container()) if projector else (st.container(), side_col)
 with code_col:
     step_view.source(step)
     numbers_view.printed(step)
-with facts_col:
+with words:
     step_view.facts(step)
 
-channel = step_view.channel_choice(step)
 key = ui_state.pass_key(sel)
-net = numbers_view.small_network(t, step)
-if not numbers_view.last_step(t, step, sel.preset) and net is None:
-    show.cached_chart(key and (*key, "step", current, channel),
-                      lambda: figures.step_figure(step, channel=channel), key="step_figure")
+with picture:
+    figure_slot = st.container()  # the picture first, its channel picker under it
+    channel = step_view.channel_choice(step)
+    with figure_slot:
+        net = numbers_view.small_network(t, step)
+        if not numbers_view.last_step(t, step, sel.preset) and net is None:
+            show.cached_chart(key and (*key, "step", current, channel),
+                              lambda: figures.step_figure(step, channel=channel),
+                              key="step_figure")
 if numbers_view.small_weights(step):
     numbers_view.weights(step, unit_formula=net is None)
 step_view.stats_table(step)
