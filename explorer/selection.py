@@ -41,6 +41,9 @@ class Keys:
     compare_open = "compare_open"
     weights_open = "weights_open"
     predict = "predict_first"  # /forward hides each step until the student predicts it
+    playing = "playing"  # /forward's Play is stepping through the pass
+    pace = "play_pace"  # seconds per step while playing
+    strip = "overview_strip"  # the thumbnails of every step (a click jumps to one)
     target_kind = "target_kind"  # /backward: which target the loss compares with
     target_class = "target_class"
     target_value = "target_value"  # a typed target for a model with one output number

@@ -43,6 +43,12 @@ def _drawing(digit: str = "1") -> np.ndarray:
     return np.asarray(img)
 
 
+def _step_figure(at: AppTest) -> dict:
+    """The step's own figure (not the thumbnails of every step above it), as plotly JSON."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-step_figure"))
+    return json.loads(chart.proto.spec)
+
+
 def _stats(at: AppTest):
     """The step's statistics table (min, max, mean, fraction zero of its input and output)."""
     return next(d.value for d in at.dataframe if "fraction zero" in d.value.columns)
@@ -384,10 +390,10 @@ def test_forward_says_when_numbers_overflow_inside_the_network(tmp_path, monkeyp
 
 def test_projector_mode_enlarges_text_and_figures() -> None:
     at = _app("views/forward.py", **{Keys.step: 7})
-    normal = json.loads(at.get("plotly_chart")[0].proto.spec)
+    normal = _step_figure(at)
     at.toggle(key=Keys.projector).set_value(True).run()
     assert not at.exception
-    big = json.loads(at.get("plotly_chart")[0].proto.spec)
+    big = _step_figure(at)
     assert big["layout"]["font"]["size"] == 20
     assert big["layout"]["height"] > normal["layout"].get("height", 0)
     assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
@@ -399,11 +405,11 @@ def test_shared_figures_follow_each_sessions_view() -> None:
     plain = _app("views/forward.py", **{Keys.step: 9})
     big = _app("views/forward.py", **{Keys.step: 9, Keys.projector: True})
     train = _app("views/forward.py", **{Keys.step: 9, Keys.train: True})
-    later = _app("views/forward.py", **{Keys.step: 10})
+    later = _app("views/forward.py", **{Keys.step: 8})
     plain.run()  # again, after the others filled the cache
 
     def spec(at: AppTest) -> dict:
-        return json.loads(at.get("plotly_chart")[0].proto.spec)
+        return _step_figure(at)
 
     assert spec(big)["layout"]["font"]["size"] == 20
     assert spec(plain)["layout"].get("font", {}).get("size") != 20

@@ -490,3 +490,20 @@ def test_the_forward_page_of_the_cnn_fits_its_budget_at_every_step() -> None:
 def test_figures_never_import_streamlit() -> None:
     code = "import sys, explorer.figures; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_overview_has_a_thumbnail_per_step_and_lights_the_current_one() -> None:
+    from explorer.figures import overview_figure
+
+    t = explorer.trace(explorer.load_model("cnn"), explorer.example_input("cnn"))
+    fig = overview_figure(t, 3, classify=True, hidden={9, 10})
+    assert len(fig.data) == len(t) + 1  # the input, then every step
+    assert [int(tr.customdata.flat[0]) for tr in fig.data] == [-1, *range(len(t))]
+    labels = [a.text for a in fig.layout.annotations if a.text != "?"]
+    assert labels[4] == "<b>3·conv2d</b>" and len(fig.layout.shapes) == 1
+    assert np.isnan(np.asarray(fig.data[-1].z, dtype=float)).all()  # hidden: blank
+    assert sum(a.text == "?" for a in fig.layout.annotations) == 2
+    probs = overview_figure(t, 0, classify=True).data[-1].z
+    assert np.asarray(probs).sum() == pytest.approx(1.0, abs=1e-5)  # the last: softmax
+    for tr in fig.data:
+        assert np.asarray(tr.z).size <= 1024  # thumbnails stay small

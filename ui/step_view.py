@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 
 import pandas as pd
 import streamlit as st
@@ -14,6 +15,7 @@ from explorer.trace import Step, Trace, source_of
 from explorer.ui_state import Keys, Selection
 from explorer.units import unit_computation
 from ui import show
+from ui.errors import guarded
 
 
 def overview(t: Trace, current: int, known: set[int] | None = None) -> None:
@@ -194,3 +196,74 @@ def downloads(sel: Selection, t: Trace) -> None:
                        on_click="ignore", icon=":material/download:")
     st.caption("Load them back with `numpy.load`, `pandas.read_csv` and "
                "`torch.load(path, weights_only=True)`.")
+
+
+PACES = (0.5, 1.0, 2.0, 3.0)  # seconds per step while playing
+
+
+def strip(t: Trace, current: int, hidden: set[int], classify: bool) -> None:
+    """Every step as a thumbnail, the current one lit; a click on one jumps there."""
+    fig = figures.overview_figure(t, current, hidden=hidden, classify=classify)
+    show.chart(fig, key=Keys.strip, on_select=guarded(_jump, "jumping to a step"),
+               selection_mode="points", config={"displayModeBar": False})
+
+
+def _jump() -> None:
+    event = st.session_state.get(Keys.strip)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for p in points:
+        index = p.get("customdata")
+        if isinstance(index, (int, float)) and index >= 0:
+            st.session_state[Keys.step] = int(index)
+            st.session_state[Keys.playing] = False
+            return
+
+
+def play(n: int, allowed: bool) -> None:
+    """▶ Play / ⏸ Pause and the pace; while playing, a timer steps on and stops at the end."""
+    playing = bool(st.session_state.get(Keys.playing)) and allowed
+    st.button("⏸ Pause" if playing else "▶ Play", key="play", width="content",
+              on_click=guarded(_toggle_play, "starting or pausing Play"), args=(n,),
+              disabled=not allowed or n < 2,
+              help=None if allowed else "Play waits while you predict each step.")
+    st.session_state.setdefault(Keys.pace, 1.0)
+    st.segmented_control("Pace", PACES, key=Keys.pace, format_func=lambda s: f"{s:g} s",
+                         label_visibility="collapsed", width="content")
+    pace = float(st.session_state.get(Keys.pace) or 1.0)
+
+    @st.fragment(run_every=pace if playing else None)
+    def ticker() -> None:
+        # The fragment also runs inside every full run of the page: only a timer's run, a
+        # pace after the last step, moves on (else each step's own rerun would start the next).
+        now = time.monotonic()
+        if not st.session_state.get(Keys.playing) or \
+                now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace:
+            return
+        st.session_state[_LAST_TICK] = now
+        step = int(st.session_state.get(Keys.step, 0))
+        if step >= n - 1:
+            st.session_state[Keys.playing] = False
+        else:  # the slider owns Keys.step: the next run sets it, before drawing the slider
+            st.session_state[_NEXT_STEP] = step + 1
+        st.rerun(scope="app")
+
+    if playing:
+        ticker()
+
+
+def _toggle_play(n: int) -> None:
+    playing = not st.session_state.get(Keys.playing)
+    if playing and int(st.session_state.get(Keys.step, 0)) >= n - 1:
+        st.session_state[Keys.step] = 0  # Play at the end starts again
+    st.session_state[Keys.playing] = playing
+    st.session_state[_LAST_TICK] = time.monotonic()
+
+
+_LAST_TICK = "play_last_tick"
+_NEXT_STEP = "play_next_step"
+
+
+def take_played_step() -> None:
+    """Move to the step Play chose; call before the step slider is drawn."""
+    if _NEXT_STEP in st.session_state:
+        st.session_state[Keys.step] = st.session_state.pop(_NEXT_STEP)

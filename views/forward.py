@@ -18,13 +18,18 @@ t = ui_state.run_trace(sel)
 if note := overflow_note(t):
     st.warning(note, icon=":material/warning:")
 n = len(t)
+step_view.take_played_step()
 current = ui_state.clamp_step(n)
 mode = "train" if sel.train else "eval"
 predicting = predict_view.switch(
     f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n} steps"
     + (f" · a sample of a {sel.label}" if sel.label is not None else ""))
-with st.container(key="overview"):
-    step_view.overview(t, current, predict_view.revealed_steps(sel, n) if predicting else None)
+known = predict_view.revealed_steps(sel, n) if predicting else None
+step_view.strip(t, current, set() if known is None else set(range(n)) - known,
+                classify=sel.preset.task == "classify")
+if not ui_state.get(Keys.projector):  # every step's shape, as the tutorials print them
+    with st.container(key="overview"):
+        step_view.overview(t, current, known)
 
 # A row that keeps the buttons' labels whole at any width; the slider takes the rest.
 with st.container(horizontal=True, vertical_alignment="bottom", key="stepper"):
@@ -35,6 +40,7 @@ with st.container(horizontal=True, vertical_alignment="bottom", key="stepper"):
                   label_visibility="collapsed")
     st.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n),
               disabled=current == n - 1, key="next_step", width="content")
+    step_view.play(n, allowed=not predicting)
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step
 if predict_view.hidden(sel, current):  # the line is shown, what it does is not, yet
