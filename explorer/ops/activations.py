@@ -231,7 +231,7 @@ SILU = _pointwise(("silu",), "SiLU", _Rule(
 
 def _elu_formula(x: float, total: float, s: Settings) -> str:
     if x > 0:
-        return f"x (as x > 0) = {fmt(total)}"
+        return f"x = {fmt(total)}  (x > 0)"
     return f"α(eˣ - 1) = {fmt(s['alpha'])} × (e^{paren(x)} - 1) = {fmt(total)}"
 
 

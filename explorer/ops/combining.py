@@ -65,7 +65,7 @@ def _constant_side(step: Step, f: Callable[[float, float], float]) -> tuple[floa
     if len(step.inputs) != 1 or step.params or len(consts) != 1 or out is None:
         return None
     c = consts[0]
-    if base_op(step.op) == "rsub":
+    if base_op(step.op) in ("rsub", "rdiv"):  # 2 - x, 2 / x: recorded with x first
         return c, True
     x = step.inputs[0]
     if x.numel() == 0 or tuple(x.shape) != tuple(out.shape):
@@ -82,15 +82,16 @@ def _example(step: Step) -> str:
     return f" The first value, {fmt(float(x.flatten()[0]))}, became {fmt(float(out.flatten()[0]))}."
 
 
-_CONSTANT_WORDS = {
-    "add": ("adds {c} to every number", "adds {c} to every number"),
-    "sub": ("subtracts {c} from every number", "computes {c} - x for every number x"),
-    "rsub": ("subtracts {c} from every number", "computes {c} - x for every number x"),
-    "mul": ("multiplies every number by {c}", "multiplies every number by {c}"),
-    "div": ("divides every number by {c}", "computes {c} / x for every number x"),
+_CONSTANT_WORDS = {  # (x op c, c op x)
+    "add": ("Adds {c} to every number", "Adds {c} to every number"),
+    "sub": ("Subtracts {c} from every number", "Computes {c} - x for every number x"),
+    "rsub": ("Subtracts {c} from every number", "Computes {c} - x for every number x"),
+    "mul": ("Multiplies every number by {c}", "Multiplies every number by {c}"),
+    "div": ("Divides every number by {c}", "Computes {c} / x for every number x"),
+    "rdiv": ("Divides every number by {c}", "Computes {c} / x for every number x"),
 }
 _TWO_WORDS = {"add": "Adds", "sub": "Subtracts", "rsub": "Subtracts", "mul": "Multiplies",
-              "div": "Divides", "maximum": "Takes the larger of", "minimum": "Takes the smaller of"}
+              "div": "Divides", "rdiv": "Divides", "maximum": "Takes the larger of", "minimum": "Takes the smaller of"}
 
 
 def _arithmetic_words(f: Callable[[float, float], float]) -> Callable[[Step, Trace | None],
@@ -101,8 +102,8 @@ def _arithmetic_words(f: Callable[[float, float], float]) -> Callable[[Step, Tra
         if side is not None and op in _CONSTANT_WORDS:
             c, left = side
             does = _CONSTANT_WORDS[op][left].format(c=f"`{fmt(c)}`")
-            return (f"{who(step)} {does}: {step.input_shapes[0]} → {step.output_shape}, nothing "
-                    f"else changes.{_example(step)}")
+            return (f"{does}: {step.input_shapes[0]} → {step.output_shape}, nothing else "
+                    f"changes.{_example(step)}")
         shapes = [*step.input_shapes, *(tuple(p.shape) for p in step.params.values())]
         if len(shapes) != 2:
             return None
@@ -175,7 +176,9 @@ DIV = OpInfo(names=("div",), explain=_arithmetic_words(_div),
              operators={"truediv": "div", "rtruediv": "div", "itruediv": "div_"},
              routing=_routing({"one": "a / b sends a the gradient divided by b, and b the "
                                       "gradient times -a/b²."}))
-RDIV = OpInfo(names=("rdiv",), unit=pairwise("/", _div, reverse=True, verb="divides"))
+RDIV = OpInfo(names=("rdiv",), explain=_arithmetic_words(_div),
+              unit=pairwise("/", _div, reverse=True, verb="divides"),
+              routing=_routing({"one": "c / x sends x the gradient times -c/x²."}))
 
 
 def _extreme_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:

@@ -61,7 +61,7 @@ def _mask(step: Step, p: float, training: bool, rng: torch.Tensor | None, call) 
 
 def _what(step: Step) -> str:
     """"value", or "channel" for the dropouts that zero whole feature maps."""
-    return "value" if base_op(step.op) == "dropout" else "channel"
+    return "value" if base_op(step.op) == "dropout" else "whole channel"
 
 
 def _words(step: Step, trace: Trace | None) -> str | None:
@@ -70,7 +70,7 @@ def _words(step: Step, trace: Trace | None) -> str | None:
         return None
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
     what = _what(step)
-    whole = "" if what == "value" else " (a whole channel at a time: every number of a map)"
+    whole = "" if what == "value" else " (every number of one map at once)"
     if not step.extras.get("training", False):
         return (f"{who(step)} does nothing in evaluation mode: the output is exactly the input. "
                 f"In training it would zero each {what}{whole} with probability p = {fmt(p)} "
@@ -101,7 +101,7 @@ def _unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | N
                "average the same.")
     else:
         formula, why = f"{name} = 0 (dropped)", f"This unit was dropped: its input {fmt(x)} became 0."
-        if _what(step) == "channel":
+        if _what(step) != "value":
             why = f"This unit's whole channel was dropped: its input {fmt(x)} became 0."
     return dict(formula=formula, explanation=why, total=total,
                 operands={"x": x, "kept": kept, "scale": float(scale),

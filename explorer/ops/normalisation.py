@@ -162,15 +162,14 @@ def _ln_words(step: Step, trace: Trace | None) -> str | None:
     if shape is None or not step.inputs or step.inputs[0].dim() <= len(shape):
         return None
     x = step.inputs[0]
-    k = len(shape)
     group = x.reshape(-1, math.prod(shape))[0].double()
     size = "×".join(map(str, shape))
-    return (f"{who(step)} normalises each example on its own: its {size} values are shifted "
-            "by their mean and divided by their standard deviation, then scaled by γ and "
+    first = "Example 0" if x.dim() == len(shape) + 1 else "The first group"
+    return (f"{who(step)} normalises each example on its own: each group of {size} values is "
+            "shifted by its mean and divided by its standard deviation, then scaled by γ and "
             "shifted by β. Unlike batch norm it never looks at the other examples, so training "
-            f"and evaluation do the same. The first group (the last {k} "
-            f"dimension{'s' if k > 1 else ''}) had mean {fmt(float(group.mean()))} and variance "
-            f"{fmt(float(group.var(unbiased=False)))}.")
+            f"and evaluation do the same. {first} had mean {fmt(float(group.mean()))} and "
+            f"variance {fmt(float(group.var(unbiased=False)))}.")
 
 
 def _ln_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -192,8 +191,8 @@ def _ln_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields 
     return dict(
         formula=_normalise_formula(unit_name(index), x, mean, var, eps, g, bt, total),
         explanation=(f"The mean and variance are those of the {group.size} values this one is "
-                     "normalised with (its example's last "
-                     f"{k} dimension{'s' if k > 1 else ''}); γ and β are its own position's."),
+                     f"normalised with (its example's last {k} "
+                     f"dimension{'s' if k > 1 else ''}); γ and β are those of its position."),
         total=total, operands={"x": x, "mean": mean, "var": var, "eps": eps, "gamma": g,
                                "beta": bt},
         **same_place(index),
