@@ -249,3 +249,20 @@ def test_constants_on_either_side_and_a_parameter_on_the_left_of_matmul() -> Non
 
 def _all_units(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(d) for d in shape[1:])))
+
+
+def test_explain_and_unit_computation_are_public_at_the_top_level() -> None:
+    import explorer
+    t = trace(load_model("cnn", pretrained=False), example_input("cnn"))
+    conv = t.steps[0]
+    assert explorer.explain(conv, t) == explain(conv, t) and "convolution" in explorer.explain(conv)
+    u = explorer.unit_computation(conv, (3, 5, 5))
+    assert isinstance(u, explorer.UnitComputation) and u.agrees
+    assert {"explain", "unit_computation"} <= set(explorer.__all__)
+
+
+def test_the_catalogue_never_imports_streamlit() -> None:
+    import subprocess
+    import sys
+    code = "import sys, explorer.ops; sys.exit('streamlit' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
