@@ -2,7 +2,7 @@
 
 Pure helpers for the recorder in ``explorer.trace``: what to call a function, tensor method,
 operator or layer (``F.relu`` -> ``relu``, ``x + y`` -> ``add``, ``BatchNorm2d`` ->
-``batch_norm``), whether it is a method or a function, which modules are one step (leaves),
+``batch_norm``, with the catalogue's aliases from ``explorer.ops``), whether it is a method or a function, which modules are one step (leaves),
 what ran around a layer's ``forward`` (hooks), and the plain settings and arguments of a call.
 They read what they are given and record nothing.
 """
@@ -18,13 +18,15 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from explorer import ops
 from explorer.steps import CallFlow, tensors_in
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-MODULE_OPS = {"BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm", "BatchNorm3d": "batch_norm"}
-_DUNDER_OPS = {"radd": "add", "rsub": "rsub", "rmul": "mul", "truediv": "div", "rtruediv": "div",
-               "matmul": "matmul", "rmatmul": "matmul", "iadd": "add_", "isub": "sub_",
-               "imul": "mul_", "itruediv": "div_"}
+# Layer attributes kept as a module step's args; an op's own extras are in its catalogue entry.
+_SETTINGS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
+             "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
+             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features",
+             "padding_mode", "dim")
 
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,11 +60,16 @@ def call_flow(module: nn.Module, ours: tuple[Callable[..., Any], ...]) -> CallFl
                     tuple(_name(h) for h in post if h not in ours))
 
 
-def module_args(module: nn.Module) -> dict[str, Any]:
-    names = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
-             "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
-             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features", "padding_mode",
-             "dim")
+def module_op(module: nn.Module) -> str:
+    """A layer's op name: the catalogue's (``BatchNorm2d`` -> ``batch_norm``) or snake_case."""
+    cls = type(module).__name__
+    return ops.module_op(cls) or snake(cls)
+
+
+def module_args(module: nn.Module, op: str) -> dict[str, Any]:
+    """The layer's settings: the common ones and those its catalogue entry asks for."""
+    info = ops.lookup(op)
+    names = _SETTINGS + info.settings if info is not None else _SETTINGS
     settings = module.__dict__  # nn.Module.__getattr__ is slow; layer settings live here
     return {n: settings[n] for n in names if n in settings}
 
@@ -83,8 +90,7 @@ def op_name(func: Any) -> str:
     if name == "__get__":  # a tensor attribute such as ``x.T``
         return getattr(getattr(func, "__self__", None), "__name__", "attribute")
     if name.startswith("__") and name.endswith("__"):
-        base = name[2:-2]
-        return _DUNDER_OPS.get(base, base)
+        return ops.operator_op(name[2:-2])
     return name
 
 

@@ -30,8 +30,9 @@ import torch
 
 from explorer.gradients import Backward
 from explorer.neurons import neuron_net, neuron_sum
+from explorer.ops.pooling import pool_settings
+from explorer.ops.weighted import conv_settings
 from explorer.steps import Step, Trace, source_of
-from explorer.units import conv_settings, pool_settings
 
 ZEROS_TOLERANCE = 0.10  # a guessed fraction within 10 percentage points counts
 VALUE_TOLERANCE = 0.01  # relative; and at least 0.001 absolute, for 4-decimal hand sums

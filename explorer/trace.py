@@ -11,7 +11,8 @@ Built-in ``torch.nn`` layers are leaves: one step each, whatever they call insid
 student writes are transparent: their ops become steps that carry the module's path as nesting.
 Each step points at the line of user code that issued it (the first stack frame outside torch).
 What a step is called and how its call is described (op names, kinds, settings, hooks) comes
-from ``explorer.calls``.
+from ``explorer.calls``; what an op records beyond its tensors (dropout masks, pool winners,
+BatchNorm statistics, weights) from its entry in the op catalogue, ``explorer.ops``.
 
 Global hooks fire for every module in the process, so they check a thread-local: several
 sessions can trace at once, each seeing only its own pass.
@@ -32,24 +33,17 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
+from explorer import ops
 from explorer.calls import (
-    MODULE_OPS,
     call_flow,
     func_kind,
     is_attribute_noise,
     is_leaf,
     module_args,
+    module_op,
     names_by_id,
     op_name,
     plain_args,
-    snake,
-)
-from explorer.op_records import (
-    DROPOUT_FUNCS,
-    DROPOUTS,
-    add_function_extras,
-    add_module_extras,
-    clone_stats,
 )
 from explorer.sharing import session_view
 from explorer.steps import INPUT, CallFlow, Source, Step, Trace, first_tensor, source_of, tensors_in
@@ -157,10 +151,10 @@ class _Recorder(TorchFunctionMode):
             self.leaf_depth += 1
             note["where"] = self._where()
             note["flow"] = call_flow(module, (_pre_hook, _post_hook))
-            if isinstance(module, DROPOUTS) and module.training:
-                note["rng"] = torch.get_rng_state()
-            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                note["running"] = clone_stats(module)
+            note["op"] = module_op(module)
+            records = _records(note["op"])
+            if records is not None and records.before_module is not None:
+                note.update(records.before_module(module))  # dropout's RNG, BN's running stats
             # A layer's insides are not steps: switch the mode off until it returns, so its
             # internal calls cost nothing. Closed in on_module_post, or in run() on an error.
             note["guard"] = torch._C.DisableTorchFunction()
@@ -189,7 +183,7 @@ class _Recorder(TorchFunctionMode):
                        note: dict[str, Any]) -> None:
         path = self.paths.get(id(module), f"?{type(module).__name__}")
         cls = type(module).__name__
-        op = MODULE_OPS.get(cls) or snake(cls)
+        op = note["op"]
         inputs, parents = self._inputs(tensors_in(args))
         step = Step(
             index=len(self.steps), op=op, kind="module", module=path,
@@ -197,10 +191,12 @@ class _Recorder(TorchFunctionMode):
             **note["where"], module_type=cls, call_flow=note["flow"],
             params={f"{path}.{n}" if path else n: p.detach()
                     for n, p in module._parameters.items() if p is not None},
-            args=module_args(module),
+            args=module_args(module, op),
         )
         step.output = self._outputs(output, step.index)
-        add_module_extras(step, module, note)
+        records = _records(op)
+        if records is not None and records.module is not None:
+            records.module(step, module, note)
         self.steps.append(step)
         if self.on_output is not None:
             self.on_output(step.index, output)
@@ -211,7 +207,7 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.leaf_depth or self.busy:
             return func(*args, **kwargs)
-        rng = torch.get_rng_state() if func in DROPOUT_FUNCS else None
+        rng = torch.get_rng_state() if func in ops.RANDOM_FUNCS else None
         result = func(*args, **kwargs)
         if first_tensor(result) is None or is_attribute_noise(func):
             return result
@@ -235,7 +231,9 @@ class _Recorder(TorchFunctionMode):
             **self._where(), params=params, args=plain_args(args, kwargs),
         )
         step.output = self._outputs(result, step.index)
-        add_function_extras(step, func, args, kwargs, rng)
+        records = _records(name)
+        if records is not None and records.function is not None:
+            records.function(step, func, args, kwargs, rng)
         self.steps.append(step)
         if self.on_output is not None:
             self.on_output(step.index, result)
@@ -349,6 +347,12 @@ def _post_hook(module: nn.Module, args: tuple, output: Any) -> None:
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+def _records(op: str) -> ops.Records | None:
+    """What the catalogue says to record for ``op`` beyond its tensors (None: nothing)."""
+    info = ops.lookup(op)
+    return info.records if info is not None else None
 
 
 def _pass_target(model: nn.Module, train: bool | None) -> nn.Module:

@@ -93,10 +93,11 @@ def test_dropout_in_eval_is_the_identity(cnn_eval: Trace) -> None:
 
 def test_view_and_flatten_only_change_the_shape(cnn_eval: Trace) -> None:
     text = explain(_step(cnn_eval, "view"))
-    assert "(2, 64, 7, 7) → (2, 3136)" in text and "64*7*7 = 3136" in text
+    # 64*7*7 would be Markdown emphasis ("64<em>7</em>7"): the words write ×
+    assert "(2, 64, 7, 7) → (2, 3136)" in text and "64×7×7 = 3136" in text and "*7" not in text
     skip = trace(load_model("skip", pretrained=False), example_input("skip"))
     text = explain(_step(skip, "flatten"))
-    assert "(1, 16, 7, 7) → (1, 784)" in text and "16*7*7 = 784" in text
+    assert "(1, 16, 7, 7) → (1, 784)" in text and "16×7×7 = 784" in text
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -183,12 +184,39 @@ def test_the_conditional_forward_explains_its_if() -> None:
     assert f"**{bool(mean.output > model.threshold)}**" in text
 
 
+class _Uncatalogued(nn.Module):
+    """Ops the catalogue has no words for, one of each kind."""
+
+    def __init__(self):
+        super().__init__()
+        self.act = nn.Hardshrink()
+
+    def forward(self, x):
+        return self.act(x.flip(1)), F.softshrink(x)
+
+
 def test_generic_fallback_names_the_kind() -> None:
-    t = trace(_Heads(), torch.randn(3, 4))
-    assert explain(_step(t, "permute")) == (
-        "`permute` is a tensor method (`x.permute(...)`). It took (3, 4) and returned (4, 3).")
-    assert "a function from torch.nn.functional" in explain(_step(t, "leaky_relu"))
-    assert "the module act (GELU)" in explain(_step(t, "gelu"))
+    t = trace(_Uncatalogued(), torch.randn(3, 4))
+    assert explain(_step(t, "flip")) == (
+        "`flip` is a tensor method (`x.flip(...)`). It took (3, 4) and returned (3, 4).")
+    assert "a function from torch.nn.functional" in explain(_step(t, "softshrink"))
+    assert "the module act (Hardshrink)" in explain(_step(t, "hardshrink"))
+
+
+def test_permute_leaky_relu_and_gelu_have_their_own_words() -> None:
+    x = torch.randn(3, 4)
+    t = trace(_Heads(), x)
+    permute = explain(_step(t, "permute"))
+    assert "(3, 4) → (4, 3)" in permute and "dim 0 ← dim 1, dim 1 ← dim 0" in permute
+    b = _step(t, "leaky_relu").inputs[0]
+    negative = int((b < 0).sum())
+    leaky = explain(_step(t, "leaky_relu"))
+    assert "multiplies negative ones by 0.01" in leaky
+    assert f"({negative:,} of {b.numel():,}) were negative" in leaky
+    gelu = _step(t, "gelu")
+    words = explain(gelu)
+    assert "`act` (GELU)" in words and "Φ(x)" in words
+    assert f"from {float(gelu.output.min()):.4g} to {float(gelu.output.max()):.4g}" in words
 
 
 def test_kind_labels_and_titles(cnn_eval: Trace) -> None:

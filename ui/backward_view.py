@@ -7,25 +7,12 @@ from typing import Any
 import streamlit as st
 import torch
 
-from explorer import figures, ui_state
+from explorer import figures, ops, ui_state
 from explorer.gradients import Backward
 from explorer.steps import INPUT, Step
 from explorer.ui_state import TARGETS, Keys, Selection
 from ui import show
 from ui.errors import guarded
-
-ROUTING = {
-    "relu": "ReLU passes the gradient back only where its input was positive; elsewhere it "
-            "sends back 0.",
-    "max_pool2d": "Max-pooling sends each window's gradient back to the window's winner only; "
-                  "the other inputs of the window get 0.",
-    "dropout": "Dropout in train mode multiplies the gradient by the same mask and 1/(1-p) it "
-               "used going forward; in eval mode it passes the gradient through unchanged.",
-    "view": "view only reshapes: the gradient goes back unchanged, reshaped.",
-    "flatten": "flatten only reshapes: the gradient goes back unchanged, reshaped.",
-    "add": "x + f(x) copies the gradient to both of its inputs: the skip connection gives the "
-           "earlier layer a direct path for it.",
-}
 
 
 def target_picker(sel: Selection, logits: torch.Tensor) -> tuple[Any, str]:
@@ -121,18 +108,15 @@ def step_gradients(b: Backward, step: Step, key: tuple | None = None) -> None:
                           key="grad_out")
     parent = next((p for p in step.parents if p != INPUT), None)
     passed = b.output_grads.get(parent) if parent is not None else None
-    if step.op in ROUTING and passed is not None and passed.shape == step.inputs[0].shape:
-        st.markdown(f"**How the gradient is routed:** {ROUTING[step.op]}")
+    note = ops.routing(step)
+    if note and passed is not None and passed.shape == step.inputs[0].shape:
+        st.markdown(f"**How the gradient is routed:** {note}")
         show.cached_chart(key and (*key, "routing"),
                           lambda: figures.compare_figure(grad, passed,
                                                          labels=("arrives at the output",
                                                                  "passed back to the input"),
                                                          title=f"{step.op}: gradient in and out"),
                           key="grad_routing")
-        if step.op == "relu":
-            positive = (step.inputs[0] > 0).float().mean().item()
-            st.caption(f"The input was positive at {positive:.1%} of the units; exactly there "
-                       "the gradient goes through.")
 
 
 def param_gradients(b: Backward, step: Step) -> None:

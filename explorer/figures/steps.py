@@ -1,4 +1,8 @@
-"""``step_figure(step)``: the main picture of one traced op, chosen by what the op does."""
+"""``step_figure(step)``: the main picture of one traced op, chosen by what the op does.
+
+Which picture an op gets is its ``figure`` layout in the op catalogue (``explorer.ops``); the
+layouts are drawn here, each where the step's tensors fit it.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,10 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from explorer import ops
 from explorer.figures.panels import example, panels_figure, view
 from explorer.steps import Step
 
-ZEROING = {"relu", "relu_"}
-ELEMENTWISE = {"leaky_relu", "leaky_relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "gelu",
-               "elu", "elu_", "selu", "celu", "silu", "mish", "softplus", "hardtanh",
-               "hardtanh_", "relu6", "hardswish", "hardsigmoid", "softsign", "prelu", "rrelu"}
-DROPOUTS = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-            "feature_alpha_dropout"}
-RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "contiguous",
-            "view_as", "reshape_as"}
-ADDS = {"add", "add_"}
 MAX_MARKS = 4000  # max-pool winners marked at once; more would be a cloud and a large payload
 # Bytes of plotly JSON a step figure aims at; the /forward page's budget is 300 KB a rerun.
 # A figure of several maps that would pass it shows a window of channels; a single mosaic always
@@ -147,7 +143,7 @@ def _output_maps(step: Step, out: torch.Tensor, sample: int, want: _Channels) ->
     first, count, note = (0, len(y) if y.dim() else 1, "")
     if want.only is not None:
         first, count, note = _window(y, want, value_maps=1)
-    if step.op == "batch_norm" and "statistics" in step.extras:
+    if "statistics" in step.extras:  # batch norm: batch or running statistics
         note = _join(f"{step.extras['statistics']} statistics", note)
     return panels_figure([view(_take(y, first, count), f"output {tuple(out.shape)}",
                                first=first)], _title(step, note))
@@ -181,25 +177,30 @@ def _before_after(step: Step, out: torch.Tensor, sample: int,
 # --- choosing and sizing ---------------------------------------------------------------------
 
 
+def _same_shape(step: Step, out: torch.Tensor) -> bool:
+    return bool(step.inputs) and step.inputs[0].shape == out.shape
+
+
+# layout name (the catalogue's OpInfo.figure) -> (does this step fit it, how to draw it)
+_LAYOUTS: dict[str, tuple[Callable[[Step, torch.Tensor], bool], Callable[..., go.Figure]]] = {
+    "zeroing": (_same_shape, _relu),
+    "elementwise": (_same_shape, _elementwise),
+    "pool": (lambda step, out: bool(step.inputs) and step.inputs[0].dim() >= 3, _pool),
+    "dropout": (_same_shape, _dropout),
+    "add": (lambda step, out: len(step.inputs) >= 2 and out.dim() == 4, _add),
+    "reshape": (lambda step, out: bool(step.inputs), _reshape),
+    "linear": (lambda step, out: bool(step.inputs), _linear),
+    "maps": (lambda step, out: out.dim() == 4, _output_maps),
+}
+
+
 def _pick(step: Step, out: torch.Tensor) -> Callable[..., go.Figure]:
-    op, inputs = step.op, step.inputs
-    if op in ZEROING and inputs and inputs[0].shape == out.shape:
-        return _relu
-    if op in ELEMENTWISE and inputs and inputs[0].shape == out.shape:
-        return _elementwise
-    if op == "max_pool2d" and inputs and inputs[0].dim() >= 3:
-        return _pool
-    if op in DROPOUTS and inputs and inputs[0].shape == out.shape:
-        return _dropout
-    if op in ADDS and len(inputs) >= 2 and out.dim() == 4:
-        return _add
-    if op in RESHAPES and inputs:
-        return _reshape
-    if op == "linear" and inputs:
-        return _linear
-    if out.dim() == 4:
-        return _output_maps
-    return _before_after
+    info = ops.lookup(step.op)
+    fits, draw = _LAYOUTS.get(info.figure if info is not None else "auto", (None, None))
+    if fits is not None and fits(step, out):
+        return draw
+    # "auto", and a step its layout does not fit: every channel, or input | output
+    return _output_maps if out.dim() == 4 else _before_after
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from explorer import ops
 from explorer.sandbox.facts import Facts
 from explorer.steps import Step
-
-_RESHAPES = ("view", "flatten", "reshape")
 
 
 def hint_for(facts: Facts, steps: Sequence[Step] = ()) -> tuple[str, bool]:
@@ -46,7 +45,7 @@ def _matmul(m: re.Match, f: Facts, steps: Sequence[Step]) -> str:
 def _flatten_origin(steps: Sequence[Step], features: int) -> str:
     """Where the ``features`` came from: the last flatten/view that made them, if one did."""
     for s in reversed(steps):
-        if s.op in _RESHAPES and s.inputs and s.output_shape[-1:] == (features,):
+        if ops.is_reshape(s.op) and s.inputs and s.output_shape[-1:] == (features,):
             per_example = s.inputs[0].shape[1:]
             if len(per_example) > 1 and math.prod(per_example) == features:
                 dims = " x ".join(str(d) for d in per_example)

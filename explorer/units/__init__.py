@@ -2,7 +2,9 @@
 
 Every number is read from the step torch recorded (its inputs, weights and extras) and the
 unit's value is recomputed from them in float64, so a view can show the sum next to the value
-torch produced and the two can be checked against each other.
+torch produced and the two can be checked against each other. The maths for each op lives
+with the rest of what the explorer knows about it, in ``explorer.ops``; an op the catalogue
+has no maths for gets ``generic`` here.
 
 ``unit`` indexes the step's output without the batch dimension: ``(c, row, col)`` for a
 (N, C, H, W) output, ``(j,)`` for (N, F); ``()`` for a 0-d output such as ``x.mean()``.
@@ -10,50 +12,17 @@ torch produced and the two can be checked against each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from explorer.trace import Step
-from explorer.units.elementwise import (
-    _BINARY,
-    _RESHAPES,
-    _UNARY,
-    _binary,
-    _cat,
-    _dropout,
-    _generic,
-    _max_pool2d,
-    _reduce,
-    _relu,
-    _reshape,
-    _softmax,
-    _unary,
-)
-from explorer.units.reading import _base_op, _full_index, _output_tensor
+# The catalogue's families build on this package's records and formulas, so it is imported as
+# a module (not ``from explorer.ops import lookup``): either package may be imported first.
+from explorer import ops
+from explorer.steps import Step
+from explorer.units.formulas import cannot, unit_name
+from explorer.units.reading import full_index, output_tensor, same_place
 from explorer.units.records import Fields, Term, UnitComputation, fmt
-from explorer.units.settings import ConvSettings, PoolSettings, conv_settings, pool_settings
-from explorer.units.weighted import _batch_norm, _conv2d, _linear
 
-__all__ = [
-    "ConvSettings",
-    "PoolSettings",
-    "Term",
-    "UnitComputation",
-    "conv_settings",
-    "fmt",
-    "pool_settings",
-    "unit_computation",
-]
-
-# one handler per op: each returns the UnitComputation fields beyond op/unit/value
-_HANDLERS: dict[str, Callable[[Step, torch.Tensor, tuple, int], Fields | None]] = {
-    "linear": _linear, "conv2d": _conv2d, "max_pool2d": _max_pool2d,
-    "max_pool2d_with_indices": _max_pool2d, "relu": _relu, "leaky_relu": _relu,
-    "dropout": _dropout, "dropout1d": _dropout, "dropout2d": _dropout, "dropout3d": _dropout,
-    "batch_norm": _batch_norm, "cat": _cat, "concat": _cat, "concatenate": _cat,
-    "softmax": _softmax, "log_softmax": _softmax, "mean": _reduce, "sum": _reduce,
-}
+__all__ = ["Term", "UnitComputation", "fmt", "generic", "unit_computation"]
 
 
 def unit_computation(step: Step, unit: tuple[int, ...], *, sample: int = 0,
@@ -74,20 +43,30 @@ def unit_computation(step: Step, unit: tuple[int, ...], *, sample: int = 0,
     Raises:
         ValueError: the unit or sample is outside the output.
     """
-    out = _output_tensor(step)
-    index = _full_index(out, tuple(int(i) for i in unit), sample)
+    out = output_tensor(step)
+    index = full_index(out, tuple(int(i) for i in unit), sample)
     base = dict(op=step.op, unit=tuple(int(i) for i in unit), sample=sample,
                 value=float(out[index]))
-    op = _base_op(step.op)
-    handler = _HANDLERS.get(op)
-    if handler is None:
-        if op in _RESHAPES:
-            handler = _reshape
-        elif op in _UNARY:
-            handler = _unary
-        elif op in _BINARY:
-            handler = _binary
-    fields = handler(step, out, index, max(int(top_k), 0)) if handler else None
+    info = ops.lookup(step.op)
+    maths = info.unit if info is not None else None
+    fields = maths(step, out, index, max(int(top_k), 0)) if maths is not None else None
     if fields is None:
-        fields = _generic(step, out, index)
+        fields = generic(step, out, index)
     return UnitComputation(**base, **fields)
+
+
+def generic(step: Step, out: torch.Tensor, index: tuple) -> Fields:
+    """For an op without unit maths: the inputs at the same position, or why there are none."""
+    same = [t for t in step.inputs if tuple(t.shape) == tuple(out.shape)]
+    if same and len(same) == len(step.inputs):
+        values = {f"input {k}": float(t[index]) for k, t in enumerate(step.inputs)}
+        shown = ", ".join(f"{fmt(v)}" for v in values.values())
+        return dict(formula=f"{unit_name(index)} = {step.op}({shown}) = {fmt(float(out[index]))}",
+                    explanation=(f"The explorer has no formula for `{step.op}`; the input "
+                                 "value(s) at the same position are shown."),
+                    operands=values, **same_place(index, None))
+    shapes = ", ".join(str(s) for s in step.input_shapes) or "no tensor inputs"
+    return cannot(step, f"`{step.op}` changes the shape ({shapes} → {tuple(out.shape)}), so an "
+                        "output position does not line up with one input position: the op "
+                        "mixes or rearranges many input values, and the explorer has no "
+                        "per-unit formula for it")

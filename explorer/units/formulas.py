@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from explorer.trace import Step
+from explorer.steps import Step
 from explorer.units.records import Fields, Term, fmt
 
 
-def _dot(xs: np.ndarray, ws: np.ndarray, label: Callable[[int], str],
+def dot(xs: np.ndarray, ws: np.ndarray, label: Callable[[int], str],
          top_k: int) -> tuple[tuple[Term, ...], float, int, float]:
     """The top_k largest |x·w| as terms, the sum of the rest, their count and the full sum."""
     prods = xs * ws
@@ -26,7 +26,7 @@ def _dot(xs: np.ndarray, ws: np.ndarray, label: Callable[[int], str],
     return terms, total - shown, prods.size - len(order), total
 
 
-def _sum_formula(head: str, terms: tuple[Term, ...], rest: float, n_rest: int,
+def sum_formula(head: str, terms: tuple[Term, ...], rest: float, n_rest: int,
                  bias: float | None, total: float) -> str:
     parts = [t.product for t in terms]
     text = ""
@@ -39,15 +39,15 @@ def _sum_formula(head: str, terms: tuple[Term, ...], rest: float, n_rest: int,
     return f"{head} = {text or '0'} = {fmt(total)}"
 
 
-def _name(index: tuple, var: str = "y") -> str:
+def unit_name(index: tuple, var: str = "y") -> str:
     """``y[c,r,col]`` for a full index (batch first), the batch position left out."""
     rest = index[1:] if index else ()
     return f"{var}[" + ",".join(str(int(i)) for i in rest) + "]" if rest else var
 
 
-def _paren(v: float) -> str:
+def paren(v: float) -> str:
     return f"({fmt(v)})" if v < 0 else fmt(v)
 
 
-def _cannot(step: Step, why: str) -> Fields:
+def cannot(step: Step, why: str) -> Fields:
     return dict(formula=f"{step.op}: not recomputed", explanation=why[0].upper() + why[1:] + ".")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explorer.trace import Step
+from explorer.steps import Step
 from explorer.units.records import Fields
 
 
-def _output_tensor(step: Step) -> torch.Tensor:
+def output_tensor(step: Step) -> torch.Tensor:
     out = step.output
     if isinstance(out, (tuple, list)):
         out = next((o for o in out if isinstance(o, torch.Tensor)), None)
@@ -22,7 +22,7 @@ def _output_tensor(step: Step) -> torch.Tensor:
     return out
 
 
-def _full_index(out: torch.Tensor, unit: tuple[int, ...], sample: int) -> tuple[int, ...]:
+def full_index(out: torch.Tensor, unit: tuple[int, ...], sample: int) -> tuple[int, ...]:
     """The index into the whole output (batch first), checked against its shape."""
     if out.dim() == 0:
         if unit:
@@ -42,13 +42,13 @@ def _full_index(out: torch.Tensor, unit: tuple[int, ...], sample: int) -> tuple[
     return (sample, *unit)
 
 
-def _same_place(index: tuple, source_input: int | None = 0) -> Fields:
+def same_place(index: tuple, source_input: int | None = 0) -> Fields:
     """Source fields for an elementwise op: the unit came from the same position."""
     return dict(source=tuple(index[1:]), source_sample=index[0] if index else None,
                 source_input=source_input)
 
 
-def _at(t: torch.Tensor, out: torch.Tensor, index: tuple) -> float | None:
+def at(t: torch.Tensor, out: torch.Tensor, index: tuple) -> float | None:
     """The value of ``t`` broadcast to the output's shape, at ``index``."""
     try:
         return float(torch.broadcast_to(t, out.shape)[index])
@@ -56,14 +56,14 @@ def _at(t: torch.Tensor, out: torch.Tensor, index: tuple) -> float | None:
         return None
 
 
-def _base_op(op: str) -> str:
+def base_op(op: str) -> str:
     """``add_`` -> ``add``: an in-place op computes the same numbers."""
     return op[:-1] if op.endswith("_") and not op.startswith("_") else op
 
 
-def _f64(t: torch.Tensor) -> np.ndarray:
+def f64(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).numpy()
 
 
-def _close(a: float, b: float) -> bool:
+def close(a: float, b: float) -> bool:
     return bool(np.isclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True))
