@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from explorer.gradients import Backward
-from explorer.neurons import NeuronNet
+from explorer.neurons import NeuronLayer, NeuronNet
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
     for col in range(len(net.layers) - 1, column - 1, -1):
         layer = net.layers[col]
         if layer.activations:
-            slope = _slope(layer.activations, layer.stages[0].astype(np.float64))
+            # the activations' slope at each neuron, as autograd applied it: dL/dz ÷ dL/dh
+            slope = _slope(b, layer, sample)
             if col == column:
                 z = layer.stages[0][j]
                 lines.append(ChainLine(
@@ -114,20 +115,16 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
     return ChainRule(name, tuple(lines), grad)
 
 
-def _slope(activations: tuple[str, ...], z: np.ndarray) -> np.ndarray:
-    """The activations' derivative at z, by autograd on the same functions."""
-    t = torch.from_numpy(z).requires_grad_()
-    out = t
-    for op in activations:
-        out = _FUNCTIONS[op](out) if op in _FUNCTIONS else out
-    (g,) = torch.autograd.grad(out.sum(), t)
-    return g.numpy()
-
-
-_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-              "leaky_relu": torch.nn.functional.leaky_relu, "gelu": torch.nn.functional.gelu,
-              "silu": torch.nn.functional.silu, "elu": torch.nn.functional.elu,
-              "softplus": torch.nn.functional.softplus}
+def _slope(b: Backward, layer: NeuronLayer, sample: int) -> np.ndarray:
+    """d(after the activations) / d(the Linear's output), per neuron, from autograd's own
+    gradients on both sides; 0 where no gradient arrives (any slope gives 0 there)."""
+    before = _autograd(b, layer.steps[0], sample)
+    after = next((g for s in reversed(layer.steps[1:])
+                  if (g := _autograd(b, s, sample)) is not None), None)
+    if before is None or after is None:
+        return np.ones(layer.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(after != 0, before / np.where(after != 0, after, 1), 0.0)
 
 
 def _autograd(b: Backward, step: int, sample: int) -> np.ndarray | None:

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer import ops
 from explorer.steps import INPUT, Step, Trace
 
 MAX_UNITS = 64  # a column of more neurons is no longer readable
-# Steps that act on each neuron alone, keeping the shape: they colour a column, not add one.
-ELEMENTWISE = frozenset({"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh",
-                         "softplus", "hardtanh", "dropout", "alpha_dropout", "identity"})
-_SAME_SHAPE = frozenset({"view", "reshape", "flatten", "contiguous", "clone"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def neuron_net(trace: Trace, sample: int = 0, max_units: int = MAX_UNITS) -> Neu
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or step.parents != (last,):
             return None
         op = _base(step.op)
-        if op == "linear":
+        if ops.lookup(op) is ops.weighted.LINEAR:
             if current:
                 layers.append(NeuronLayer(**current))
             if out.shape[1] > max_units or "weight" not in step.extras:
@@ -115,9 +112,9 @@ def neuron_net(trace: Trace, sample: int = 0, max_units: int = MAX_UNITS) -> Neu
                        "stages": (_row(out, sample),),
                        "weight": step.extras["weight"].detach().float().numpy(),
                        "bias": None if bias is None else bias.detach().float().numpy()}
-        elif current and (op in ELEMENTWISE or op in _SAME_SHAPE) and \
+        elif current and (ops.acts_alone(op) or ops.is_reshape(op)) and \
                 tuple(out.shape) == tuple(step.inputs[0].shape):
-            if op in ELEMENTWISE:
+            if ops.acts_alone(op):
                 current["activations"] = (*current.get("activations", ()), op)
             current["steps"] += (step.index,)
             current["stages"] += (_row(out, sample),)

@@ -25,8 +25,8 @@ from explorer.ops import (
 from explorer.ops.info import OpInfo, Records
 from explorer.steps import Step
 
-__all__ = ["FAMILIES", "RANDOM_FUNCS", "OpInfo", "Records", "is_reshape", "lookup", "module_op",
-           "operator_op", "routing"]
+__all__ = ["FAMILIES", "RANDOM_FUNCS", "OpInfo", "Records", "acts_alone", "is_reshape",
+           "lookup", "module_op", "operator_op", "routing"]
 
 FAMILIES = (weighted, activations, pooling, dropout, normalisation, shape, combining,
             reductions, comparisons)
@@ -77,3 +77,13 @@ def routing(step: Step) -> str | None:
 def is_reshape(op: str) -> bool:
     """Whether ``op`` only lays the same numbers out in a new shape (view, flatten, ...)."""
     return lookup(op) is shape.RESHAPE
+
+
+_ALONE = frozenset(id(info) for family in (activations, dropout) for info in family.OPS)
+
+
+def acts_alone(op: str) -> bool:
+    """Whether ``op`` turns each number into one number, on its own (an activation, dropout):
+    it keeps the shape, and a small network's neuron stays the same neuron through it."""
+    info = lookup(op)
+    return info is not None and id(info) in _ALONE
