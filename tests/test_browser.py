@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import new_context, scaled_ms
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("FPE_SCREENSHOTS", "/tmp/fpe-screenshots"))
@@ -109,7 +110,7 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
         box = plot.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
         try:
-            expect(first).to_have_count(0, timeout=4000)
+            expect(first).to_have_count(0, timeout=scaled_ms(4))
             break
         except AssertionError:
             continue
@@ -151,7 +152,7 @@ def test_a_shared_link_round_trips(page, app_url, browser) -> None:
     page.get_by_text("Share this view").click()
     link = page.get_by_test_id("stCode").filter(has_text="?").first.inner_text().strip()
     assert link.startswith(f"{app_url}/forward?") and "step=7" in link
-    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other = new_context(browser).new_page()
     try:  # a second student opens the link: same model, input, mode, seed and step
         other.goto(link)
         expect(other.locator(".fpe-src .hit")).to_contain_text("F.relu(x + out)")
@@ -173,8 +174,8 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
     hidden toolbar used to swallow touches (ui/canvas_touch.py)."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True,
-                                  is_mobile=True, device_scale_factor=2)
+    context = new_context(browser, viewport={"width": 1024, "height": 1366}, has_touch=True,
+                          is_mobile=True, device_scale_factor=2)
     try:
         page = context.new_page()
         page.goto(f"{app_url}/draw")
@@ -240,7 +241,7 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
     # the metric, not the live chart's legend ("held-out accuracy" too)
     accuracy = page.get_by_test_id("stMetricLabel").get_by_text("Held-out accuracy")
-    expect(accuracy).to_be_visible(timeout=120_000)
+    expect(accuracy).to_be_visible(timeout=scaled_ms(120))
     page.get_by_role("button", name="Use this network on every page").click()
     expect(page.get_by_role("combobox", name="Network")).to_have_value("MyNetwork (yours)")
     page.get_by_role("link", name="Draw").click()
@@ -272,7 +273,7 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     from explorer.ui_state import image_to_tensor, samples
 
     assert _dropped_text(5) != _dropped_text(6)  # the two seeds are told apart
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    contexts = [new_context(browser) for _ in range(4)]
     try:
         seed5, seed6, evals, back = (c.new_page() for c in contexts)
         urls = {seed5: "/forward?sample=3&mode=train&seed=5&step=9",
@@ -307,7 +308,7 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
         expect(seed6.locator(".fpe-src .hit")).to_contain_text("F.relu(self.fc1(x))")
         expect(seed6.get_by_text("train mode · dropout seed 6")).to_be_visible()
         # the SGD step moved only that session's weights: a new student gets the shipped loss
-        fresh = contexts[0].browser.new_context(viewport={"width": 1400, "height": 1000})
+        fresh = new_context(browser)
         contexts.append(fresh)
         other = fresh.new_page()
         other.goto(f"{app_url}/backward?sample=3")
@@ -325,22 +326,24 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
 
     monkeypatch.setenv("FPE_ALLOW_CODE", "1")
     with start_app() as url:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = new_context(browser)
         try:
             page = context.new_page()
             page.goto(f"{url}/code")
             page.get_by_role("radio", name="ImageClassifier").check(force=True)
             _idle(page)
             page.get_by_role("button", name="Run forward()").click()
-            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)", timeout=30_000)
+            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)",
+                                                                  timeout=scaled_ms(30))
             page.get_by_role("button", name="open the backward pass").click()
             expect(page).to_have_url(re.compile(r"/backward$"))
-            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(
+                timeout=scaled_ms(30))
+            expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=scaled_ms(30))
             loss = page.get_by_test_id("stMetricValue").first
             before = float(loss.inner_text())
             page.get_by_role("button", name="Apply one SGD step").click()
-            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible(timeout=scaled_ms(30))
             _idle(page)
             assert float(loss.inner_text()) < before
             page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
