@@ -14,10 +14,28 @@ pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("FPE_SCREENSHOTS", "/tmp/fpe-screenshots"))
 
 
-def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
-    """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
+# streamlit-drawable-canvas turns on fabric's drawing mode only once it has loaded its initial
+# drawing, a moment after the canvas appears (later on a busy machine); a stroke before that is
+# lost. In drawing mode fabric answers a mouse move with its crosshair cursor.
+READY_TO_DRAW = """c => {
+    const r = c.getBoundingClientRect();
+    c.dispatchEvent(new MouseEvent("mousemove", {bubbles: true, clientX: r.left + 5,
+                                                 clientY: r.top + r.height - 5}));
+    return c.style.cursor === "crosshair";
+}"""
+
+
+def _ready_to_draw(page):
+    """The drawing canvas, once a stroke on it would draw."""
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
+    page.wait_for_function(READY_TO_DRAW, arg=canvas.element_handle(), polling=100)
+    return canvas
+
+
+def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
+    canvas = _ready_to_draw(page)
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     for stroke in strokes:
@@ -51,7 +69,6 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
         expect(prediction).to_have_count(0)
         expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
         expect(page.locator("canvas.upper-canvas")).to_have_count(1)
-        page.wait_for_timeout(300)  # the fresh canvas attaches its mouse handlers
 
     _draw(page, ONE)
     expect(prediction).to_have_text("1")
@@ -179,7 +196,7 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
     try:
         page = context.new_page()
         page.goto(f"{app_url}/draw")
-        canvas = page.locator("canvas.upper-canvas").first
+        canvas = _ready_to_draw(page)
         expect(canvas).to_be_visible()
         page.wait_for_function(PATCHED)
         box = canvas.bounding_box()
