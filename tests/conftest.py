@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # the benchmarks launch the same Chromium the same way: one definition for both
-from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, probe_js
 
 # A fixed pure-Python workload, run in two processes at once: the server and the browser are
 # the two busy processes of a browser test, so two other CPU-bound processes on a 2-core
@@ -133,9 +133,14 @@ def browser():
 
 
 def new_context(browser, **options):
-    """A browser context whose timeouts are scaled to the machine."""
+    """A browser context with scaled timeouts and bench/_server.py's probe in every page.
+
+    The probe hears each run's script_finished on Streamlit's websocket: the DOM alone cannot
+    say when a rerun is over (see ``rerun`` in test_browser.py).
+    """
     context = browser.new_context(**{"viewport": {"width": 1400, "height": 1000}, **options})
     context.set_default_timeout(scaled_ms(30))
+    context.add_init_script(probe_js())
     return context
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -215,13 +216,27 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
         context.close()
 
 
-def _idle(page) -> None:
-    """Wait until the app has finished the rerun an action started."""
+# the probe (bench/_server.py) times from now; "absent" of nothing: no element to wait for
+ARM = "() => __fpe.arm('now', {absent: '#fpe-nothing'})"
+
+
+@contextmanager
+def rerun(page):
+    """The block's action reruns the app: wait until that rerun is over.
+
+    Streamlit's running flag in the DOM cannot say it: a rerun may not have started when we
+    look (a fixed pause before looking was too short on a busy machine), and under load React
+    commits "running" and "notRunning" at once. The probe hears the run's script_finished.
+    """
     from playwright.sync_api import expect
 
-    page.wait_for_timeout(200)  # let the rerun start
-    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state",
-                                                                "running")
+    # a run still going from before would end inside the block and pass for the new one
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state",
+                                                           "notRunning")
+    page.evaluate(ARM)
+    yield
+    done = page.evaluate("ms => __fpe.wait(ms)", scaled_ms(30))
+    assert not done["timedOut"], f"the rerun did not finish: {done}"
 
 
 def _pick(page, label: str, option) -> None:
@@ -229,10 +244,13 @@ def _pick(page, label: str, option) -> None:
 
     box = page.get_by_role("combobox", name=label)
     expect(box).to_have_count(1)  # a rerun that moved it may leave the old one for a moment
+    value = box.input_value()
+    if value == option if isinstance(option, str) else option.search(value):
+        return  # picking what is already picked reruns nothing
     box.click()
-    page.get_by_role("option", name=option).click()
+    with rerun(page):
+        page.get_by_role("option", name=option).click()
     expect(page.get_by_role("combobox", name=label)).to_have_value(option)
-    _idle(page)
 
 
 def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
@@ -240,15 +258,15 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
 
     page.goto(f"{app_url}/build")
     _pick(page, "Start from", "Empty network, image input")
-    page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
-    _idle(page)
+    with rerun(page):
+        page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
     expect(page.get_by_text("Total: 0 parameters", exact=False)).to_be_visible()
     for kind in ("Flatten", "Linear"):
         _pick(page, "Add a layer", re.compile(f"^{kind}:"))
         add = page.get_by_role("button", name=re.compile(r"\bAdd$"))
         expect(add).to_have_count(1)  # not a stale copy left by the last rerun
-        add.click()
-        _idle(page)
+        with rerun(page):
+            add.click()
         expect(page.get_by_text(f"· {kind}", exact=False).first).to_be_visible()
     out = page.get_by_role("spinbutton", name="out_features")
     out.fill("10")
@@ -347,8 +365,10 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
         try:
             page = context.new_page()
             page.goto(f"{url}/code")
-            page.get_by_role("radio", name="ImageClassifier").check(force=True)
-            _idle(page)
+            radio = page.get_by_role("radio", name="ImageClassifier")
+            radio.wait_for(state="attached")  # the first run has drawn the page
+            with rerun(page):
+                radio.check(force=True)
             page.get_by_role("button", name="Run forward()").click()
             expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)",
                                                                   timeout=scaled_ms(30))
@@ -359,9 +379,9 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=scaled_ms(30))
             loss = page.get_by_test_id("stMetricValue").first
             before = float(loss.inner_text())
-            page.get_by_role("button", name="Apply one SGD step").click()
-            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible(timeout=scaled_ms(30))
-            _idle(page)
+            with rerun(page):
+                page.get_by_role("button", name="Apply one SGD step").click()
+            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible()
             assert float(loss.inner_text()) < before
             page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
             page.get_by_role("button", name="Use the sidebar's model").click()
