@@ -1,7 +1,12 @@
-"""Shared fixtures: a real Streamlit server and a real Chromium for the browser tests."""
+"""Shared fixtures: a real Streamlit server and a real Chromium for the browser tests.
+
+Every wait in the browser tests is ``scaled``: a fixed 20 s was enough on an idle machine and
+too little on a busy one, so the session first measures how slow the machine is right now.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -15,7 +20,52 @@ from pathlib import Path
 import pytest
 
 # the benchmarks launch the same Chromium the same way: one definition for both
-from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, probe_js
+
+# A fixed pure-Python workload, run in two processes at once: the server and the browser are
+# the two busy processes of a browser test, so two other CPU-bound processes on a 2-core
+# machine show up as about 2x. REFERENCE_SECONDS is its time on the idle 2-core development
+# machine; the factor is clamped so that a hiccup can neither shorten a wait nor make a real
+# hang take half an hour to report.
+_SPIN = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(3_000_000):\n"
+         "    x += i % 7\nprint(time.perf_counter() - t)")
+REFERENCE_SECONDS = 0.23
+SLOWEST = 6.0
+
+
+@functools.cache
+def slowness() -> float:
+    """How many times slower than the idle development machine this one runs now (1..6).
+
+    FPE_TEST_SLOWNESS overrides the measurement (a known-slow runner, or to try short waits).
+    """
+    if os.environ.get("FPE_TEST_SLOWNESS"):
+        return float(os.environ["FPE_TEST_SLOWNESS"])
+    rounds = []
+    for _ in range(3):  # the median of three: one round is at the mercy of the scheduler
+        procs = [subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        rounds.append(max(float(p.communicate()[0]) for p in procs))
+    return min(max(sorted(rounds)[1] / REFERENCE_SECONDS, 1.0), SLOWEST)
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` on the idle development machine, in seconds on this one."""
+    return seconds * slowness()
+
+
+def scaled_ms(seconds: float) -> float:
+    """``scaled`` in milliseconds, as playwright takes timeouts."""
+    return scaled(seconds) * 1000
+
+
+def pytest_report_header(config) -> str:
+    return f"browser-test waits scaled by {slowness():.1f}x (the machine's measured slowness)"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    # -q hides the header; a failure report should still say how much patience the waits had
+    terminalreporter.write_line(f"browser-test waits scaled by {slowness():.1f}x")
 
 
 @contextmanager
@@ -51,7 +101,7 @@ def app_url() -> Iterator[str]:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     while True:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
@@ -74,7 +124,7 @@ def browser():
     from playwright.sync_api import expect, sync_playwright
 
     # The first page of a fresh server loads the models: allow more than expect's 5 s.
-    expect.set_options(timeout=20_000)
+    expect.set_options(timeout=scaled_ms(20))
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -84,13 +134,23 @@ def browser():
             b.close()
 
 
+def new_context(browser, **options):
+    """A browser context with scaled timeouts and bench/_server.py's probe in every page.
+
+    The probe hears each run's script_finished on Streamlit's websocket: the DOM alone cannot
+    say when a rerun is over (see ``rerun`` in test_browser.py).
+    """
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 1000}, **options})
+    context.set_default_timeout(scaled_ms(30))
+    context.add_init_script(probe_js())
+    return context
+
+
 @pytest.fixture
 def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
+    context = new_context(browser)
     try:
-        yield pg
+        yield context.new_page()
     finally:
         context.close()
 

@@ -5,18 +5,38 @@ from __future__ import annotations
 import math
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import new_context, scaled_ms
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("FPE_SCREENSHOTS", "/tmp/fpe-screenshots"))
 
 
-def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
-    """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
+# streamlit-drawable-canvas turns on fabric's drawing mode only once it has loaded its initial
+# drawing, a moment after the canvas appears (later on a busy machine); a stroke before that is
+# lost. In drawing mode fabric answers a mouse move with its crosshair cursor.
+READY_TO_DRAW = """c => {
+    const r = c.getBoundingClientRect();
+    c.dispatchEvent(new MouseEvent("mousemove", {bubbles: true, clientX: r.left + 5,
+                                                 clientY: r.top + r.height - 5}));
+    return c.style.cursor === "crosshair";
+}"""
+
+
+def _ready_to_draw(page):
+    """The drawing canvas, once a stroke on it would draw."""
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
+    page.wait_for_function(READY_TO_DRAW, arg=canvas.element_handle(), polling=100)
+    return canvas
+
+
+def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Mouse strokes on the drawing canvas, in canvas pixels (0..280)."""
+    canvas = _ready_to_draw(page)
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     for stroke in strokes:
@@ -50,7 +70,6 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
         expect(prediction).to_have_count(0)
         expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
         expect(page.locator("canvas.upper-canvas")).to_have_count(1)
-        page.wait_for_timeout(300)  # the fresh canvas attaches its mouse handlers
 
     _draw(page, ONE)
     expect(prediction).to_have_text("1")
@@ -91,6 +110,7 @@ def test_a_link_reopens_the_same_step(page, app_url) -> None:
 
 
 def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page.goto(f"{app_url}/forward")  # a new session: sample #0, step 0 (conv1)
@@ -102,16 +122,17 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
     expect(plot).to_be_visible()
     first = units.get_by_text("Unit (0, 0, 0)", exact=False)
     # plotly attaches its click handlers some time after drawing (later on a loaded machine),
-    # so a click that lands too early selects nothing: click again until the selection shows
+    # so a click that lands too early sends Streamlit nothing: only then click again. A click
+    # that did send its selection is never repeated (a second click could undo a slow first).
     for _ in range(10):
-        page.wait_for_timeout(800)
         plot.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
         box = plot.bounding_box()
+        page.evaluate(ARM)
         page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
         try:
-            expect(first).to_have_count(0, timeout=4000)
+            page.wait_for_function("() => __fpe.sent > __fpe.sent0", timeout=scaled_ms(2))
             break
-        except AssertionError:
+        except PlaywrightTimeout:
             continue
     page.screenshot(path=SHOTS / "forward-unit-click.png")
     expect(first).to_have_count(0)
@@ -151,7 +172,7 @@ def test_a_shared_link_round_trips(page, app_url, browser) -> None:
     page.get_by_text("Share this view").click()
     link = page.get_by_test_id("stCode").filter(has_text="?").first.inner_text().strip()
     assert link.startswith(f"{app_url}/forward?") and "step=7" in link
-    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other = new_context(browser).new_page()
     try:  # a second student opens the link: same model, input, mode, seed and step
         other.goto(link)
         expect(other.locator(".fpe-src .hit")).to_contain_text("F.relu(x + out)")
@@ -173,12 +194,12 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
     hidden toolbar used to swallow touches (ui/canvas_touch.py)."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1024, "height": 1366}, has_touch=True,
-                                  is_mobile=True, device_scale_factor=2)
+    context = new_context(browser, viewport={"width": 1024, "height": 1366}, has_touch=True,
+                          is_mobile=True, device_scale_factor=2)
     try:
         page = context.new_page()
         page.goto(f"{app_url}/draw")
-        canvas = page.locator("canvas.upper-canvas").first
+        canvas = _ready_to_draw(page)
         expect(canvas).to_be_visible()
         page.wait_for_function(PATCHED)
         box = canvas.bounding_box()
@@ -197,13 +218,27 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
         context.close()
 
 
-def _idle(page) -> None:
-    """Wait until the app has finished the rerun an action started."""
+# the probe (bench/_server.py) times from now; "absent" of nothing: no element to wait for
+ARM = "() => __fpe.arm('now', {absent: '#fpe-nothing'})"
+
+
+@contextmanager
+def rerun(page):
+    """The block's action reruns the app: wait until that rerun is over.
+
+    Streamlit's running flag in the DOM cannot say it: a rerun may not have started when we
+    look (a fixed pause before looking was too short on a busy machine), and under load React
+    commits "running" and "notRunning" at once. The probe hears the run's script_finished.
+    """
     from playwright.sync_api import expect
 
-    page.wait_for_timeout(200)  # let the rerun start
-    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state",
-                                                                "running")
+    # a run still going from before would end inside the block and pass for the new one
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state",
+                                                           "notRunning")
+    page.evaluate(ARM)
+    yield
+    done = page.evaluate("ms => __fpe.wait(ms)", scaled_ms(30))
+    assert not done["timedOut"], f"the rerun did not finish: {done}"
 
 
 def _pick(page, label: str, option) -> None:
@@ -211,10 +246,13 @@ def _pick(page, label: str, option) -> None:
 
     box = page.get_by_role("combobox", name=label)
     expect(box).to_have_count(1)  # a rerun that moved it may leave the old one for a moment
+    value = box.input_value()
+    if value == option if isinstance(option, str) else option.search(value):
+        return  # picking what is already picked reruns nothing
     box.click()
-    page.get_by_role("option", name=option).click()
+    with rerun(page):
+        page.get_by_role("option", name=option).click()
     expect(page.get_by_role("combobox", name=label)).to_have_value(option)
-    _idle(page)
 
 
 def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
@@ -222,15 +260,15 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
 
     page.goto(f"{app_url}/build")
     _pick(page, "Start from", "Empty network, image input")
-    page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
-    _idle(page)
+    with rerun(page):
+        page.get_by_test_id("stBaseButton-secondary").filter(has_text="Open").click()
     expect(page.get_by_text("Total: 0 parameters", exact=False)).to_be_visible()
     for kind in ("Flatten", "Linear"):
         _pick(page, "Add a layer", re.compile(f"^{kind}:"))
         add = page.get_by_role("button", name=re.compile(r"\bAdd$"))
         expect(add).to_have_count(1)  # not a stale copy left by the last rerun
-        add.click()
-        _idle(page)
+        with rerun(page):
+            add.click()
         expect(page.get_by_text(f"· {kind}", exact=False).first).to_be_visible()
     out = page.get_by_role("spinbutton", name="out_features")
     out.fill("10")
@@ -240,7 +278,7 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
     # the metric, not the live chart's legend ("held-out accuracy" too)
     accuracy = page.get_by_test_id("stMetricLabel").get_by_text("Held-out accuracy")
-    expect(accuracy).to_be_visible(timeout=120_000)
+    expect(accuracy).to_be_visible(timeout=scaled_ms(120))
     page.get_by_role("button", name="Use this network on every page").click()
     expect(page.get_by_role("combobox", name="Network")).to_have_value("MyNetwork (yours)")
     page.get_by_role("link", name="Draw").click()
@@ -272,7 +310,7 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     from explorer.ui_state import image_to_tensor, samples
 
     assert _dropped_text(5) != _dropped_text(6)  # the two seeds are told apart
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    contexts = [new_context(browser) for _ in range(4)]
     try:
         seed5, seed6, evals, back = (c.new_page() for c in contexts)
         urls = {seed5: "/forward?sample=3&mode=train&seed=5&step=9",
@@ -307,7 +345,7 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
         expect(seed6.locator(".fpe-src .hit")).to_contain_text("F.relu(self.fc1(x))")
         expect(seed6.get_by_text("train mode · dropout seed 6")).to_be_visible()
         # the SGD step moved only that session's weights: a new student gets the shipped loss
-        fresh = contexts[0].browser.new_context(viewport={"width": 1400, "height": 1000})
+        fresh = new_context(browser)
         contexts.append(fresh)
         other = fresh.new_page()
         other.goto(f"{app_url}/backward?sample=3")
@@ -325,23 +363,27 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
 
     monkeypatch.setenv("FPE_ALLOW_CODE", "1")
     with start_app() as url:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = new_context(browser)
         try:
             page = context.new_page()
             page.goto(f"{url}/code")
-            page.get_by_role("radio", name="ImageClassifier").check(force=True)
-            _idle(page)
+            radio = page.get_by_role("radio", name="ImageClassifier")
+            radio.wait_for(state="attached")  # the first run has drawn the page
+            with rerun(page):
+                radio.check(force=True)
             page.get_by_role("button", name="Run forward()").click()
-            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)", timeout=30_000)
+            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)",
+                                                                  timeout=scaled_ms(30))
             page.get_by_role("button", name="open the backward pass").click()
             expect(page).to_have_url(re.compile(r"/backward$"))
-            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(
+                timeout=scaled_ms(30))
+            expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=scaled_ms(30))
             loss = page.get_by_test_id("stMetricValue").first
             before = float(loss.inner_text())
-            page.get_by_role("button", name="Apply one SGD step").click()
-            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible(timeout=30_000)
-            _idle(page)
+            with rerun(page):
+                page.get_by_role("button", name="Apply one SGD step").click()
+            expect(page.get_by_text("after 1 SGD step", exact=False)).to_be_visible()
             assert float(loss.inner_text()) < before
             page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
             page.get_by_role("button", name="Use the sidebar's model").click()

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _wait_healthy, free_port, start_app
+from conftest import ROOT, _wait_healthy, free_port, new_context, start_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.nginx]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -47,7 +47,7 @@ def proxy_url():
 def test_a_session_sticks_to_one_replica_through_nginx(browser, proxy_url) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser)
     try:
         page = context.new_page()
         page.goto(f"{proxy_url}/forward")
