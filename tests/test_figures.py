@@ -55,7 +55,7 @@ def heatmaps(fig: go.Figure) -> list[go.Heatmap]:
 
 
 def panel_titles(fig: go.Figure) -> list[str]:
-    return [a.text for a in fig.layout.annotations]
+    return [a.text for a in fig.layout.annotations if a.yref == "paper"]  # not tile numbers
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -230,19 +230,19 @@ def test_relu_of_a_vector_uses_strips() -> None:
     assert np.array_equal(z.z[0], ((step.output[0] == 0) & (step.inputs[0][0] != 0)).numpy())
 
 
-def test_big_relu_shows_a_window_of_channels_within_the_budget() -> None:
-    step = step_of("cnn", "relu")  # (1, 32, 28, 28): three full mosaics would be ~480 KB
+def test_big_relu_shows_every_channel_in_one_numbered_mosaic() -> None:
+    step = step_of("cnn", "relu")  # (1, 32, 28, 28): before | after | zeroed would be ~480 KB
     fig = step_figure(step)
-    match = re.search(r"channels (\d+)–(\d+) of 32", fig.layout.title.text)
-    assert match and match.group(1) == "0"
-    count = int(match.group(2)) + 1
-    b = heatmaps(fig)[0]
-    assert same(tile_values(mosaic(step.inputs[0][0, :count]), b.z),
-                step.inputs[0][0, :count].numpy())
+    (only,) = heatmaps(fig)
+    assert same(tile_values(mosaic(step.output[0]), only.z), step.output[0].numpy())
+    assert "all 32 channels" in panel_titles(fig)[0] and "one channel" in fig.layout.title.text
+    numbers = [a.text for a in fig.layout.annotations if a.yref != "paper"]
+    assert numbers == [str(c) for c in range(32)]  # every tile says which channel it is
     assert figure_bytes(fig) <= STEP_BUDGET
+    # paging through side-by-side panels is still there for a caller that asks for it
+    count = 14
     later = step_figure(step, first_channel=32 - count)
-    assert f"channels {32 - count}–31 of 32" in later.layout.title.text
-    assert step_figure(step, first_channel=99).layout.title.text == later.layout.title.text
+    assert "of 32" in later.layout.title.text and len(heatmaps(later)) == 3
 
 
 def test_one_channel_of_a_step() -> None:
@@ -287,7 +287,7 @@ def test_pool_with_too_many_winners_marks_none_and_says_so() -> None:
     assert step.extras["indices"][0].numel() > MAX_MARKS
     fig = step_figure(step)
     assert not [t for t in fig.data if t.type == "scatter"]
-    assert "too many to mark" in fig.layout.title.text
+    assert "all 32 channels" in panel_titles(fig)[0]  # every channel; one channel shows its winners
 
 
 def test_pool_of_one_channel_marks_its_winners() -> None:
@@ -335,7 +335,7 @@ def test_add_shows_both_inputs_and_the_sum_on_one_range() -> None:
     m = mosaic(step.output[0])
     for h, t in zip(hs, (*step.inputs, step.output), strict=True):
         assert same(tile_values(m, h.z), t[0].numpy())
-    assert [t.split()[0] for t in panel_titles(fig)] == ["a", "b", "a"]
+    assert panel_titles(fig) == [f"{n} (1, 16, 14, 14)" for n in ("x", "out", "x + out")]  # as written
 
 
 def test_linear_shows_input_and_output_vectors() -> None:

@@ -23,6 +23,7 @@ _MASK_GAP = 2
 MASK_SCALE = [[0.0, MASK_OFF], [0.25, MASK_OFF], [0.25, MASK_ON], [0.75, MASK_ON],
               [0.75, "rgba(0,0,0,0)"], [1.0, "rgba(0,0,0,0)"]]
 BAR_LIMIT = 64  # longer vectors are drawn as a strip heatmap
+MAX_NUMBERED = 128  # tiles of a mosaic that get their channel number written on them
 VALUE_FORMAT = ".4~g"
 
 
@@ -185,6 +186,8 @@ def _add_map(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> 
     grid.axes(col, x={**axis, "constrain": "domain", "range": [-0.5, z.shape[1] - 0.5]},
               y={**axis, "constrain": "domain", "range": [z.shape[0] - 0.5, -0.5],
                  "scaleanchor": _axis_name("x", col)})
+    if 1 < m.channels <= MAX_NUMBERED and not p.mask:
+        _number_tiles(grid, m, col)
     for channels, rs, cs in p.marks:
         rows, cols = m.positions(channels, rs, cs)
         mx, my = map_coords(p, rows, cols)
@@ -193,6 +196,18 @@ def _add_map(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> 
                   # small and half see-through: a quarter of a 2x2 pool's inputs win, and the
                   # map must show through
                   "marker": {"size": 3, "color": "rgba(0,0,0,0.55)"}}, col)
+
+
+def _number_tiles(grid: _Grid, m: Mosaic, col: int) -> None:
+    """Each tile's channel number in its top-left corner, so "channel 17" can be found."""
+    xl, yl = axis_labels(m)
+    for tile in range(m.channels):
+        r, c = m.position(m.first + tile, 0, 0)
+        grid.layout["annotations"].append({
+            "text": str(m.first + tile), "x": xl[c], "y": yl[r], "xref": _axis_name("x", col),
+            "yref": _axis_name("y", col), "xanchor": "left", "yanchor": "top",
+            "showarrow": False, "font": {"size": 9, "color": "#222"},
+            "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 0})
 
 
 def _add_strip(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:

@@ -6,6 +6,7 @@ layouts are drawn here, each where the step's tensors fit it.
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,11 @@ def step_figure(step: Step, *, sample: int = 0, channel: int | None = None,
     out = _first_tensor(step.output)
     if out is None:
         return panels_figure([], f"{step_title(step)} · no tensor output")
-    return _pick(step, out)(step, out, sample, _Channels(channel, first_channel))
+    try:
+        return _pick(step, out)(step, out, sample,
+                                _Channels(channel, first_channel, window=bool(first_channel)))
+    except _TooManyChannels:
+        return _every_channel(step, out, sample)
 
 
 # --- one function per kind of op -------------------------------------------------------------
@@ -131,9 +136,9 @@ def _add(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figu
     a, b = (example(t, sample) for t in step.inputs[:2])
     y = example(out, sample)
     first, count, note = _window(y, want, value_maps=3)
+    names = _operands(step) or ("a", "b", "a + b")
     panels = [view(_take(t, first, count), f"{name} {tuple(src.shape)}", first=first)
-              for t, src, name in zip((a, b, y), (*step.inputs[:2], out), ("a", "b", "a + b"),
-                                      strict=True)]
+              for t, src, name in zip((a, b, y), (*step.inputs[:2], out), names, strict=True)]
     return panels_figure(panels, _title(step, note))
 
 
@@ -174,6 +179,23 @@ def _before_after(step: Step, out: torch.Tensor, sample: int,
                           view(y, f"output {tuple(out.shape)}")], step_title(step))
 
 
+def _operands(step: Step) -> tuple[str, str, str] | None:
+    """The two sides of ``x + out`` as the source writes them, when the step knows its call."""
+    if step.columns is None:
+        return None
+    call = linecache.getline(step.file, step.line)[slice(*step.columns)].strip()
+    depth, cut = 0, None
+    for k, ch in enumerate(call):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "+" and depth == 0:
+            cut = k
+    if cut is None:
+        return None
+    left, right = call[:cut].strip(), call[cut + 1:].strip()
+    return (left, right, call) if left and right else None
+
+
 # --- choosing and sizing ---------------------------------------------------------------------
 
 
@@ -209,6 +231,8 @@ class _Channels:
 
     only: int | None
     first: int = 0
+    # a window of channels when every one does not fit; False: every channel, one mosaic
+    window: bool = False
 
 
 def _window(x: torch.Tensor, want: _Channels, *, value_maps: int, mask_maps: int = 0,
@@ -231,8 +255,22 @@ def _window(x: torch.Tensor, want: _Channels, *, value_maps: int, mask_maps: int
     count = max(1, min(c, int((STEP_BUDGET - _OVERHEAD) // per_channel)))
     if count == c:
         return 0, c, ""
+    if not want.window:
+        raise _TooManyChannels  # every channel, in one mosaic: see step_figure
     first = min(max(want.first, 0), c - count)
     return first, count, f"channels {first}–{first + count - 1} of {c} (pick one to see any)"
+
+
+class _TooManyChannels(Exception):
+    """A layout's panels would not fit every channel: show them all in one mosaic instead."""
+
+
+def _every_channel(step: Step, out: torch.Tensor, sample: int) -> go.Figure:
+    """Every output channel in one mosaic, numbered: the whole layer at a glance. Side by side
+    panels (before | after, input | output) are for one channel at a time."""
+    y = example(out, sample)
+    return panels_figure([view(y, f"output {tuple(out.shape)}, all {len(y)} channels")],
+                         _title(step, "one channel: before | after"))
 
 
 def _take(x: torch.Tensor, first: int, count: int) -> torch.Tensor:
