@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -172,3 +173,38 @@ def test_backward_page_works_a_gradient_out_for_simple_nn() -> None:
     at.selectbox(key="chain_weight").set_value("fc2.weight[0, 3]").run()
     grad = torch.autograd.grad(loss, model.fc2.weight)[0][0, 3]
     assert f"**{float(grad):.6f}**" in [s.value for s in at.success][0]
+
+
+def test_the_branch_not_taken_is_greyed_in_the_source() -> None:
+    from explorer.trace import source_of
+    from ui.step_view import _skipped
+
+    model, x = explorer.load_model("conditional"), explorer.example_input("conditional")
+    for deep in (True, False):
+        t = explorer.trace(model, x, deep=deep)
+        src = source_of(t.steps[-1])
+        greyed = {src.lines[n - src.start].strip() for n in _skipped(src, t, t.steps[-1])}
+        extra = "h = F.relu(self.extra(h))  # runs only on the deep path"
+        assert (extra in greyed) is not deep  # the deep path's layer: grey when it did not run
+        assert any(line.startswith("deep = bool(") for line in greyed)  # `if deep is None:`
+
+
+def test_batchnorm_shows_batch_and_running_statistics_side_by_side() -> None:
+    for train in (False, True):
+        at = _app("views/forward.py", **{Keys.model: "bn_cnn", Keys.step: 1,
+                                         Keys.train: train, Keys.source: "Sample"})
+        table = next(d.value for d in at.dataframe if "running mean" in d.value.columns)
+        bn = explorer.load_model("bn_cnn").bn1
+        assert np.allclose(table["running mean"].to_numpy(), bn.running_mean.numpy())
+        used = "batch" if train else "running"
+        assert any(f"used the **{used}** ones" in m.value for m in at.markdown)
+
+
+def test_the_autoencoders_last_step_is_two_pictures() -> None:
+    at = _app("views/forward.py", **{Keys.model: "autoencoder", Keys.source: "Sample"})
+    at.slider(key=Keys.step).set_value(at.slider(key=Keys.step).max).run()
+    x = explorer.ui_state.image_to_tensor(explorer.ui_state.samples()[0][0])
+    error = float(F.mse_loss(explorer.load_model("autoencoder")(x).detach().reshape(-1),
+                             x.reshape(-1)))
+    assert any(f"Mean squared difference from the input: **{error:.4f}**" in m.value
+               for m in at.markdown)

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from explorer import figures
+from explorer.digits import to_image
 from explorer.figures.neurons import neuron_figure
 from explorer.neurons import NeuronNet, neuron_net, neuron_sum
 from explorer.printing import printout, value_table
@@ -180,3 +181,37 @@ def _probabilities(logits: torch.Tensor) -> None:
 
 def _f(v: float) -> str:
     return f"{v:.4f}"
+
+
+def batch_statistics(step: Step) -> None:
+    """A BatchNorm step's batch statistics beside its running ones, channel by channel, and
+    which of the two this pass used."""
+    if "batch_mean" not in step.extras or "running_mean" not in step.extras:
+        return
+    used = step.extras.get("statistics", "running")
+    e = step.extras
+    table = pd.DataFrame({
+        "batch mean": e["batch_mean"].numpy(), "running mean": e["running_mean"].numpy(),
+        "batch var": e["batch_var"].numpy(), "running var": e["running_var"].numpy()})
+    table.index.name = "channel"
+    st.markdown(f"**Batch vs running statistics** — this pass used the **{used}** ones "
+                f"({'train' if used == 'batch' else 'eval'} mode): y = (x − mean) / √(var + "
+                f"{e.get('eps', 1e-5):g}) · γ + β, channel by channel.")
+    st.dataframe(table, height=min(38 + 35 * len(table), 300),
+                 column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                for c in table.columns})
+
+
+def reconstruction(trace: Trace, step: Step, preset: Preset) -> bool:
+    """An autoencoder's last step as pictures: the digit it was given, the one it rebuilt."""
+    out = step.output
+    if preset.task != "reconstruct" or step.index != len(trace) - 1 or \
+            not isinstance(out, torch.Tensor) or out[0].numel() != 784:
+        return False
+    error = float(((out[0].reshape(-1) - trace.input[0].reshape(-1)) ** 2).mean())
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="center")
+    c1.image(to_image(trace.input[0].reshape(28, 28)), caption="its input", width=140)
+    c2.image(to_image(out[0].reshape(28, 28)), caption="what it rebuilt", width=140)
+    c3.markdown(f"The autoencoder squeezed 784 pixels into 32 numbers and rebuilt the digit "
+                f"from them. Mean squared difference from the input: **{error:.4f}**.")
+    return True

@@ -29,14 +29,19 @@ def overview(t: Trace, current: int, known: set[int] | None = None) -> None:
     st.markdown(" → ".join(parts))
 
 
-def source(step: Step) -> None:
-    """The function that issued the step, its line highlighted."""
+def source(step: Step, trace: Trace | None = None) -> None:
+    """The function that issued the step, its line highlighted; with the ``trace``, the body
+    of an ``if`` that gave no step this pass (the branch not taken) greyed."""
     src = source_of(step)
+    skipped = _skipped(src, trace, step) if trace is not None else set()
     rows = []
     for i, line in enumerate(src.lines):
         number = src.start + i
         if number == step.line:
             rows.append(f'<span class="hit">{number:4d}  {_marked(line, step.columns)}</span>')
+        elif number in skipped:
+            rows.append(f'<span class="skipped" title="not run in this pass">{number:4d}  '
+                        f"{html.escape(line) or ' '}</span>")
         else:
             rows.append(f"<span>{number:4d}  {html.escape(line) or ' '}</span>")
     # Long lines wrap under their own text (a hanging indent past the line number): a
@@ -47,11 +52,35 @@ def source(step: Step) -> None:
         ".fpe-src>span{display:block;white-space:pre-wrap;overflow-wrap:anywhere;"
         "padding-left:6ch;text-indent:-6ch}"
         ".fpe-src .hit{background:#ffd54f;color:#111;font-weight:600}"
+        ".fpe-src .skipped{color:#6b6b6b;text-decoration:line-through;"
+        "text-decoration-color:#555}"
         ".fpe-src .call{background:#111;color:#ffd54f;border-radius:0.2rem;"
         "outline:2px solid #111}</style>"
         f'<div class="fpe-src" data-testid="forward-source">{"".join(rows)}</div>'
     )
     st.caption(f"{step.function} · line {step.line} of {step.file.rsplit('/', 1)[-1]}")
+
+
+def _skipped(src, trace: Trace, step: Step) -> set[int]:
+    """Lines of ``if``/``else`` bodies in ``src`` that no step of ``trace`` came from."""
+    ran = {s.line for s in trace.steps if s.file == step.file}
+    lines = {src.start + k: text for k, text in enumerate(src.lines)}
+    skipped: set[int] = set()
+    for n, text in lines.items():
+        head = text.lstrip()
+        if not (head.startswith(("if ", "elif ")) or head.startswith("else:")):
+            continue
+        indent = len(text) - len(head)
+        body = []
+        for k in range(n + 1, src.start + len(src.lines)):
+            t = lines[k]
+            if t.strip() and len(t) - len(t.lstrip()) <= indent:
+                break
+            body.append(k)
+        code = [k for k in body if lines[k].strip() and not lines[k].lstrip().startswith("#")]
+        if code and not ran.intersection(body):
+            skipped.update(code)
+    return skipped
 
 
 def _marked(line: str, columns: tuple[int, int] | None) -> str:

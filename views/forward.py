@@ -46,7 +46,7 @@ ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this 
 if predict_view.hidden(sel, current):  # the line is shown, what it does is not, yet
     code_col, ask_col = st.container(key="stack_ask").columns([3, 2], gap="large")
     with code_col:
-        step_view.source(step)
+        step_view.source(step, t)
     with ask_col:
         predict_view.ask(t, sel, current)
     st.stop()
@@ -58,7 +58,7 @@ code_col, side_col = st.container(key="stack_code").columns([1, 1] if projector 
                                                              gap="large")
 picture, words = (side_col, st.container()) if projector else (st.container(), side_col)
 with code_col:
-    step_view.source(step)
+    step_view.source(step, t)
     numbers_view.printed(step)
 with words:
     step_view.facts(step)
@@ -69,12 +69,14 @@ with picture:
     channel = step_view.channel_choice(step)
     with figure_slot:
         net = numbers_view.small_network(t, step)
+        numbers_view.reconstruction(t, step, sel.preset)
         if not numbers_view.last_step(t, step, sel.preset) and net is None:
             show.cached_chart(key and (*key, "step", current, channel),
                               lambda: figures.step_figure(step, channel=channel),
                               key="step_figure")
 if numbers_view.small_weights(step):
     numbers_view.weights(step, unit_formula=net is None)
+numbers_view.batch_statistics(step)
 step_view.stats_table(step)
 
 # Expanders that track their state: their figures are built only while open.
