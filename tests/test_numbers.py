@@ -208,3 +208,27 @@ def test_the_autoencoders_last_step_is_two_pictures() -> None:
                              x.reshape(-1)))
     assert any(f"Mean squared difference from the input: **{error:.4f}**" in m.value
                for m in at.markdown)
+
+
+def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() -> None:
+    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.units_open: True})
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-patch_0")]
+    assert len(charts) == 1
+    import base64
+    import json
+
+    def array(z) -> np.ndarray:  # plotly's typed array, or a list
+        if isinstance(z, dict):
+            return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(3, 3)
+        return np.asarray(z, dtype=np.float32)
+
+    patch, kernel, _ = (array(d["z"]) for d in json.loads(charts[0].proto.spec)["data"])
+    x = explorer.ui_state.image_to_tensor(explorer.ui_state.samples()[0][0])
+    conv = explorer.load_model("cnn").conv1
+    out = conv(x).detach()[0, 0]
+    r, c = divmod(int(out.argmax()), out.shape[1])  # the strongest unit of channel 0
+    padded = F.pad(x, (1, 1, 1, 1))[0, 0]
+    assert np.allclose(np.asarray(kernel, dtype=np.float32), conv.weight[0, 0].detach().numpy())
+    assert np.allclose(np.asarray(patch, dtype=np.float32), padded[r:r + 3, c:c + 3].numpy())
+    assert any(f"= {float(out[r, c]):.4f} (torch" in cap.value for cap in at.caption)
+    assert not any("more" in c.value for c in at.code if "Σ x·w" in c.value)  # all 9 terms

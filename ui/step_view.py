@@ -5,12 +5,14 @@ from __future__ import annotations
 import html
 import time
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
 from explorer import exports, figures, ui_state
 from explorer.explain import explain, kind_label, op_title
+from explorer.figures.patch import MAX_WRITTEN
 from explorer.trace import Step, Trace, source_of
 from explorer.ui_state import Keys, Selection
 from explorer.units import unit_computation
@@ -151,20 +153,27 @@ def unit_explorer(step: Step, channel: int | None, pass_key: tuple | None = None
         event = show.cached_chart(fig_key and (*fig_key, channel),
                                   lambda: figures.channel_figure(out, channel), key=key,
                                   on_select="rerun", selection_mode="points")
-        unit = _picked(event, default=(0, 0))
-        unit = (channel, *unit)
+        strongest = divmod(int(out[0, channel].argmax()), out.shape[3])  # a unit worth a look
+        unit = (channel, *_picked(event, default=strongest))
     else:
         event = show.cached_chart(fig_key, lambda: figures.vector_figure(out, "output units"),
                                   key=key, on_select="rerun", selection_mode="points")
         unit = _picked(event, default=(int(out[0].abs().argmax()),))
+    kernel = step.extras.get("weight")
+    # one input channel, a small kernel: every term in the sum (more channels: the pictures
+    # below show every term of one channel at a time, the sum its largest terms)
+    every = int(kernel[0].numel()) if kernel is not None and kernel.dim() == 4 and \
+        kernel.shape[1] == 1 and kernel.shape[-1] <= MAX_WRITTEN else 8
     try:
-        comp = unit_computation(step, unit)
+        comp = unit_computation(step, unit, top_k=every)
     except ValueError as err:
         st.info(str(err))
         return
     st.markdown(f"**Unit {unit}**: torch computed `{comp.value:.6g}`")
     if comp.explanation:
         st.markdown(comp.explanation)
+    if comp.patch is not None and comp.kernel is not None:
+        _patch_and_kernel(step, comp, unit)
     st.code(comp.formula, language=None, wrap_lines=True)
     if comp.terms:
         terms = pd.DataFrame(comp.terms).rename(columns={"label": "term"})
@@ -172,6 +181,27 @@ def unit_explorer(step: Step, channel: int | None, pass_key: tuple | None = None
     if comp.window is not None:
         st.caption(f"The pooling window; the winner is at {comp.winner}.")
         st.dataframe(pd.DataFrame(comp.window), width="content")
+
+
+def _patch_and_kernel(step: Step, comp, unit: tuple[int, ...]) -> None:
+    """The patch under the kernel, the kernel, and their product, cell by cell: for one input
+    channel at a time (the one that gives the most, first)."""
+    sums = np.asarray(comp.channel_sums, dtype=np.float64)
+    order = [int(i) for i in np.argsort(-np.abs(sums))]
+    pick = order[0]
+    if len(order) > 1:
+        pick = st.selectbox(
+            f"Input channel ({len(order)} of them; each has its own 3×3 kernel)", order,
+            format_func=lambda i: f"{comp.channels[i]}: adds {sums[i]:+.4f}",
+            key=f"patch_channel_{step.index}")
+    title = (f"input channel {comp.channels[pick]}, rows {comp.rows[0]}-{comp.rows[-1]}, "
+             f"columns {comp.cols[0]}-{comp.cols[-1]}")
+    show.chart(figures.patch_figure(comp.patch[pick], comp.kernel[pick], title=title),
+               key=f"patch_{step.index}")
+    bias = comp.bias if comp.bias is not None else 0.0
+    st.caption(f"Unit {unit} = Σ over the {len(sums)} input channel(s) of Σ(x ⊙ w) + b = "
+               f"{sums.sum():.4f} + {bias:.4f} = {sums.sum() + bias:.4f} (torch: "
+               f"{comp.value:.4f})")
 
 
 def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:

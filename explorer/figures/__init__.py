@@ -19,11 +19,12 @@ from explorer.figures.grads import norms_figure, param_grad_figure
 from explorer.figures.images import pad_square
 from explorer.figures.mosaic import Mosaic, mosaic
 from explorer.figures.overview import overview_figure
+from explorer.figures.patch import patch_figure
 from explorer.figures.stats import tensor_stats
 from explorer.figures.steps import step_figure, step_title
 
 __all__ = [
     "Mosaic", "activation_figure", "channel_figure", "compare_figure", "figure_bytes",
-    "flow_dot", "model_flow_dot", "mosaic", "norms_figure", "overview_figure", "pad_square", "param_grad_figure", "probabilities_figure", "step_figure", "step_title",
+    "flow_dot", "model_flow_dot", "mosaic", "norms_figure", "overview_figure", "patch_figure", "pad_square", "param_grad_figure", "probabilities_figure", "step_figure", "step_title",
     "tensor_stats", "vector_figure",
 ]
