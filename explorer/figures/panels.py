@@ -200,11 +200,12 @@ def _add_map(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> 
 
 def _number_tiles(grid: _Grid, m: Mosaic, col: int) -> None:
     """Each tile's channel number in its top-left corner, so "channel 17" can be found."""
-    xl, yl = axis_labels(m)
     for tile in range(m.channels):
         r, c = m.position(m.first + tile, 0, 0)
+        # a category axis takes a category's index as a coordinate: the labels repeat
         grid.layout["annotations"].append({
-            "text": str(m.first + tile), "x": xl[c], "y": yl[r], "xref": _axis_name("x", col),
+            "text": str(m.first + tile), "x": c - 0.5, "y": r - 0.5,
+            "xref": _axis_name("x", col),
             "yref": _axis_name("y", col), "xanchor": "left", "yanchor": "top",
             "showarrow": False, "font": {"size": 9, "color": "#222"},
             "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 0})
