@@ -28,6 +28,8 @@ h1 { font-size: 1.7rem !important; padding: 0 !important; }
 # column of 360 px cut `x = self.pool(F.relu(self.conv1(x)))` short.
 _NARROW_CSS = """
 <style>
+/* on a phone the thumbnails shrink to fit: their labels would overlap, so they go */
+@media (max-width: 700px) { .st-key-strip_box .annotation { display: none; } }
 @media (max-width: 1100px) {
   [class*="st-key-stack"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
   [class*="st-key-stack"] [data-testid="stColumn"] { min-width: 100% !important;

@@ -263,8 +263,10 @@ PACES = (0.5, 1.0, 2.0, 3.0)  # seconds per step while playing
 def strip(t: Trace, current: int, hidden: set[int], classify: bool) -> None:
     """Every step as a thumbnail, the current one lit; a click on one jumps there."""
     fig = figures.overview_figure(t, current, hidden=hidden, classify=classify)
-    show.chart(fig, key=Keys.strip, on_select=guarded(_jump, "jumping to a step"),
-               selection_mode="points", config={"displayModeBar": False})
+    with st.container(key="strip_box"):  # scrolls sideways on a phone (see ui/show.py)
+        show.chart(fig, key=Keys.strip, on_select=guarded(_jump, "jumping to a step"),
+                   selection_mode="points", config={"displayModeBar": False},
+                   width="content")
 
 
 def _jump() -> None:

@@ -19,6 +19,7 @@ from explorer.steps import Step, Trace
 
 _LIT = "#f9a825"
 _PROB_SCALE = [[0.0, "#f3e5f5"], [1.0, "#542788"]]
+THUMB_WIDTH = 78  # pixels a thumbnail and its label take: the strip scrolls on a phone
 MAX_CELLS = 1024  # a thumbnail's cells at most: a 28x28 map fits, a 3136-vector is pooled
 
 
@@ -47,7 +48,7 @@ def overview_figure(t: Trace, current: int, *, hidden: set[int] | None = None,
     n = len(items)
     gap = 0.012
     width = (1 - gap * (n - 1)) / n
-    layout: dict = {"height": height, "margin": {"l": 4, "r": 4, "t": 4, "b": 22},
+    layout: dict = {"height": height, "width": THUMB_WIDTH * n, "margin": {"l": 4, "r": 4, "t": 4, "b": 22},
                     "showlegend": False, "clickmode": "event+select", "dragmode": False,
                     "plot_bgcolor": "white", "annotations": [], "shapes": []}
     traces: list[dict] = []
