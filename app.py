@@ -13,6 +13,7 @@ import torch
 from explorer.selection import Keys
 from ui import errors, show, sidebar
 from ui.icon import app_icon
+from ui.pages import PAGES
 
 # One intra-op thread per pass: many students' small passes run side by side, and two threads
 # per conv on a 2-core server only fight each other (a single cnn trace is faster with one, too).
@@ -30,14 +31,9 @@ PROJECTOR = bool(st.session_state.get(Keys.projector))
 st.set_page_config(page_title="Forward Pass Explorer", page_icon=app_icon(), layout="wide",
                    initial_sidebar_state="collapsed" if PROJECTOR else "auto")
 page = st.navigation([
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
-    st.Page("views/forward.py", title="Forward pass", icon=":material/step:",
-            url_path="forward"),
-    st.Page("views/backward.py", title="Backward pass", icon=":material/undo:",
-            url_path="backward"),
-    st.Page("views/build.py", title="Build", icon=":material/construction:", url_path="build"),
-    st.Page("views/code.py", title="Your code", icon=":material/code:", url_path="code"),
+    st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None,
+            **({"url_path": p.url_path} if p.url_path else {}))
+    for p in PAGES
 ])
 with errors.page_guard("drawing the sidebar"):
     sidebar.render()

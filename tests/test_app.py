@@ -487,3 +487,14 @@ def test_a_link_opens_a_network_saved_for_the_class(tmp_path, monkeypatch) -> No
     missing.run()
     assert "Nobody saved this" in " ".join(w.value for w in missing.warning)
     assert missing.selectbox(key=Keys.model).value == "cnn"
+
+
+def test_one_page_registry_routes_the_app_and_fills_home() -> None:
+    from ui.pages import PAGES
+
+    at = _app()
+    links = [link.proto.page for link in at.get("page_link")]
+    assert links == [p.url_path for p in PAGES if p.blurb]  # a card for every page but Home
+    for p in PAGES:
+        if p.url_path:
+            assert not _app(p.path).exception

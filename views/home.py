@@ -5,6 +5,7 @@ import torch
 
 from explorer import figures, ui_state
 from explorer.trace import trace
+from ui.pages import PAGES
 
 sel = ui_state.current_selection()
 preset = sel.preset
@@ -17,25 +18,12 @@ st.markdown(
 st.info("**How to start:** pick a network in the sidebar, draw a digit on **Draw**, then "
         "step through it on **Forward pass**.", icon=":material/school:")
 
-PAGES = [
-    ("views/draw.py", "Draw", ":material/draw:",
-     "Draw a digit; watch it become a 28×28 input and the prediction change after every "
-     "stroke."),
-    ("views/forward.py", "Forward pass", ":material/step:",
-     "Step through forward() op by op: the line that ran, its numbers, heatmaps before and "
-     "after, train vs eval."),
-    ("views/backward.py", "Backward pass", ":material/undo:",
-     "Run loss.backward(): the gradient at every step and every weight; take an SGD step."),
-    ("views/build.py", "Build", ":material/construction:",
-     "Stack layers, see every shape, get the PyTorch code, train it, save it for the class."),
-    ("views/code.py", "Your code", ":material/code:",
-     "Write your own forward() and watch it run (when the teacher's server allows it)."),
-]
 row = st.container(horizontal=True, gap="small")
-for path, label, icon, what in PAGES:
-    with row.container(border=True, width=220):
-        st.page_link(path, label=label, icon=icon)
-        st.caption(what)
+for p in PAGES:
+    if p.blurb:
+        with row.container(border=True, width=220):
+            st.page_link(p.path, label=p.title, icon=p.icon)
+            st.caption(p.blurb)
 
 st.subheader(f"How data flows through {preset.title}")
 st.caption(f"{preset.description} {preset.parameter_count:,} parameters.")
