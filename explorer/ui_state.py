@@ -323,12 +323,25 @@ def remember_typed(model: str, values: np.ndarray) -> None:
     st.session_state[Keys.typed(model)] = values
 
 
-def remember_drawing(image: np.ndarray | None) -> bool:
-    """Keep the canvas image for the other pages if it has ink; True if it did."""
-    if image is None or not has_ink(image):
+def remember_drawing(image: np.ndarray | None, canvas: Any = None) -> bool:
+    """Keep the canvas image for the other pages if it has ink; True if it did.
+
+    An empty image from a canvas (``canvas``: its mount) that had ink is the canvas's own
+    bin: the drawing and its prediction go too, as with Clear. An empty new canvas keeps the
+    last drawing, so coming back to the page loses nothing."""
+    if image is None:
+        return False
+    if not has_ink(image):
+        if canvas is not None and st.session_state.get(_INKED_CANVAS) == canvas:
+            st.session_state.pop(Keys.drawing, None)
+            st.session_state.pop(_INKED_CANVAS, None)
         return False
     st.session_state[Keys.drawing] = np.array(image, dtype=np.uint8)
+    st.session_state[_INKED_CANVAS] = canvas
     return True
+
+
+_INKED_CANVAS = "drawing_canvas"  # the canvas mount that drew the kept drawing
 
 
 def drawing_changed() -> None:

@@ -93,3 +93,22 @@ def test_the_mosaic_holds_every_channel(browser, app_url) -> None:
         assert [n for n in numbers if n.isdigit()] == [str(c) for c in range(64)]
     finally:
         context.close()
+
+
+def test_the_canvas_bin_clears_the_prediction_too(browser, app_url) -> None:
+    from test_browser import ONE, _draw
+
+    context = new_context(browser, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/draw")
+        prediction = page.get_by_test_id("stMetricValue")
+        _draw(page, ONE)
+        expect(prediction).to_have_text("1")
+        expect(page.get_by_text("each pixel p → (p − 0.1307) / 0.3081")).to_be_visible()
+        page.locator("canvas.upper-canvas").first.hover()  # the toolbar slides in on hover
+        page.locator('button[title="Reset canvas & history"]').click()
+        expect(prediction).to_have_count(0)
+        expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
+    finally:
+        context.close()

@@ -5,6 +5,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
+from explorer.mnist import MNIST_MEAN, MNIST_STD
 from explorer.ui_state import Keys
 from ui import canvas_touch, show
 from ui.errors import guarded
@@ -37,7 +38,7 @@ def canvas_and_prediction() -> None:
         )
         st.slider("Stroke width", 8, 40, key=Keys.stroke)
         st.button("Clear", on_click=guarded(ui_state.clear_drawing), icon=":material/delete:")
-    fresh = ui_state.remember_drawing(result.image_data)
+    fresh = ui_state.remember_drawing(result.image_data, canvas=ui_state.get(Keys.canvas))
     if ui_state.sidebar_is_stale():
         st.rerun(scope="app")
     image = ui_state.last_drawing()
@@ -63,11 +64,20 @@ def show_prediction(image) -> None:
     else:
         st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
                  clamp=True)
-    cols = stage_row.columns(4)
-    for col, (caption, img) in zip(cols, [("drawn", stages.drawn), ("cropped", stages.cropped),
-                                          ("20x20", stages.resized),
-                                          ("centred 28x28", stages.centred)], strict=True):
+    x = stages.tensor[0, 0]
+    lo, hi = float(x.min()), float(x.max())
+    shown = [("drawn", stages.drawn, "your strokes, as the canvas holds them"),
+             ("cropped", stages.cropped, "cut to the ink: where you drew stops mattering"),
+             ("20×20", stages.resized, "the longer side scaled to 20 px, shape kept, as "
+                                       "MNIST's digits were"),
+             ("centred 28×28", stages.centred, f"in a 28×28 field, the centre of mass moved "
+                                               f"to the middle (by {stages.shift})"),
+             ("normalised", ((x - lo) / ((hi - lo) or 1)).numpy(),
+              f"each pixel p → (p − {MNIST_MEAN}) / {MNIST_STD}: from {lo:.2f} to {hi:.2f}, "
+              "the numbers the network reads")]
+    for col, (caption, img, why) in zip(stage_row.columns(len(shown)), shown, strict=True):
         col.image(figures.pad_square(img), caption=caption, width=84, clamp=True)
+        col.caption(why)
     if sel.preset.task == "classify":
         show.chart(figures.probabilities_figure(out), key="probabilities")
 
