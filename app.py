@@ -10,7 +10,7 @@ import os
 import streamlit as st
 import torch
 
-from ui import errors, show, sidebar
+from ui import errors, session_weights, show, sidebar
 from ui.icon import app_icon
 
 # One intra-op thread per pass: many students' small passes run side by side, and two threads
@@ -37,5 +37,7 @@ page = st.navigation([
 with errors.page_guard("drawing the sidebar"):
     sidebar.render()
 show.page_style()
+with errors.page_guard("checking this session's weights"):
+    session_weights.banner()
 with errors.page_guard():
     page.run()

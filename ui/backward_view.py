@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from explorer import figures, ui_state
-from explorer.gradients import Backward
+from explorer.gradients import Backward, step_warning
 from explorer.steps import INPUT, Step
 from explorer.ui_state import TARGETS, Keys, Selection
 from ui import show
@@ -164,14 +164,14 @@ def saliency(b: Backward, key: tuple | None = None) -> None:
                           key="sal_grad")
 
 
-def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
+def sgd_controls(sel: Selection, b: Backward, prediction: Any, target: Any) -> None:
     """One SGD step on this session's copy of the weights, with undo."""
     name = sel.model_name
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     lr = c1.number_input("Learning rate", min_value=0.0, max_value=10.0, step=0.01,
                          key=Keys.lr, format="%.3f")
     c2.button("Apply one SGD step", type="primary", on_click=guarded(ui_state.apply_sgd),
-              args=(name, b, float(lr), prediction), key="sgd_apply")
+              args=(name, b, float(lr), prediction, target), key="sgd_apply")
     history = ui_state.sgd_history(name)
     c3.button("Undo", on_click=guarded(ui_state.undo_sgd), args=(name,), disabled=not history,
               key="sgd_undo")
@@ -180,7 +180,9 @@ def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
     st.caption("w ← w − lr · ∂loss/∂w, on this session's copy of the weights only: every "
                "other student keeps the trained model.")
     if history:
-        _, before_loss, before_pred = history[-1]
-        st.markdown(f"After {len(history)} step(s): loss **{before_loss:.4f} → {b.loss:.4f}**"
-                    + (f", prediction **{before_pred} → {prediction}**"
+        last = history[-1]
+        st.markdown(f"After {len(history)} step(s): loss **{last.loss:.4f} → {b.loss:.4f}**"
+                    + (f", prediction **{last.prediction} → {prediction}**"
                        if prediction is not None else ""))
+        if warning := step_warning(last.loss, b.loss, last.lr):
+            st.warning(warning, icon=":material/warning:")

@@ -14,6 +14,7 @@ def render() -> None:
     """Draw the sidebar; its widgets keep their values across pages (keys in ``Keys``)."""
     ignored = ui_state.adopt_link()
     ui_state.defaults()
+    ui_state.keep_sticky_widgets()
     ui_state.keep_choice(Keys.model, ui_state.model_names())
     ui_state.fit_source_to_model()
     with st.sidebar:
@@ -26,7 +27,8 @@ def render() -> None:
         st.toggle("Projector mode", key=Keys.projector,
                   help="Large type and figures, readable from the back of a classroom.")
         with st.expander("Share this view", icon=":material/link:"):
-            st.caption("Students who open this link see the same model, input, mode and step.")
+            st.caption("Students who open this link see the same model, input, mode and step; on "
+                       "Backward pass also the target, learning rate and SGD steps.")
             st.code(ui_state.share_url(), language=None, wrap_lines=True)
             mine = ui_state.get(Keys.model, "")
             if mine.startswith(links.SAVED_PREFIX):

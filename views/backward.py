@@ -38,4 +38,4 @@ gradient_numbers.small_backward(b)
 backward_view.everything(b, code, prediction, sel.train, ui_state.backward_key(sel, target))
 
 st.subheader("Take a step downhill")
-backward_view.sgd_controls(sel, b, prediction)
+backward_view.sgd_controls(sel, b, prediction, target)
