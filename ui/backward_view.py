@@ -65,18 +65,11 @@ def everything(b: Backward, code: str, prediction: int | None, train: bool,
     m3.metric("Mode", "train" if train else "eval")
 
     n = len(b.trace.steps)
-    ui_state.clamp(Keys.grad_step, 0, n - 1)
-    graph_col, detail_col = st.columns([2, 3], gap="large")
-    with detail_col:
-        i = st.selectbox("Step", range(n), key=Keys.grad_step,
-                         format_func=lambda k: step_label(b, k))
-        step = b.trace.steps[i]
-        step_gradients(b, step, key)
-    with graph_col:
-        norms = {k: v for k, v in b.grad_norms.items() if isinstance(k, int)}
-        st.graphviz_chart(figures.flow_dot(b.trace, selected=i, show_params=True,
-                                           grad_norms=norms))
-        st.caption("Darker nodes receive larger gradients.")
+    i = ui_state.clamp(Keys.grad_step, 0, n - 1)
+    graph(b, i)
+    i = st.selectbox("Step", range(n), key=Keys.grad_step, format_func=lambda k: step_label(b, k))
+    step = b.trace.steps[i]
+    step_gradients(b, step, key)
 
     st.subheader("Parameter gradients")
     param_gradients(b, step)
@@ -86,6 +79,37 @@ def everything(b: Backward, code: str, prediction: int | None, train: bool,
 
     st.subheader("Saliency: which inputs matter")
     saliency(b, key)
+
+
+_GRAPH_CSS = """<style>
+/* the graph keeps its natural size (labels stay readable) and pans sideways when wider */
+.st-key-grad_graph [data-testid="stGraphVizChart"] { overflow-x: auto; }
+.st-key-grad_graph [data-testid="stGraphVizChart"] svg { max-width: none; }
+</style>"""
+
+
+def graph(b: Backward, selected: int) -> None:
+    """The forward graph across the page in rows, each step shaded by the size of its
+    gradient per element (log scale, with the legend), the chosen step framed in blue."""
+    rms = figures.grad_rms({k: v for k, v in b.output_grads.items() if isinstance(k, int)})
+    with st.container(key="grad_graph"):
+        st.html(_GRAPH_CSS)
+        st.graphviz_chart(figures.flow_dot(b.trace, selected=selected, show_params=True,
+                                           grad_rms=rms, per_row=4), width="content")
+        st.html(_legend(figures.grad_shades(rms)))
+
+
+def _legend(shades: list[figures.Shade]) -> str:
+    chips = "".join(
+        f'<span style="background:{s.colour};color:{"white" if s.dark else "black"};'
+        f'padding:2px 8px;border:1px solid #ccc">{s.low:.1e} – {s.high:.1e}</span>'
+        for s in shades)
+    return ('<div style="font-size:0.85rem;display:flex;flex-wrap:wrap;gap:4px;'
+            'align-items:center">'
+            '<span>Shade: the gradient’s RMS per element, d loss / d the step’s output '
+            '(log scale):</span>' + chips +
+            '<span style="border:4px solid #1565c0;padding:0 8px;margin-left:12px">'
+            'the chosen step</span><span>· grey: no gradient reaches it</span></div>')
 
 
 def step_label(b: Backward, i: int) -> str:
