@@ -335,7 +335,10 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)", timeout=30_000)
             page.get_by_role("button", name="open the backward pass").click()
             expect(page).to_have_url(re.compile(r"/backward$"))
-            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(timeout=30_000)
+            main = page.get_by_test_id("stMainBlockContainer")
+            expect(main.get_by_text("from Your code", exact=False)).to_be_visible(timeout=30_000)
+            sidebar = page.get_by_test_id("stSidebar")  # names the model /backward shows
+            expect(sidebar.get_by_text("shows your ImageClassifier", exact=False)).to_be_visible()
             expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=30_000)
             loss = page.get_by_test_id("stMetricValue").first
             before = float(loss.inner_text())
@@ -346,5 +349,60 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
             page.get_by_role("button", name="Use the sidebar's model").click()
             expect(page.get_by_text("from Your code", exact=False)).to_have_count(0)
+        finally:
+            context.close()
+
+
+def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
+                                                                         monkeypatch) -> None:
+    """/code's editor in a real browser: Tab indents, a wrong indent is marked at its line,
+    Shift+Tab takes it back, a typed line runs; nothing is fetched from outside the server."""
+    from conftest import start_app
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("FPE_ALLOW_CODE", "1")
+    with start_app() as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        outside: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((url, "data:", "blob:")) else None)
+            page.goto(f"{url}/code")
+            editor = page.frame_locator('iframe[title="ui.code_editor.fpe_code_editor"]')
+            lines = editor.locator(".ace_line")
+            expect(lines.filter(has_text="return x")).to_have_count(1, timeout=30_000)
+
+            def line(text: str):
+                return lines.filter(has_text=text).first
+
+            line("return x").click(force=True)  # Ace lays its text layer over the lines
+            page.keyboard.press("Home")  # to the first character after the indent
+            page.keyboard.press("Tab")
+            expect(line("return x")).to_have_text(" " * 12 + "return x")
+            page.wait_for_timeout(600)  # the editor sends its text after a 200 ms pause
+            _idle(page)
+            page.get_by_role("button", name="Run forward()").click()
+            expect(page.get_by_text("line 17", exact=False).first).to_be_visible(timeout=30_000)
+            expect(editor.locator(".ace_error-marker")).to_have_count(1)
+            expect(editor.locator(".ace_gutter-cell.ace_error")).to_have_text("17")
+            page.screenshot(path=SHOTS / "code-error.png", full_page=True)
+
+            line("return x").click(force=True)  # Ace lays its text layer over the lines
+            page.keyboard.press("Shift+Tab")
+            line("self.fc2(x)").click(force=True)
+            page.keyboard.press("End")
+            page.keyboard.press("Enter")  # the new line keeps the indent
+            page.keyboard.type("x = x * 2  # doubled")
+            expect(line("doubled")).to_have_text(" " * 8 + "x = x * 2  # doubled")
+            page.wait_for_timeout(600)
+            _idle(page)
+            expect(editor.locator(".ace_error-marker")).to_have_count(0)  # the code changed
+            page.get_by_role("button", name="Run forward()").click()
+            expect(page.get_by_text("x = x * 2", exact=False).first).to_be_visible(
+                timeout=30_000)
+            expect(page.get_by_test_id("stAlert").filter(has_text="line 17")).to_have_count(0)
+            page.screenshot(path=SHOTS / "code-run.png", full_page=True)
+            assert outside == []  # the editor's code, mode and theme come from the server
         finally:
             context.close()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import links, ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
+from ui import code_backward
 from ui.errors import guarded
 
 
@@ -39,6 +40,14 @@ def render() -> None:
 
 def _model() -> None:
     st.header("Model")
+    sent = code_backward.sent_code()
+    if sent is not None:
+        st.info(f"**Backward pass** shows your `{sent.class_name}` from Your code"
+                + (f" ({sent.steps} SGD step{'s' if sent.steps != 1 else ''})" if sent.steps
+                   else "") + "; this network is for the other pages.",
+                icon=":material/code:")
+        st.button("Back to this network on Backward pass", key="code_unsend_sidebar",
+                  on_click=guarded(code_backward.unsend), width="stretch")
     ui_state.keep_choice(Keys.model, ui_state.model_names())
     name = st.selectbox("Network", ui_state.model_names(), key=Keys.model,
                         format_func=lambda n: ui_state.preset_of(n).title)
