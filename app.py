@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from explorer.selection import Keys
-from ui import errors, show, sidebar
+from ui import errors, session_weights, show, sidebar
 from ui.icon import app_icon
 from ui.pages import PAGES
 
@@ -38,5 +38,7 @@ page = st.navigation([
 with errors.page_guard("drawing the sidebar"):
     sidebar.render()
 show.page_style()
+with errors.page_guard("checking this session's weights"):
+    session_weights.banner()
 with errors.page_guard():
     page.run()

@@ -24,7 +24,7 @@ from explorer.sharing import parameters_with, session_view
 from explorer.steps import Trace
 from explorer.trace import record_pass
 
-__all__ = ["LOSSES", "Backward", "backward", "sgd_step"]
+__all__ = ["LOSSES", "Backward", "backward", "sgd_step", "step_warning"]
 
 LOSSES = ("cross_entropy", "mse")
 
@@ -149,6 +149,29 @@ def sgd_step(model: nn.Module, grads: Mapping[str, torch.Tensor], lr: float,
     with torch.no_grad():
         return {n: (p - lr * grads[n]) if n in grads else p.clone()
                 for n, p in ((n, p.detach()) for n, p in start.items())}
+
+
+COLLAPSED = 1e-4  # a loss below this after one step: the gradients have (almost) vanished
+
+
+def step_warning(before: float, after: float, lr: float) -> str | None:
+    """What went wrong with an SGD step that took the loss from ``before`` to ``after``, in
+    words for a student; None when it simply went downhill (or a little uphill)."""
+    if not math.isfinite(after):
+        return (f"The loss is no longer a finite number: with learning rate {lr:g} the step "
+                "threw the weights so far that the numbers overflowed. Undo, and try a "
+                "learning rate ten times smaller.")
+    if after > 2 * before and after - before > 0.1:
+        return (f"The step made the loss worse ({before:.4f} → {after:.4f}): with learning "
+                f"rate {lr:g} it jumped right over the valley. Undo, and try a smaller "
+                "learning rate.")
+    if after < COLLAPSED <= before:
+        return (f"One step drove the loss from {before:.4f} to {after:.2g}: the network now "
+                "matches this target (almost) exactly, so every gradient is (almost) zero and "
+                f"further steps change next to nothing. Learning rate {lr:g} memorised one "
+                "example; training takes small steps over many. Undo and try 0.01 to watch "
+                "the loss go down step by step.")
+    return None
 
 
 def _loss_and_target(output: torch.Tensor, x: torch.Tensor, target: Any,

@@ -25,11 +25,18 @@ PATHS = {"data": "Let the data decide", "deep": "Deep path", "shallow": "Shallow
 MAX_SEED = 2**31 - 1
 SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names it
 MAX_TYPED = 64  # numbers in a link's x=...
+MAX_SGD = 20  # SGD steps a link replays (each is a backward pass on arrival)
+TARGET_KINDS = {"pred": "Predicted class", "true": "True label"}
+LR_DEFAULT = 0.1
 
 # The state a link carries, with its defaults (the values a new session starts with).
 DEFAULTS: dict[str, Any] = {
     "model": "cnn", "source": "Sample", "sample": 0, "random_seed": 0, "train": False,
     "dropout_seed": 0, "path": "Let the data decide", "step": 0, "typed": None,
+    # /backward: the target ("Predicted class", "True label" or a number: a class, or the value
+    # a regression is compared with), its step, the learning rate and the SGD steps taken,
+    # oldest first, as (learning rate, target the step used); the autoencoder's target is None
+    "target": "Predicted class", "grad_step": 0, "lr": LR_DEFAULT, "sgd": (),
 }
 
 
@@ -54,6 +61,18 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     typed = state.get("typed")
     if typed is not None and source == "Typed numbers":
         params["x"] = ";".join(",".join(_number(v) for v in row) for row in typed)
+    target = state.get("target", DEFAULTS["target"])
+    if target != DEFAULTS["target"]:
+        params["target"] = (_key_of(TARGET_KINDS, target) if isinstance(target, str)
+                            else _number(target))
+    if int(state.get("grad_step") or 0):
+        params["gstep"] = str(int(state["grad_step"]))
+    lr = state.get("lr", LR_DEFAULT)
+    if lr is not None and float(lr) != LR_DEFAULT:
+        params["lr"] = _number(lr)
+    if state.get("sgd"):
+        params["sgd"] = ",".join(f"{_number(lr)}:{'x' if t is None else _number(t)}"
+                                 for lr, t in state["sgd"])
     return params
 
 
@@ -94,6 +113,10 @@ def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[Ignored
     take("mode", "train", _choice({"train": True, "eval": False}))
     take("path", "path", _choice(PATHS))
     take("x", "typed", _typed)
+    take("target", "target", _target)
+    take("gstep", "grad_step", _int(0, 10_000))
+    take("lr", "lr", _lr)
+    take("sgd", "sgd", _sgd)
     return state, ignored
 
 
@@ -169,6 +192,45 @@ def _typed(v: str) -> tuple[tuple[float, ...], ...]:
     if too_large is not None:  # finite here, infinity in the network's float32
         raise ValueError(too_large_message(too_large))
     return rows
+
+
+def _target(v: str) -> str | float:
+    if v.lower() in TARGET_KINDS:
+        return TARGET_KINDS[v.lower()]
+    return _finite(v, "must be pred, true or a number (a class, or the value to aim for)")
+
+
+def _lr(v: str) -> float:
+    lr = _finite(v, "must be a number from 0 to 10")
+    if not 0 <= lr <= 10:
+        raise ValueError("must be a number from 0 to 10")
+    return lr
+
+
+def _sgd(v: str) -> tuple[tuple[float, float | None], ...]:
+    """``lr:target,lr:target``: the SGD steps to replay, oldest first (target ``x``: the input,
+    for the autoencoder)."""
+    parts = v.split(",")
+    if len(parts) > MAX_SGD:
+        raise ValueError(f"a link replays at most {MAX_SGD} SGD steps")
+    why = "must be steps like 0.1:3,0.1:3 (learning rate:target, separated by commas)"
+    steps = []
+    for part in parts:
+        lr, _, target = part.partition(":")
+        if not target:
+            raise ValueError(why)
+        steps.append((_lr(lr), None if target == "x" else _finite(target, why)))
+    return tuple(steps)
+
+
+def _finite(v: str, why: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise ValueError(why) from None
+    if not math.isfinite(x) or first_too_large(np.array([x])) is not None:
+        raise ValueError(why)
+    return x
 
 
 def _one_of(options: list[str]) -> str:

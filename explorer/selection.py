@@ -49,6 +49,10 @@ class Keys:
     target_value = "target_value"  # a typed target for a model with one output number
     grad_step = "grad_step"
     lr = "learning_rate"
+    sgd_replay = "sgd_replay"  # SGD steps a link asked for, replayed once the input is known
+    # widgets of one page whose values must outlive a visit to another page (Streamlit drops
+    # the state of widgets a run did not draw)
+    sticky = (target_kind, target_class, target_value, grad_step, lr)
 
     projector = "projector"  # large type and figures for the back of a room
     link_adopted = "link_adopted"  # this session has read the link it was opened with
@@ -66,12 +70,23 @@ class Keys:
 
     @staticmethod
     def history(model: str) -> str:
-        """The SGD steps taken, newest last, for undo: (weights before, loss, prediction)."""
+        """The SGD steps taken, newest last, for undo (``SgdStep``s)."""
         return f"sgd_history_{model}"
 
     @staticmethod
     def typed(model: str) -> str:
         return f"typed_{model}"
+
+
+@dataclass(frozen=True)
+class SgdStep:
+    """One SGD step a session took: enough to undo it, and to replay it from a link."""
+
+    before: dict[str, torch.Tensor] | None  # the weights before it (None: the shared ones)
+    loss: float  # the loss it descended from
+    prediction: Any  # the prediction before it (None: not a classifier)
+    lr: float
+    target: float | None  # the class, or the value aimed for; None: the input (autoencoder)
 
 
 @dataclass

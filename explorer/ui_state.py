@@ -33,6 +33,7 @@ from explorer.selection import SOURCES as SOURCES
 from explorer.selection import TARGETS as TARGETS
 from explorer.selection import Keys as Keys
 from explorer.selection import Selection as Selection
+from explorer.selection import SgdStep as SgdStep
 from explorer.selection import image_to_tensor as image_to_tensor
 from explorer.trace import Trace, trace
 from explorer.zoo import PRESETS, Preset, load_model
@@ -197,24 +198,54 @@ def session_params(model: str) -> dict[str, torch.Tensor] | None:
     return st.session_state.get(Keys.params(model))
 
 
-def sgd_history(model: str) -> list[tuple[Any, float, Any]]:
+def sgd_history(model: str) -> list[SgdStep]:
     return st.session_state.get(Keys.history(model), [])
 
 
-def apply_sgd(model: str, result: Backward, lr: float, prediction: Any) -> None:
+def apply_sgd(model: str, result: Backward, lr: float, prediction: Any, target: Any) -> None:
     """Button callback: one SGD step on this session's copy of the weights (the shared model
-    is never touched); the step before is kept for undo."""
+    is never touched); the step before is kept for undo, and with its target for links."""
     current = session_params(model)
     new = sgd_step(model_of(model), result.param_grads, lr, params=current)
-    st.session_state[Keys.history(model)] = [*sgd_history(model),
-                                             (current, result.loss, prediction)]
+    st.session_state[Keys.history(model)] = [
+        *sgd_history(model), SgdStep(current, result.loss, prediction, lr, _plain(target))]
     st.session_state[Keys.params(model)] = new
+
+
+def _plain(target: Any) -> float | None:
+    """A target as a link writes it: the class, the one value aimed for, or None (the input)."""
+    if isinstance(target, torch.Tensor):
+        return float(target.flatten()[0])
+    return None if target is None else float(target)
+
+
+def target_of(preset: Preset, value: float | None) -> Any:
+    """The target ``run_backward`` takes for a link's plain one (``_plain`` reversed)."""
+    if preset.task == "classify":
+        return int(value) if value is not None else None
+    if preset.task == "reconstruct":
+        return None
+    return torch.tensor([[float(value if value is not None else 1.0)]])
+
+
+def replay_sgd(sel: Selection) -> int:
+    """Take the SGD steps a link asked for (once, now that the input is known); how many."""
+    steps = st.session_state.pop(Keys.sgd_replay, None)
+    if not steps or not sel.ok:
+        return 0
+    reset_weights(sel.model_name)
+    for lr, value in steps:
+        target = target_of(sel.preset, value)
+        logits = run_trace(sel).output
+        prediction = int(logits.argmax(1)[0]) if sel.preset.task == "classify" else None
+        apply_sgd(sel.model_name, run_backward(sel, target), lr, prediction, target)
+    return len(steps)
 
 
 def undo_sgd(model: str) -> None:
     history = sgd_history(model)
     if history:
-        previous, _, _ = history[-1]
+        previous = history[-1].before
         st.session_state[Keys.history(model)] = history[:-1]
         if previous is None:
             st.session_state.pop(Keys.params(model), None)
@@ -249,12 +280,21 @@ def defaults() -> None:
     state.setdefault(Keys.target_kind, TARGETS[0])
     state.setdefault(Keys.target_class, 0)
     state.setdefault(Keys.target_value, 1.0)
-    state.setdefault(Keys.lr, 0.1)
+    state.setdefault(Keys.lr, links.LR_DEFAULT)
+
+
+def keep_sticky_widgets() -> None:
+    """Keep /backward's target, step and learning rate while another page is shown: Streamlit
+    forgets a widget's value after a run that did not draw it, unless the script wrote it."""
+    for key in Keys.sticky:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 _LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
               "random_seed": Keys.random_seed, "train": Keys.train,
-              "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step}
+              "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step,
+              "grad_step": Keys.grad_step, "lr": Keys.lr}
 
 
 def adopt_link() -> list[links.Ignored]:
@@ -281,9 +321,31 @@ def adopt_link() -> list[links.Ignored]:
         else:
             st.session_state[Keys.typed_start(model)] = typed
             st.session_state[Keys.typed(model)] = np.array(typed, dtype=np.float64)
+    if "target" in values:
+        problem = _adopt_target(values.pop("target"), preset_of(model))
+        if problem:
+            ignored.append(links.Ignored("target", problem))
+    if "sgd" in values:
+        st.session_state[Keys.sgd_replay] = values.pop("sgd")
     for key, value in values.items():
         st.session_state[_LINK_KEYS[key]] = value
     return ignored
+
+
+def _adopt_target(target: str | float, preset: Preset) -> str | None:
+    """Set the /backward target a link asks for; why it cannot be used, if it cannot."""
+    if isinstance(target, str):
+        if preset.task != "classify":
+            return f"{preset.title} is not a classifier: its target is a number"
+        st.session_state[Keys.target_kind] = target
+    elif preset.task == "classify":
+        if not float(target).is_integer() or not 0 <= target <= 9:
+            return "a class is a whole number from 0 to 9"
+        st.session_state[Keys.target_kind] = "Another class"
+        st.session_state[Keys.target_class] = int(target)
+    elif preset.task == "regress":
+        st.session_state[Keys.target_value] = float(target)
+    return None
 
 
 def link_state(*, with_step: bool = False) -> dict[str, Any]:
@@ -293,7 +355,20 @@ def link_state(*, with_step: bool = False) -> dict[str, Any]:
         state["step"] = 0
     typed = st.session_state.get(Keys.typed(state["model"]))
     state["typed"] = None if typed is None else np.asarray(typed).tolist()
+    state["target"] = _link_target(preset_of(state["model"]))
+    state["sgd"] = tuple((s.lr, s.target) for s in sgd_history(state["model"]))
     return state
+
+
+def _link_target(preset: Preset) -> str | float:
+    state = st.session_state
+    if preset.task == "classify":
+        kind = state.get(Keys.target_kind, TARGETS[0])
+        return float(state.get(Keys.target_class, 0)) if kind == "Another class" else kind
+    if preset.task == "regress":
+        value = float(state.get(Keys.target_value, 1.0))
+        return value if value != 1.0 else links.DEFAULTS["target"]
+    return links.DEFAULTS["target"]
 
 
 def publish_link(*, with_step: bool = False) -> None:

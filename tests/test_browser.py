@@ -148,7 +148,7 @@ def test_backward_page_runs_and_shows_the_graph_and_gradients(page, app_url) -> 
     expect(page.get_by_text("loss.backward()", exact=False).first).to_be_visible()
     graph = page.get_by_test_id("stGraphVizChart").locator("svg")
     expect(graph).to_be_visible()
-    expect(graph.locator("g.node")).to_have_count(11 + 1 + 8)  # steps, input, parameters
+    expect(graph.locator("g.node")).to_have_count(11 + 1)  # steps and input (parameters in them)
     expect(page.get_by_text("ConvolutionBackward0")).to_be_visible()
     expect(page.get_by_text("gradient d loss / d output").first).to_be_visible()
     expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
@@ -376,8 +376,11 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
                                                                   timeout=scaled_ms(30))
             page.get_by_role("button", name="open the backward pass").click()
             expect(page).to_have_url(re.compile(r"/backward$"))
-            expect(page.get_by_text("from Your code", exact=False)).to_be_visible(
+            main = page.get_by_test_id("stMainBlockContainer")
+            expect(main.get_by_text("from Your code", exact=False)).to_be_visible(
                 timeout=scaled_ms(30))
+            sidebar = page.get_by_test_id("stSidebar")  # names the model /backward shows
+            expect(sidebar.get_by_text("shows your ImageClassifier", exact=False)).to_be_visible()
             expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=scaled_ms(30))
             loss = page.get_by_test_id("stMetricValue").first
             before = float(loss.inner_text())
@@ -388,5 +391,58 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             page.screenshot(path=SHOTS / "code-backward.png", full_page=True)
             page.get_by_role("button", name="Use the sidebar's model").click()
             expect(page.get_by_text("from Your code", exact=False)).to_have_count(0)
+        finally:
+            context.close()
+
+
+def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
+                                                                         monkeypatch) -> None:
+    """/code's editor in a real browser: Tab indents, a wrong indent is marked at its line,
+    Shift+Tab takes it back, a typed line runs; nothing is fetched from outside the server."""
+    from conftest import start_app
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("FPE_ALLOW_CODE", "1")
+    with start_app() as url:
+        context = new_context(browser, viewport={"width": 1400, "height": 1000})
+        outside: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((url, "data:", "blob:")) else None)
+            page.goto(f"{url}/code")
+            editor = page.frame_locator('iframe[title="ui.code_editor.fpe_code_editor"]')
+            lines = editor.locator(".ace_line")
+            expect(lines.filter(has_text="return x")).to_have_count(1, timeout=scaled_ms(30))
+
+            def line(text: str):
+                return lines.filter(has_text=text).first
+
+            line("return x").click(force=True)  # Ace lays its text layer over the lines
+            page.keyboard.press("Home")  # to the first character after the indent
+            with rerun(page):  # the editor sends its text after a 200 ms pause
+                page.keyboard.press("Tab")
+            expect(line("return x")).to_have_text(" " * 12 + "return x")
+            page.get_by_role("button", name="Run forward()").click()
+            expect(page.get_by_text("line 17", exact=False).first).to_be_visible(timeout=scaled_ms(30))
+            expect(editor.locator(".ace_error-marker")).to_have_count(1)
+            expect(editor.locator(".ace_gutter-cell.ace_error")).to_have_text("17")
+            page.screenshot(path=SHOTS / "code-error.png", full_page=True)
+
+            line("return x").click(force=True)  # Ace lays its text layer over the lines
+            page.keyboard.press("Shift+Tab")
+            line("self.fc2(x)").click(force=True)
+            page.keyboard.press("End")
+            page.keyboard.press("Enter")  # the new line keeps the indent
+            with rerun(page):
+                page.keyboard.type("x = x * 2  # doubled")
+            expect(line("doubled")).to_have_text(" " * 8 + "x = x * 2  # doubled")
+            expect(editor.locator(".ace_error-marker")).to_have_count(0)  # the code changed
+            page.get_by_role("button", name="Run forward()").click()
+            expect(page.get_by_text("x = x * 2", exact=False).first).to_be_visible(
+                timeout=scaled_ms(30))
+            expect(page.get_by_test_id("stAlert").filter(has_text="line 17")).to_have_count(0)
+            page.screenshot(path=SHOTS / "code-run.png", full_page=True)
+            assert outside == []  # the editor's code, mode and theme come from the server
         finally:
             context.close()

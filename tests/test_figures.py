@@ -447,17 +447,36 @@ def test_flow_of_the_skip_net_shows_the_skip_connection() -> None:
 
 def test_flow_labels_highlight_params_and_gradients() -> None:
     t = traced("cnn")
-    dot = flow_dot(t, selected=3, show_params=True, grad_norms={0: 2.0, 7: 0.1})
+    dot = flow_dot(t, selected=3, show_params=True, grad_rms={0: 2.0, 7: 0.1})
     assert 's0 [label="conv2d · conv1\\n(1, 32, 28, 28)' in dot
     assert 'input [label="input\\n(1, 1, 28, 28)"' in dot
     selected = [line for line in dot.splitlines() if "penwidth" in line]
     assert len(selected) == 1 and selected[0].lstrip().startswith("s3 ")
+    assert 'color="#1565c0"' in selected[0]  # a frame in no colour of the gradient scale
     assert 'label="conv1.weight\\n(32, 1, 3, 3)"' in dot and dot.count("style=dashed") == 8
     shaded = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(s\d+) \[.*fillcolor=\"(#\w+)\"",
                                                           dot, re.M)}
     assert shaded["s0"] != shaded["s7"]
-    assert "‖grad‖ 2" in dot
+    assert "grad RMS 2" in dot
     assert "(1, 1, 28, 28) → (1, 32, 28, 28)" in model_flow_dot(t)
+
+
+def test_flow_shades_by_gradient_per_element_on_a_log_scale() -> None:
+    from explorer.figures import grad_rms, grad_shades
+
+    grads = {0: torch.full((1, 1000), 0.01), 1: torch.full((1, 10), 1.0), 2: torch.zeros(3)}
+    rms = grad_rms(grads)
+    assert rms[0] == pytest.approx(0.01) and rms[1] == pytest.approx(1.0)  # size, not count
+    shades = grad_shades(rms)
+    assert shades[0].low == pytest.approx(0.01) and shades[-1].high == pytest.approx(1.0)
+    ratios = [s.high / s.low for s in shades]
+    assert ratios == pytest.approx([ratios[0]] * len(shades))  # equal bands of the log
+    t = traced("cnn")
+    dot = flow_dot(t, show_params=True, grad_rms={0: 0.01, 1: 1.0}, per_row=4)
+    fill = dict(re.findall(r"^\s+(s\d+) \[.*fillcolor=\"(#\w+)\"", dot, re.M))
+    assert fill["s0"] == shades[0].colour and fill["s1"] == shades[-1].colour
+    assert "weight (32, 1, 3, 3)" in dot and "shape=note" not in dot  # parameters in the box
+    assert dot.count("rank=same") == -(-(len(t.steps) + 1) // 4)
 
 
 def test_flow_escapes_quotes_in_labels() -> None:

@@ -83,3 +83,22 @@ def test_a_link_may_name_a_network_saved_for_the_class() -> None:
     _, ignored = from_params({"model": "yours:Réseau"})
     assert "'é'" in ignored[0].reason
     assert to_params({**DEFAULTS, "model": "yours:Class CNN"})["model"] == "yours:Class CNN"
+
+
+def test_the_backward_view_travels_in_the_link() -> None:
+    state = {**DEFAULTS, "target": 6.0, "grad_step": 3, "lr": 1.0,
+             "sgd": ((1.0, 6.0), (0.05, None))}
+    params = to_params(state)
+    assert params == {"target": "6", "gstep": "3", "lr": "1", "sgd": "1:6,0.05:x"}
+    back, ignored = from_params(params)
+    assert ignored == [] and {k: back.get(k, DEFAULTS[k]) for k in DEFAULTS} == state
+    assert from_params({"target": "true"})[0] == {"target": "True label"}
+
+
+@pytest.mark.parametrize("params, bad", [
+    ({"lr": "11"}, "lr"), ({"lr": "nan"}, "lr"), ({"target": "cat"}, "target"),
+    ({"sgd": "0.1"}, "sgd"), ({"sgd": ",".join(["0.1:3"] * 21)}, "sgd"), ({"gstep": "-2"}, "gstep"),
+])
+def test_bad_backward_values_are_ignored(params, bad) -> None:
+    state, ignored = from_params(params)
+    assert state == {} and [i.name for i in ignored] == [bad]

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from explorer import figures, ops, ui_state
-from explorer.gradients import Backward
+from explorer.gradients import Backward, step_warning
 from explorer.steps import INPUT, Step
 from explorer.ui_state import TARGETS, Keys, Selection
 from ui import show
@@ -53,18 +53,11 @@ def everything(b: Backward, code: str, prediction: int | None, train: bool,
     m3.metric("Mode", "train" if train else "eval")
 
     n = len(b.trace.steps)
-    ui_state.clamp(Keys.grad_step, 0, n - 1)
-    graph_col, detail_col = st.columns([2, 3], gap="large")
-    with detail_col:
-        i = st.selectbox("Step", range(n), key=Keys.grad_step,
-                         format_func=lambda k: step_label(b, k))
-        step = b.trace.steps[i]
-        step_gradients(b, step, key)
-    with graph_col:
-        norms = {k: v for k, v in b.grad_norms.items() if isinstance(k, int)}
-        st.graphviz_chart(figures.flow_dot(b.trace, selected=i, show_params=True,
-                                           grad_norms=norms))
-        st.caption("Darker nodes receive larger gradients.")
+    i = ui_state.clamp(Keys.grad_step, 0, n - 1)
+    graph(b, i)
+    i = st.selectbox("Step", range(n), key=Keys.grad_step, format_func=lambda k: step_label(b, k))
+    step = b.trace.steps[i]
+    step_gradients(b, step, key)
 
     st.subheader("Parameter gradients")
     param_gradients(b, step)
@@ -74,6 +67,37 @@ def everything(b: Backward, code: str, prediction: int | None, train: bool,
 
     st.subheader("Saliency: which inputs matter")
     saliency(b, key)
+
+
+_GRAPH_CSS = """<style>
+/* the graph keeps its natural size (labels stay readable) and pans sideways when wider */
+.st-key-grad_graph [data-testid="stGraphVizChart"] { overflow-x: auto; }
+.st-key-grad_graph [data-testid="stGraphVizChart"] svg { max-width: none; }
+</style>"""
+
+
+def graph(b: Backward, selected: int) -> None:
+    """The forward graph across the page in rows, each step shaded by the size of its
+    gradient per element (log scale, with the legend), the chosen step framed in blue."""
+    rms = figures.grad_rms({k: v for k, v in b.output_grads.items() if isinstance(k, int)})
+    with st.container(key="grad_graph"):
+        st.html(_GRAPH_CSS)
+        st.graphviz_chart(figures.flow_dot(b.trace, selected=selected, show_params=True,
+                                           grad_rms=rms, per_row=4), width="content")
+        st.html(_legend(figures.grad_shades(rms)))
+
+
+def _legend(shades: list[figures.Shade]) -> str:
+    chips = "".join(
+        f'<span style="background:{s.colour};color:{"white" if s.dark else "black"};'
+        f'padding:2px 8px;border:1px solid #ccc">{s.low:.1e} – {s.high:.1e}</span>'
+        for s in shades)
+    return ('<div style="font-size:0.85rem;display:flex;flex-wrap:wrap;gap:4px;'
+            'align-items:center">'
+            '<span>Shade: the gradient’s RMS per element, d loss / d the step’s output '
+            '(log scale):</span>' + chips +
+            '<span style="border:4px solid #1565c0;padding:0 8px;margin-left:12px">'
+            'the chosen step</span><span>· grey: no gradient reaches it</span></div>')
 
 
 def step_label(b: Backward, i: int) -> str:
@@ -149,14 +173,14 @@ def saliency(b: Backward, key: tuple | None = None) -> None:
                           key="sal_grad")
 
 
-def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
+def sgd_controls(sel: Selection, b: Backward, prediction: Any, target: Any) -> None:
     """One SGD step on this session's copy of the weights, with undo."""
     name = sel.model_name
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     lr = c1.number_input("Learning rate", min_value=0.0, max_value=10.0, step=0.01,
                          key=Keys.lr, format="%.3f")
     c2.button("Apply one SGD step", type="primary", on_click=guarded(ui_state.apply_sgd),
-              args=(name, b, float(lr), prediction), key="sgd_apply")
+              args=(name, b, float(lr), prediction, target), key="sgd_apply")
     history = ui_state.sgd_history(name)
     c3.button("Undo", on_click=guarded(ui_state.undo_sgd), args=(name,), disabled=not history,
               key="sgd_undo")
@@ -165,7 +189,9 @@ def sgd_controls(sel: Selection, b: Backward, prediction: Any) -> None:
     st.caption("w ← w − lr · ∂loss/∂w, on this session's copy of the weights only: every "
                "other student keeps the trained model.")
     if history:
-        _, before_loss, before_pred = history[-1]
-        st.markdown(f"After {len(history)} step(s): loss **{before_loss:.4f} → {b.loss:.4f}**"
-                    + (f", prediction **{before_pred} → {prediction}**"
+        last = history[-1]
+        st.markdown(f"After {len(history)} step(s): loss **{last.loss:.4f} → {b.loss:.4f}**"
+                    + (f", prediction **{last.prediction} → {prediction}**"
                        if prediction is not None else ""))
+        if warning := step_warning(last.loss, b.loss, last.lr):
+            st.warning(warning, icon=":material/warning:")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import ui_state
+from explorer import links, ui_state
 from explorer.builder import (
     MAX_NAME_CHARS,
     NAME_RULE,
@@ -31,21 +32,24 @@ from explorer.builder import (
     preset_weights,
     remove_layer,
     shape_text,
-    train_network,
-    training_data,
-    training_problem,
     update_params,
 )
 from explorer.zoo import PRESETS
+from ui import build_train
 from ui.errors import guarded
 
 SPEC, STATE, VERSION, MESSAGE = "build_spec", "build_state", "build_version", "build_message"
 STARTS = {"empty_image": "Empty network, image input", "empty_vector": "Empty network, 4 numbers"}
+ORIGIN = "build_origin"  # the start the canvas was opened from (None: loaded or imported)
+PARAMS_PER_ROW = 3
+IMPORTS = "build_imports"  # bumped after an import, so the uploader starts empty
+NOTICE = "build_notice"  # what the last import or save did, shown after the rerun
 
 
 def spec() -> NetworkSpec:
     if SPEC not in st.session_state:
         _set(from_preset("cnn"), preset_weights("cnn"))
+        st.session_state[ORIGIN] = "cnn"
     return st.session_state[SPEC]
 
 
@@ -56,11 +60,13 @@ def _set(new: NetworkSpec, state: dict | None = None) -> None:
     st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
     if state is not None:
         st.session_state[STATE] = state
+        build_train.forget_history()
     elif st.session_state.get(STATE) is not None:
         try:
             check_state_dict(new, st.session_state[STATE])
         except ValueError:
             st.session_state[STATE] = None
+            build_train.forget_history()
 
 
 def _edit(change, *args, **kwargs) -> None:
@@ -72,21 +78,40 @@ def _edit(change, *args, **kwargs) -> None:
 
 
 def start_from() -> None:
+    """Where to start; it names what is on the canvas until another start is chosen."""
     options = [*STARTS, *convertible_presets()]
+    spec()
+    origin = st.session_state.get(ORIGIN)
+    if st.session_state.pop("build_start_sync", False) or "build_start" not in st.session_state:
+        st.session_state["build_start"] = origin  # None: the placeholder
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    choice = c1.selectbox("Start from", options, key="build_start",
+    choice = c1.selectbox("Start from", options, key="build_start", index=None,
+                          placeholder=f"“{spec().name}”, loaded or imported",
                           format_func=lambda o: STARTS.get(o) or f"{PRESETS[o].title} (trained)")
-    c2.button("Open", on_click=guarded(_open), args=(choice,), key="build_open", width="stretch")
+    c2.button("Open", on_click=guarded(_open), args=(choice,), key="build_open", width="stretch",
+              disabled=choice is None)
+    if choice is not None and choice != origin:
+        c1.caption("Press Open to replace the network below.")
 
 
-def _open(choice: str) -> None:
+def _open(choice: str | None) -> None:
+    if choice is None:
+        return
     if choice == "empty_image":
         _set(NetworkSpec(name="MyNetwork", input_kind="image", layers=()), {})
     elif choice == "empty_vector":
         _set(NetworkSpec(name="MyNetwork", input_kind="vector", input_features=4, layers=()), {})
     else:
         _set(from_preset(choice), preset_weights(choice))
+    st.session_state[ORIGIN] = choice
     st.session_state.pop(MESSAGE, None)
+
+
+def _loaded(new: NetworkSpec, state: dict | None) -> None:
+    """A network from the class store or a file: "Start from" no longer names its origin."""
+    _set(new, state)
+    st.session_state[ORIGIN] = None
+    st.session_state["build_start_sync"] = True
 
 
 def layer_list() -> None:
@@ -141,9 +166,10 @@ def _layer_row(layer: LayerReport, depth: int) -> None:
         params = PALETTE[layer.kind].params
         if params:
             current = _layer_params(path)
-            cols = st.columns(len(params))
-            for col, info in zip(cols, params, strict=True):
-                _param_widget(col, info, path, current.get(info.name), f"{version}_{tag}")
+            for row in range(0, len(params), PARAMS_PER_ROW):  # room for "out_channels"
+                cols = st.columns(PARAMS_PER_ROW)
+                for col, info in zip(cols, params[row:row + PARAMS_PER_ROW], strict=False):
+                    _param_widget(col, info, path, current.get(info.name), f"{version}_{tag}")
         if layer.error:
             st.error(layer.error, icon=":material/error:")
             if layer.fix:
@@ -199,75 +225,13 @@ def code_tab() -> None:
     code = generate_code(spec())
     st.download_button("Download the code (.py)", code, file_name=f"{spec().name}.py",
                        mime="text/x-python", icon=":material/download:", on_click="ignore")
-    st.code(code, language="python", line_numbers=True)
+    st.code(code, language="python", line_numbers=True, wrap_lines=True)
 
 
 def train_tab() -> None:
-    problem = training_problem(spec())
-    if problem:
-        st.info(problem)
+    build_train.train_tab(spec, STATE)
+    if st.session_state.get(build_train.JOB) is not None:
         return
-    data = training_data(spec())
-    st.caption(data.description)
-    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
-    epochs = int(c1.number_input("Epochs", 1, 20, 2, key="build_epochs"))
-    if not c2.button("Train", type="primary", key="build_train", icon=":material/play_arrow:"):
-        _trained_summary()
-        return
-    model = build(spec())
-    state = st.session_state.get(STATE)
-    if state:
-        model.load_state_dict(state)
-    progress = st.progress(0.0, text="Training...")
-    chart = st.empty()
-    history: list[dict] = []
-    st.caption("Press any button (or Stop) to stop training early.")
-    st.button("Stop", key="build_stop")
-
-    def on_batch(b) -> None:
-        done = (b.epoch * b.batches + b.batch + 1) / (epochs * b.batches)
-        progress.progress(done, text=f"epoch {b.epoch + 1}/{epochs} · loss {b.loss:.3f}")
-
-    def on_epoch(e) -> None:
-        history.append({"epoch": e.epoch + 1, "train loss": e.train_loss,
-                        "held-out loss": e.test_loss,
-                        "held-out accuracy": e.test_accuracy or 0.0})
-        chart.plotly_chart(_curve(history), key=f"curve_{len(history)}")
-
-    config = _config(epochs)
-    result = train_network(spec(), model, config, on_batch_end=on_batch, on_epoch_end=on_epoch)
-    st.session_state[STATE] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    st.session_state["build_result"] = (result.test_accuracy, history)
-    _trained_summary()
-
-
-def _config(epochs: int):
-    from explorer.builder import default_config
-
-    config = default_config(spec())
-    config.epochs = epochs
-    return config
-
-
-def _curve(history: list[dict]) -> go.Figure:
-    frame = pd.DataFrame(history)
-    fig = go.Figure()
-    for column in ("train loss", "held-out loss", "held-out accuracy"):
-        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], mode="lines+markers",
-                                 name=column))
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis={"title": "epoch", "dtick": 1})
-    return fig
-
-
-def _trained_summary() -> None:
-    result = st.session_state.get("build_result")
-    if result is not None:
-        accuracy, history = result
-        if accuracy is not None:
-            st.metric("Held-out accuracy", f"{accuracy:.1%}")
-        if history:
-            st.plotly_chart(_curve(history), key="curve_done")
     if st.session_state.get(STATE) and spec().layers and analyse(spec()).ok:
         st.button("Use this network on every page", key="build_use", on_click=guarded(_use),
                   icon=":material/rocket_launch:")
@@ -285,6 +249,8 @@ def _use() -> None:
 
 def share_tab(store: NetworkStore) -> None:
     """Save for the class (a shared store), and export/import files."""
+    if NOTICE in st.session_state:
+        st.success(st.session_state.pop(NOTICE))
     current = spec()
     name = st.text_input("Name", value=current.name, key="build_name", max_chars=MAX_NAME_CHARS,
                          help=f"Names may use {NAME_RULE}.")
@@ -295,9 +261,13 @@ def share_tab(store: NetworkStore) -> None:
             renamed = NetworkSpec(name=name, input_kind=current.input_kind,
                                   input_features=current.input_features, layers=current.layers)
             saved = store.save(name, renamed, state, overwrite=overwrite)
+            st.session_state[SPEC] = current = renamed  # same layers: the widgets stay
+            st.session_state["build_saved"] = saved.name
             st.success(f"Saved “{saved.name}” ({saved.parameter_count:,} parameters).")
         except ValueError as err:
             st.error(str(err))
+    if st.session_state.get("build_saved"):
+        _student_link(st.session_state["build_saved"])
     saved = store.list()
     if saved:
         table = pd.DataFrame([{"name": s.name, "saved": s.saved_at.strftime("%Y-%m-%d %H:%M"),
@@ -311,32 +281,50 @@ def share_tab(store: NetworkStore) -> None:
             except ValueError as err:  # a damaged entry, or one removed meanwhile
                 st.error(str(err))
             else:
-                _set(loaded, state)
+                _loaded(loaded, state)
                 st.rerun()
     st.markdown("**Files**")
     c1, c2 = st.columns(2)
-    c1.download_button("Spec (.json)", export_spec_json(current), file_name=f"{current.name}.json",
+    c1.download_button("Spec (.json)", export_spec_json(current), file_name=f"{name}.json",
                        mime="application/json", on_click="ignore", key="build_json_out")
     state = st.session_state.get(STATE)
     if state:
         c2.download_button("Weights (.pt)", lambda: export_weights(state),
-                           file_name=f"{current.name}.pt", on_click="ignore",
-                           key="build_pt_out")
+                           file_name=f"{name}.pt", on_click="ignore", key="build_pt_out")
     upload = st.file_uploader("Import a spec (.json) and, optionally, its weights (.pt)",
                               type=["json", "pt"], accept_multiple_files=True,
-                              key="build_import")
+                              key=f"build_import_{st.session_state.get(IMPORTS, 0)}")
     if upload and st.button("Import", key="build_import_go"):
         _import(upload)
 
 
+def _student_link(name: str) -> None:
+    """The address students open to get the saved network (copy button on the code block)."""
+    url = urlsplit(st.context.url or "http://localhost:8501/")
+    link = links.share_url(f"{url.scheme}://{url.netloc}", "forward",
+                           {**links.DEFAULTS, "model": f"{links.SAVED_PREFIX}{name}"})
+    st.markdown(f"**Give your students this link** (it opens “{name}” on Forward pass):")
+    st.code(link, language=None, wrap_lines=True)
+
+
 def _import(files) -> None:
+    """The newest .json (and .pt) dropped: earlier files in the list are older drops."""
     specs = [f for f in files if f.name.endswith(".json")]
     weights = [f for f in files if f.name.endswith(".pt")]
     try:
-        new = import_spec_json(specs[0].getvalue()) if specs else spec()
-        state = import_weights(new, weights[0].getvalue()) if weights else None
+        new = import_spec_json(specs[-1].getvalue()) if specs else spec()
+        state = import_weights(new, weights[-1].getvalue()) if weights else None
     except ValueError as err:
         st.error(str(err))
         return
-    _set(new, state)
+    _loaded(new, state)
+    what = [f"“{new.name}” from {specs[-1].name}: {len(new.layers)} layers"] if specs else \
+        [f"weights for “{new.name}”"]
+    if weights:
+        what.append(f"with the weights from {weights[-1].name}" if specs
+                    else f"from {weights[-1].name}")
+    elif specs:
+        what.append("without weights (train it, or import its .pt too)")
+    st.session_state[NOTICE] = "Imported " + " ".join(what) + "."
+    st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1
     st.rerun()

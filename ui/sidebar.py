@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import links, ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
+from ui import code_backward
 from ui.errors import guarded
 
 
@@ -14,6 +15,7 @@ def render() -> None:
     """Draw the sidebar; its widgets keep their values across pages (keys in ``Keys``)."""
     ignored = ui_state.adopt_link()
     ui_state.defaults()
+    ui_state.keep_sticky_widgets()
     ui_state.keep_choice(Keys.model, ui_state.model_names())
     ui_state.fit_source_to_model()
     with st.sidebar:
@@ -26,7 +28,8 @@ def render() -> None:
         st.toggle("Projector mode", key=Keys.projector,
                   help="Large type and figures, readable from the back of a classroom.")
         with st.expander("Share this view", icon=":material/link:"):
-            st.caption("Students who open this link see the same model, input, mode and step.")
+            st.caption("Students who open this link see the same model, input, mode and step; on "
+                       "Backward pass also the target, learning rate and SGD steps.")
             st.code(ui_state.share_url(), language=None, wrap_lines=True)
             mine = ui_state.get(Keys.model, "")
             if mine.startswith(links.SAVED_PREFIX):
@@ -37,6 +40,14 @@ def render() -> None:
 
 def _model() -> None:
     st.header("Model")
+    sent = code_backward.sent_code()
+    if sent is not None:
+        st.info(f"**Backward pass** shows your `{sent.class_name}` from Your code"
+                + (f" ({sent.steps} SGD step{'s' if sent.steps != 1 else ''})" if sent.steps
+                   else "") + "; this network is for the other pages.",
+                icon=":material/code:")
+        st.button("Back to this network on Backward pass", key="code_unsend_sidebar",
+                  on_click=guarded(code_backward.unsend), width="stretch")
     ui_state.keep_choice(Keys.model, ui_state.model_names())
     name = st.selectbox("Network", ui_state.model_names(), key=Keys.model,
                         format_func=lambda n: ui_state.preset_of(n).title)

@@ -4,13 +4,13 @@ import streamlit as st
 
 from explorer import ui_state
 from explorer.explain import overflow_note
-from ui import backward_view, code_view, gradient_numbers, predict_view
+from ui import backward_view, code_backward, gradient_numbers, predict_view
 
 st.title("The backward pass")
 st.caption("The tutorials stop at “autograd handles the backward pass”. Here it is: the "
            "gradient of the loss with respect to every step and every weight.")
-if code_view.sent_code() is not None:  # a student's own model, sent from /code
-    code_view.backward_page()
+if code_backward.sent_code() is not None:  # a student's own model, sent from /code
+    code_backward.backward_page()
     st.stop()
 
 sel = ui_state.current_selection()
@@ -38,4 +38,4 @@ gradient_numbers.small_backward(b)
 backward_view.everything(b, None, prediction, sel.train, ui_state.backward_key(sel, target))
 
 st.subheader("Take a step downhill")
-backward_view.sgd_controls(sel, b, prediction)
+backward_view.sgd_controls(sel, b, prediction, target)

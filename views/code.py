@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import figures, ui_state
 from explorer.sandbox import HOW_TO_ENABLE, TEMPLATES, code_allowed
-from ui import code_view, show, step_view
+from ui import code_backward, code_view, show, step_view
 
 st.title("Trace your own forward()")
 st.caption("forward() is plain Python: add a skip connection, an `if` on the data, a print — "
@@ -16,9 +16,10 @@ if not code_allowed():
 
 sel = ui_state.current_selection()
 name, source = code_view.editor()
+kwargs = code_view.arguments(name, source)
 x, note = code_view.input_for(name, sel)
 st.caption(note + f" {'train' if sel.train else 'eval'} mode, dropout seed {sel.seed}.")
-result = code_view.run(name, source, x, sel)
+result = code_view.run(name, source, x, sel, kwargs)
 if result is None:
     st.stop()
 if result.error is not None:
@@ -40,4 +41,4 @@ with right:
     step_view.facts(step)
 show.chart(figures.step_figure(step), key="code_figure")
 step_view.stats_table(step)
-code_view.send_button(source, x, sel, result)
+code_backward.send_button(source, x, sel, result, kwargs)

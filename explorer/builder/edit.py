@@ -80,11 +80,16 @@ def update_params(spec: NetworkSpec, path: LayerPath, **changes: Any) -> Network
     return replace_layer(spec, path, LayerSpec(old.kind, {**old.params, **changes}, old.children))
 
 
+LINEAR_WIDTH = 128  # a new Linear's outputs at most: the hidden width of the tutorials' MLPs
+
+
 def default_layer(kind: str, input_shape: Shape | None = None) -> LayerSpec:
     """A new layer of ``kind`` whose sizes fit ``input_shape`` (the shape arriving there).
 
-    Linear keeps the width, Conv2d makes 16 channels and keeps the size, BatchNorm matches,
-    a Residual block gets two layers that keep the shape. Without a shape, small guesses.
+    Linear keeps a narrow width and narrows a wide one to ``LINEAR_WIDTH`` (after Flatten of
+    64×7×7 it proposes 3136 → 128, not a 3136 × 3136 matrix), Conv2d makes 16 channels and keeps
+    the size, BatchNorm matches, a Residual block gets two layers that keep the shape. Without a
+    shape, small guesses.
     """
     if kind not in PALETTE:
         raise ValueError(f"unknown layer kind {kind!r}; choose one of {', '.join(PALETTE)}")
@@ -92,7 +97,8 @@ def default_layer(kind: str, input_shape: Shape | None = None) -> LayerSpec:
     channels = min(shape[0], MAX_CHANNELS) if len(shape) == 3 else 1
     features = min(math.prod(shape), MAX_FEATURES) if shape else 10
     if kind == "Linear":
-        return LayerSpec(kind, {"in_features": features, "out_features": features})
+        return LayerSpec(kind, {"in_features": features,
+                                "out_features": min(features, LINEAR_WIDTH)})
     if kind == "Conv2d":
         return LayerSpec(kind, {"in_channels": channels, "out_channels": 16, "kernel_size": 3,
                                 "padding": 1})

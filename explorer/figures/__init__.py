@@ -14,7 +14,7 @@ from explorer.figures.activations import (
     probabilities_figure,
     vector_figure,
 )
-from explorer.figures.flow import flow_dot, model_flow_dot
+from explorer.figures.flow import Shade, flow_dot, grad_rms, grad_shades, model_flow_dot
 from explorer.figures.grads import norms_figure, param_grad_figure
 from explorer.figures.images import pad_square
 from explorer.figures.mosaic import Mosaic, mosaic
@@ -25,6 +25,8 @@ from explorer.figures.steps import step_figure, step_title
 
 __all__ = [
     "Mosaic", "activation_figure", "channel_figure", "compare_figure", "figure_bytes",
-    "flow_dot", "model_flow_dot", "mosaic", "norms_figure", "overview_figure", "patch_figure", "pad_square", "param_grad_figure", "probabilities_figure", "step_figure", "step_title",
+    "Shade", "flow_dot", "grad_rms", "grad_shades", "model_flow_dot", "mosaic", "norms_figure",
+    "overview_figure", "pad_square", "param_grad_figure", "patch_figure", "probabilities_figure",
+    "step_figure", "step_title",
     "tensor_stats", "vector_figure",
 ]
