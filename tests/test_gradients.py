@@ -296,6 +296,7 @@ def _concurrent_calls_each_get_their_own_results() -> None:
 
 
     def work(k: int) -> None:
+        torch.set_num_threads(1)  # OpenMP keeps the count per thread
         x, c, s, tr = jobs[k]
         for _ in range(4):
             got = backward(model, x, c, seed=s, train=tr)
