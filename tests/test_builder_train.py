@@ -20,6 +20,8 @@ from explorer.builder import (
 from explorer.mnist import MnistSplit, load_split
 from explorer.training import TrainConfig, evaluate
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 L = LayerSpec
 
 

@@ -13,6 +13,8 @@ from explorer import load_model, ui_state
 from explorer.sandbox import TEMPLATES
 from explorer.ui_state import Keys
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 

@@ -8,6 +8,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

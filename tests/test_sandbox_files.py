@@ -20,6 +20,8 @@ from explorer.builder.store import NetworkStore
 from explorer.sandbox import ENV_VAR, TEMPLATES, run_user_code
 from explorer.sandbox.view import NAMESPACES_ENV, plan
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 SIMPLE = TEMPLATES["simple_nn"]
 
 

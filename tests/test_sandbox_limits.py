@@ -24,6 +24,8 @@ from explorer.sandbox import (
     run_user_code,
 )
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 SIMPLE = TEMPLATES["simple_nn"]
 FAST = Limits(cpu_seconds=1, wall_seconds=1.5)
 

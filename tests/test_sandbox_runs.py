@@ -23,6 +23,8 @@ from explorer.sandbox import (
     student_filename,
 )
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 SIMPLE = TEMPLATES["simple_nn"]
 CNN = TEMPLATES["image_classifier"]
 

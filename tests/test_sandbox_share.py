@@ -15,6 +15,8 @@ from explorer.sandbox import ENV_VAR, TEMPLATES, Limits, SandboxError, run_user_
 from explorer.sandbox.slots import Slots
 from explorer.sandbox.view import NAMESPACES_ENV, NICE
 
+pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
+
 SIMPLE = TEMPLATES["simple_nn"]
 
 
