@@ -232,3 +232,11 @@ def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() ->
     assert np.allclose(np.asarray(patch, dtype=np.float32), padded[r:r + 3, c:c + 3].numpy())
     assert any(f"= {float(out[r, c]):.4f} (torch" in cap.value for cap in at.caption)
     assert not any("more" in c.value for c in at.code if "Σ x·w" in c.value)  # all 9 terms
+
+
+def test_train_vs_eval_compares_batchnorm_too() -> None:
+    at = _app("views/forward.py", **{Keys.model: "bn_cnn", Keys.source: "Sample",
+                                     Keys.compare_open: True})
+    charts = {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+    assert {"compare_batch_norm", "compare_output"} <= charts
+    assert any("running ones learned in training" in c.value for c in at.caption)

@@ -215,17 +215,24 @@ def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def train_vs_eval(train_trace: Trace, eval_trace: Trace, pass_key: tuple | None = None) -> None:
-    """The same input in both modes: the dropout step and the final output side by side.
+    """The same input in both modes: dropout, BatchNorm and the final output side by side.
 
     ``pass_key`` is the train-mode pass's ``ui_state.pass_key`` (None: not shared)."""
     key = pass_key and (*pass_key, "train_vs_eval")
-    for a, b in zip(train_trace.steps, eval_trace.steps, strict=False):
-        if a.op == "dropout" and b.op == "dropout":
-            show.cached_chart(key and (*key, "dropout"),
-                              lambda a=a, b=b: figures.compare_figure(
-                                  a.output, b.output, title=f"{a.module or a.op} output"),
-                              key="compare_dropout")
-            break
+    # the steps whose own behaviour changes with the mode: the first dropout, the first BatchNorm
+    for op, why in (("dropout", "train mode drops and scales; eval mode hands the input on"),
+                    ("batch_norm", "train mode normalises with this batch's statistics; eval "
+                                   "mode with the running ones learned in training")):
+        pair = next(((a, b) for a, b in zip(train_trace.steps, eval_trace.steps, strict=False)
+                     if a.op == op and b.op == op), None)
+        if pair is None:
+            continue
+        a, b = pair
+        st.caption(f"**{a.module or a.op}**: {why}")
+        show.cached_chart(key and (*key, op),
+                          lambda a=a, b=b: figures.compare_figure(
+                              a.output, b.output, title=f"{a.module or a.op} output"),
+                          key=f"compare_{op}")
     show.cached_chart(key and (*key, "output"),
                       lambda: figures.compare_figure(train_trace.output, eval_trace.output,
                                                      title="final output"),
