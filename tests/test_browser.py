@@ -122,7 +122,7 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
 
     x = ui_state.image_to_tensor(ui_state.samples()[0][0])
     r, c = divmod(int(load_model("cnn").conv1(x)[0, 0].argmax()), 28)
-    first = units.get_by_text(f"Unit (0, {r}, {c})", exact=False)
+    first = units.get_by_text(f"Unit (0, {r}, {c})", exact=True)  # the heading, not the sum
     expect(first).to_be_visible()
     plot = units.locator(".js-plotly-plot .nsewdrag").first
     expect(plot).to_be_visible()
