@@ -93,6 +93,7 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
         if col == column:
             break
         # into the previous column through this Linear's weights: Σ_k dL/dz_k · W[k, j]
+        assert layer.weight is not None  # only the input column (col 0) has none
         w = layer.weight.astype(np.float64)
         back = d @ w
         if col - 1 == column:

@@ -37,7 +37,8 @@ def trace_npz(trace: Trace) -> bytes:
     arrays["steps"] = np.array(json.dumps({"model": trace.model_type, "training": trace.training,
                                            "seed": trace.seed, "steps": index}))
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # Numbers and one string only, so np.load reads it back without allow_pickle=True.
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
     return buf.getvalue()
 
 

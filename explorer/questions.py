@@ -265,6 +265,7 @@ def _hooks(trace: Trace, step: Step) -> Question | None:
     first = next((s for s in trace.steps if s.kind == "module" and s.call_flow), None)
     if first is None or first.index != step.index:
         return None
+    assert step.call_flow is not None  # step is ``first``, which has one
     flow = " → ".join(["model(x)", *step.call_flow.describe()])
     return Question(
         "hooks", "Calling `model(x)` goes through `nn.Module.__call__`. If you called "
@@ -350,7 +351,7 @@ def _read_cell(cells: tuple[tuple[int, int], ...]) -> Callable[[Any], tuple[int,
             if not isinstance(response, (tuple, list)) else tuple(int(v) for v in response)
         if numbers not in cells:
             raise ValueError("Pick a cell of the window, as (row, column) counted from 0.")
-        return numbers  # type: ignore[return-value]
+        return numbers  # narrowed by the `in cells` check above
     return read
 
 

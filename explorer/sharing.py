@@ -61,7 +61,7 @@ def parameters_with(model: nn.Module, params: Mapping[str, torch.Tensor] | None 
                     ) -> dict[str, torch.Tensor]:
     """``model``'s parameters by full name, with ``params`` in place of some (names and shapes
     checked: ValueError for a name the model lacks or a shape that differs)."""
-    own = dict(model.named_parameters())
+    own: dict[str, torch.Tensor] = dict(model.named_parameters())
     if not params:
         return own
     unknown = [n for n in params if n not in own]

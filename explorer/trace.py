@@ -26,6 +26,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import torch
@@ -276,7 +277,7 @@ class _Recorder(TorchFunctionMode):
         return ""
 
     def _where(self) -> dict[str, Any]:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             code = frame.f_code
             user = self.code_is_user.get(code)

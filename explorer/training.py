@@ -329,7 +329,7 @@ def train(
                     loss_sum += loss.item() * len(rows)
                     seen += len(rows)
                     if classify:
-                        correct += (outputs.argmax(dim=1) == y).sum().item()
+                        correct += int((outputs.argmax(dim=1) == y).sum().item())
                     if on_batch_end is not None:
                         on_batch_end(BatchStats(epoch, b, batches, loss.item(), lr))
                     if should_stop is not None and should_stop():

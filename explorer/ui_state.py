@@ -495,7 +495,7 @@ def current_selection() -> Selection:
     sel = Selection(name, preset, source, None, train=bool(state.get(Keys.train, False)),
                     seed=int(state.get(Keys.dropout_seed, 0)))
     if name == "conditional":
-        sel.forward_kwargs = {"deep": PATHS.get(state.get(Keys.path))}
+        sel.forward_kwargs = {"deep": PATHS.get(state.get(Keys.path, ""))}
     if source == "Random":
         gen = torch.Generator().manual_seed(int(state.get(Keys.random_seed, 0)))
         sel.x = torch.randn((1, *preset.input_shape), generator=gen)

@@ -147,6 +147,8 @@ class ConditionalNet(nn.Module):
     hidden activations are strong on average take the deep path.
     """
 
+    threshold: torch.Tensor  # a buffer (registered in __init__), so typed here
+
     def __init__(self, threshold: float = 1.0):
         super().__init__()
         self.fc1 = nn.Linear(784, 64)

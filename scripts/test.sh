@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Install everything the selected tests need, then run them. This is the README's test command,
-# and .ci/run calls it. Arguments go to pytest: `bash scripts/test.sh -m "not browser"` runs the
-# fast lane and installs no system package.
+# Install everything the selected tests need, check the code (ruff, mypy), then run the tests.
+# This is the README's test command, and .ci/run calls it. Arguments go to pytest:
+# `bash scripts/test.sh -m "not browser"` runs the fast lane and installs no system package.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet -r requirements-dev.txt -c constraints.txt || exit 1
+
+# The static checks come first: a lint or type error fails the run before any test starts.
+# Both read their settings (and mypy its files) from pyproject.toml.
+python -m ruff check . || exit 1
+python -m mypy || exit 1
 
 # Which Debian packages the selected tests need (by their markers: tests/conftest.py), and of
 # those, which are missing. A collection error is left for the real run to report.

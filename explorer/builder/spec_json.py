@@ -69,7 +69,7 @@ def spec_from_dict(data: Any) -> NetworkSpec:
         raise ValueError(f"this network file has version {brief(data['version'])}; "
                          f"this builder reads version {VERSION}")
     layers = _layers_from(data["layers"], (), depth=0)
-    return NetworkSpec(data["name"], data["input_kind"], data["input_features"], layers)
+    return NetworkSpec(data["name"], data["input_kind"], data["input_features"], tuple(layers))
 
 
 def _layers_from(raw: Any, path: LayerPath, depth: int) -> list[LayerSpec]:

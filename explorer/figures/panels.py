@@ -152,7 +152,7 @@ def axis_labels(m: Mosaic) -> tuple[list[str], list[str]]:
 
 
 def _labels(tiles: int, size: int) -> list[str]:
-    out = []
+    out: list[str] = []
     for t in range(tiles):
         out.extend(f"{i}" + " " * t for i in range(size))
         if t < tiles - 1:

@@ -3,6 +3,8 @@ each cell written out, for kernels up to ``MAX_WRITTEN`` x ``MAX_WRITTEN``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -23,9 +25,11 @@ def patch_figure(patch: np.ndarray, kernel: np.ndarray, *, title: str = "") -> g
     panels = [("input patch x", patch), ("kernel w", kernel),
               (f"x ⊙ w: sum {product.sum():.4f}", product)]
     width, gap = 0.3, 0.05
-    data, layout = [], {"annotations": [], "height": 260 if k <= 3 else 320,
-                        "margin": {"l": 10, "r": 10, "t": 60, "b": 10}, "showlegend": False,
-                        "title": {"text": title, "font": {"size": 15}}}
+    data = []
+    annotations: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {"annotations": annotations, "height": 260 if k <= 3 else 320,
+                              "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+                              "showlegend": False, "title": {"text": title, "font": {"size": 15}}}
     for i, (name, z) in enumerate(panels):
         ax = "" if i == 0 else str(i + 1)
         x0 = i * (width + gap)
@@ -41,8 +45,7 @@ def patch_figure(patch: np.ndarray, kernel: np.ndarray, *, title: str = "") -> g
         layout[f"yaxis{ax}"] = {"domain": [0, 1], "visible": False, "anchor": f"x{ax}",
                                 "autorange": "reversed", "scaleanchor": f"x{ax}",
                                 "constrain": "domain"}
-        layout["annotations"].append({"text": name, "x": x0 + width / 2, "y": 1.0,
-                                      "xref": "paper", "yref": "paper", "yanchor": "bottom",
-                                      "xanchor": "center", "showarrow": False,
-                                      "font": {"size": 14}})
+        annotations.append({"text": name, "x": x0 + width / 2, "y": 1.0,
+                            "xref": "paper", "yref": "paper", "yanchor": "bottom",
+                            "xanchor": "center", "showarrow": False, "font": {"size": 14}})
     return go.Figure(data=data, layout=layout)

@@ -218,9 +218,9 @@ _LAYOUTS: dict[str, tuple[Callable[[Step, torch.Tensor], bool], Callable[..., go
 
 def _pick(step: Step, out: torch.Tensor) -> Callable[..., go.Figure]:
     info = ops.lookup(step.op)
-    fits, draw = _LAYOUTS.get(info.figure if info is not None else "auto", (None, None))
-    if fits is not None and fits(step, out):
-        return draw
+    layout = _LAYOUTS.get(info.figure if info is not None else "auto")
+    if layout is not None and layout[0](step, out):
+        return layout[1]
     # "auto", and a step its layout does not fit: every channel, or input | output
     return _output_maps if out.dim() == 4 else _before_after
 

@@ -36,9 +36,11 @@ def pairwise(symbol: str, f: Callable[[float, float], float], *, commutative: bo
         values = [at(t, out, index) for t in step.inputs]
         values += [at(p, out, index) for p in step.params.values()]
         values += _constants(step)
-        if len(values) != 2 or any(v is None for v in values):
+        if len(values) != 2:
             return None
         a, b = values
+        if a is None or b is None:
+            return None
         if reverse:
             a, b = b, a
         if base_op(step.op) in ("add", "sub"):

@@ -6,7 +6,7 @@ p and the survivors are scaled by 1/(1 - p); in evaluation the op is the identit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -30,7 +30,8 @@ def _before(module: nn.Module) -> dict[str, Any]:
 
 
 def _module_mask(step: Step, module: nn.Module, notes: dict[str, Any]) -> None:
-    _mask(step, module.p, module.training, notes.get("rng"), module.forward)
+    p = cast(float, module.p)  # a plain attribute, which nn.Module's typing cannot see
+    _mask(step, p, module.training, notes.get("rng"), module.forward)
 
 
 def _function_mask(step: Step, func, args: tuple, kwargs: dict[str, Any], rng) -> None:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -43,8 +43,8 @@ def _normalise_formula(name: str, x: float, mean: float, var: float, eps: float,
 def _clone_running(module: nn.Module) -> dict[str, Any]:
     # Taken before the call: in train mode BatchNorm updates its running stats in place.
     rm, rv = module.running_mean, module.running_var
-    return {"running": (None if rm is None else rm.detach().clone(),
-                        None if rv is None else rv.detach().clone())}
+    return {"running": (rm.detach().clone() if isinstance(rm, torch.Tensor) else None,
+                        rv.detach().clone() if isinstance(rv, torch.Tensor) else None)}
 
 
 def _statistics(step: Step, x: torch.Tensor, use_batch: bool, running, eps: float,
@@ -60,8 +60,9 @@ def _statistics(step: Step, x: torch.Tensor, use_batch: bool, running, eps: floa
 def _bn_module(step: Step, module: nn.Module, notes: dict[str, Any]) -> None:
     if step.inputs:
         use_batch = module.training or module.running_mean is None
-        _statistics(step, step.inputs[0], use_batch, notes["running"], module.eps,
-                    module.momentum)
+        # Plain attributes, which nn.Module's typing (parameters, buffers, submodules) cannot see
+        eps, momentum = cast(float, module.eps), cast("float | None", module.momentum)
+        _statistics(step, step.inputs[0], use_batch, notes["running"], eps, momentum)
 
 
 def _bn_function(step: Step, func, args: tuple, kwargs: dict[str, Any], rng) -> None:

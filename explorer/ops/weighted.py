@@ -24,8 +24,10 @@ from explorer.units.settings import named_args, pair
 
 
 def _module_weights(step: Step, module: nn.Module, notes: dict[str, Any]) -> None:
-    step.extras["weight"] = module.weight.detach()
-    step.extras["bias"] = None if module.bias is None else module.bias.detach()
+    weight, bias = module.weight, module.bias
+    assert isinstance(weight, torch.Tensor)  # the layer's Parameter
+    step.extras["weight"] = weight.detach()
+    step.extras["bias"] = bias.detach() if isinstance(bias, torch.Tensor) else None  # bias=False
 
 
 def _function_weights(step: Step, func, args: tuple, kwargs: dict[str, Any], rng) -> None:

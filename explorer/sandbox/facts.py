@@ -201,7 +201,7 @@ def _running_layer(entries: list[types.TracebackType], model: nn.Module | None) 
 
 
 def _tensor_shapes(local_vars: dict[str, Any]) -> list[tuple[str, list[int], str]]:
-    out = []
+    out: list[tuple[str, list[int], str]] = []
     for name, value in local_vars.items():
         if isinstance(value, torch.Tensor) and len(out) < _MAX_SHAPES:
             out.append((name[:200], list(value.shape), str(value.dtype).removeprefix("torch.")))

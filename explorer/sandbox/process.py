@@ -98,12 +98,13 @@ class _Worker:
 
     def exchange(self, request: bytes, limits: Limits) -> Outcome:
         """Send the request; read the answer until EOF, a deadline or too many bytes."""
-        p = self.proc
+        stdin, stdout, stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # all PIPEs
         sel = selectors.DefaultSelector()
-        os.set_blocking(p.stdin.fileno(), False)
-        sel.register(p.stdin, selectors.EVENT_WRITE)
-        sel.register(p.stdout, selectors.EVENT_READ)
-        sel.register(p.stderr, selectors.EVENT_READ)
+        os.set_blocking(stdin.fileno(), False)
+        sel.register(stdin, selectors.EVENT_WRITE)
+        sel.register(stdout, selectors.EVENT_READ)
+        sel.register(stderr, selectors.EVENT_READ)
         out, err, sent = bytearray(), bytearray(), 0
         cap = limits.max_result_bytes + len(READY)
         # Starting (importing torch) gets its own allowance; their budget starts at READY.
@@ -117,21 +118,21 @@ class _Worker:
                     stopped = "timeout" if out.startswith(READY) else "start"
                     break
                 for key, _ in sel.select(timeout=min(left, 0.5)):
-                    if key.fileobj is p.stdin:
+                    if key.fileobj is stdin:
                         try:
-                            sent += os.write(p.stdin.fileno(), request[sent:sent + 65536])
+                            sent += os.write(stdin.fileno(), request[sent:sent + 65536])
                         except BlockingIOError:
                             continue
                         except BrokenPipeError:  # it died before reading it all: see below
                             sent = len(request)
                         if sent >= len(request):
-                            sel.unregister(p.stdin)
-                            p.stdin.close()
+                            sel.unregister(stdin)
+                            stdin.close()
                         continue
-                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    chunk = os.read(key.fd, 65536)
                     if not chunk:
                         sel.unregister(key.fileobj)
-                    elif key.fileobj is p.stdout:
+                    elif key.fileobj is stdout:
                         if not out.startswith(READY) and (out + chunk).startswith(READY):
                             ready = time.monotonic()
                             deadline = ready + limits.wall_seconds + _GRACE

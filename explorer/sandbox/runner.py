@@ -199,7 +199,9 @@ def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
     line says how its child ended and with how much CPU time. No line: the worker itself was
     killed, which no limit does.
     """
-    name, after = _signal_name(-o.returncode), f"after {o.seconds:.1f} s"
+    code = o.returncode
+    assert code is not None  # _died calls this for a SIGKILL or SIGXCPU only
+    name, after = _signal_name(-code), f"after {o.seconds:.1f} s"
     how = o.child.split()  # e.g. ["signal", "9", "cpu", "6.020"]
     if len(how) != 4 or how[0] != "signal":
         return SandboxError("killed", f"The worker process running your code was killed "
@@ -209,7 +211,7 @@ def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
     try:
         number, cpu = int(how[1]), float(how[3])
     except ValueError:
-        number, cpu = -o.returncode, 0.0
+        number, cpu = -code, 0.0
     if cpu >= limits.cpu_seconds:
         return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
     return SandboxError("killed", f"Your code's process was killed ({_signal_name(number)}) "

@@ -45,14 +45,13 @@ def unit_computation(step: Step, unit: tuple[int, ...], *, sample: int = 0,
     """
     out = output_tensor(step)
     index = full_index(out, tuple(int(i) for i in unit), sample)
-    base = dict(op=step.op, unit=tuple(int(i) for i in unit), sample=sample,
-                value=float(out[index]))
     info = ops.lookup(step.op)
     maths = info.unit if info is not None else None
     fields = maths(step, out, index, max(int(top_k), 0)) if maths is not None else None
     if fields is None:
         fields = generic(step, out, index)
-    return UnitComputation(**base, **fields)
+    return UnitComputation(op=step.op, unit=tuple(int(i) for i in unit), sample=sample,
+                           value=float(out[index]), **fields)
 
 
 def generic(step: Step, out: torch.Tensor, index: tuple) -> Fields:
