@@ -108,3 +108,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     needed = {pkg for item in session.items for marker, pkgs in SYSTEM_PACKAGES.items()
               if item.get_closest_marker(marker) for pkg in pkgs}
     Path(path).write_text("".join(f"{pkg}\n" for pkg in sorted(needed)))
+
+
+# --- PostgreSQL (the class's shared database across replicas) -------------------------------
+SYSTEM_PACKAGES["postgres"] = ("postgresql",)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole run (tests/pg_server.py), stopped at the end."""
+    from pg_server import binaries, postgres_server
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: scripts/test.sh installs it with apt-get")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    """The class's database, on each backend: SQLite in a temporary folder, or a fresh
+    database on the test PostgreSQL server."""
+    from explorer.classroom.db import open_database
+
+    if request.param == "sqlite":
+        db = open_database(url="", directory=tmp_path)
+    else:
+        from pg_server import fresh_database
+
+        admin = request.getfixturevalue("postgres_admin_url")
+        db = open_database(url=fresh_database(admin, f"t_{os.getpid()}_{id(request)}"))
+    try:
+        yield db
+    finally:
+        db.close()
