@@ -10,7 +10,7 @@ import os
 import streamlit as st
 import torch
 
-from ui import errors, show, sidebar
+from ui import classroom, errors, show, sidebar
 from ui.icon import app_icon
 
 # One intra-op thread per pass: many students' small passes run side by side, and two threads
@@ -33,9 +33,14 @@ page = st.navigation([
             url_path="backward"),
     st.Page("views/build.py", title="Build", icon=":material/construction:", url_path="build"),
     st.Page("views/code.py", title="Your code", icon=":material/code:", url_path="code"),
+    st.Page("views/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
 ])
+with errors.page_guard("joining the class"):
+    classroom.start_of_run(page.url_path)
 with errors.page_guard("drawing the sidebar"):
     sidebar.render()
 show.page_style()
+with errors.page_guard("showing the class"):
+    classroom.class_bar()
 with errors.page_guard():
     page.run()

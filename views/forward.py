@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import figures, ui_state
 from explorer.explain import overflow_note
 from explorer.ui_state import Keys
-from ui import numbers_view, predict_view, show, step_view
+from ui import classroom, numbers_view, predict_view, show, step_view
 from ui.errors import guarded
 
 sel = ui_state.current_selection()
@@ -25,11 +25,12 @@ st.caption(f"{sel.preset.title} · {mode} mode · dropout seed {sel.seed} · {n}
 predicting = predict_view.switch()
 step_view.overview(t, current, predict_view.revealed_steps(sel, n) if predicting else None)
 
+led = classroom.following()  # the teacher moves the step
 prev, slider, nxt = st.columns([1, 8, 1], vertical_alignment="bottom")
-prev.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n), disabled=current == 0,
+prev.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n), disabled=led or current == 0,
             key="prev_step", width="stretch")
-slider.slider("Step", 0, n - 1, key=Keys.step) if n > 1 else None
-nxt.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n), disabled=current == n - 1,
+slider.slider("Step", 0, n - 1, key=Keys.step, disabled=led) if n > 1 else None
+nxt.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n), disabled=led or current == n - 1,
            key="next_step", width="stretch")
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step

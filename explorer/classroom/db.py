@@ -34,6 +34,9 @@ BUSY_TIMEOUT_S = 30.0  # how long a write waits for another session's write (SQL
 CONNECT_TIMEOUT_S = 3  # PostgreSQL: how long a page waits for a database that has gone away
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RECONNECT_TIMEOUT_S = 15.0  # the pool's back-off after the database went away stays short
+RETRY_AFTER_S = 3.0  # after the database failed to answer, calls fail fast for this long
+_UNREACHABLE = ("the class's database cannot be reached; ask whoever runs the server to check "
+                "it (nothing was changed)")
 _WRITE_LOCK = 0x46504531  # "FPE1": the advisory lock every PostgreSQL write takes
 
 
@@ -194,7 +197,9 @@ class PostgresDatabase:
         import psycopg
         from psycopg_pool import ConnectionPool, PoolTimeout
 
-        self._errors = (psycopg.Error, OSError)
+        self._errors = (psycopg.Error,)
+        self._down_until = 0.0
+        self._lost = (psycopg.OperationalError, OSError)
         self._pool_errors = (PoolTimeout,)
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_S + 1,
@@ -208,12 +213,19 @@ class PostgresDatabase:
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        # A database that has gone away costs the first caller the pool's timeout; the calls
+        # of the next few seconds fail at once, so pages go on serving everyone alone.
+        if time.monotonic() < self._down_until:
+            raise StoreError(_UNREACHABLE)
         try:
             with self._pool.connection() as raw:
                 yield raw
         except self._pool_errors as e:
-            raise StoreError("the class's database cannot be reached; ask whoever runs the "
-                             "server to check it (nothing was changed)") from e
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            raise StoreError(_UNREACHABLE) from e
+        except self._lost as e:  # the server went away mid-call
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            raise StoreError(_UNREACHABLE) from e
         except self._errors as e:
             raise StoreError(f"the class's database failed ({type(e).__name__}); nothing was "
                              "changed, try again") from e
