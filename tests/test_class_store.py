@@ -88,6 +88,7 @@ def test_two_replicas_share_one_class(database) -> None:
     b.heartbeat(c.code, "s1")
     b.heartbeat(c.code, "s2")
     b.heartbeat(c.code, "s2")
+    b.flush_heartbeats()  # (gathered for up to a second, then written together)
     assert a.follower_count(c.code) == 2
     b.leave(c.code, "s1")
     assert a.follower_count(c.code) == 1

@@ -178,3 +178,41 @@ def test_saved_networks_have_owners_on_build() -> None:
     t.run()
     _button(t, "build_remove").click().run()
     assert "build_pick" not in {sb.key for sb in t.selectbox}
+
+
+@pytest.mark.postgres
+def test_a_database_that_goes_away_mid_class_leaves_everyone_served(monkeypatch) -> None:
+    from pg_server import binaries, postgres_server
+    from test_class_store import _server_of
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed")
+    with postgres_server() as url:
+        monkeypatch.setenv("FPE_DATABASE_URL", url)
+        t, code = _teacher()
+        t.switch_page("views/forward.py").run()
+        s = _app("forward", follow="1", **{"class": code})
+        assert s.session_state[Keys.follow]
+        server = _server_of(url)
+        server.stop()
+        _button(t, "next_step").click().run()  # the teacher is told; the page still works
+        assert any("class link is lost" in w.body for w in t.warning)
+        assert t.session_state[Keys.step] == 1 and not _errors(t)
+        s.run()
+        assert any("class link is lost" in w.body for w in s.warning)
+        assert s.title[0].value.startswith("The forward pass") and not s.exception
+        server.start()
+        import time
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the pool reconnects with a back-off
+            _button(t, "next_step").click().run()
+            s.run()
+            if not any("lost" in w.body for w in s.warning) and \
+                    s.session_state[Keys.step] == t.session_state[Keys.step]:
+                break
+            time.sleep(1)
+        assert s.session_state[Keys.step] == t.session_state[Keys.step] >= 2
+        from explorer import ui_state
+
+        ui_state._database.clear()  # this server's pool closes with the test

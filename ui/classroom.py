@@ -132,15 +132,15 @@ def start_of_run(page_path: str) -> None:
     """Before the sidebar: identity, the link's ?key= / ?follow=, the teacher's view applied
     (a follower) or published (the teacher)."""
     _identity()
-    # Mounted on every run, so the page keeps the same elements run after run; it writes the
-    # tokens the browser did not send (a new browser token, a new teacher token).
-    _cookies(data={"set": st.session_state[Keys.cookies_due], "maxAge": COOKIE_DAYS * 86400},
-             key="fpe_cookies")
     params = st.query_params
     if "key" in params:  # out of the address bar at once: students may see this screen
         key = params["key"]
         del params["key"]
         give_key(key)
+    # Mounted on every run, so the page keeps the same elements run after run; it writes the
+    # tokens the browser did not send (a new browser token, a new teacher token).
+    _cookies(data={"set": st.session_state[Keys.cookies_due], "maxAge": COOKIE_DAYS * 86400},
+             key="fpe_cookies")
     if params.get("follow") == "1" and not st.session_state.get("follow_link_taken"):
         st.session_state["follow_link_taken"] = True
         try:

@@ -22,7 +22,8 @@ from explorer.classroom.db import Database
 
 CODE_ALPHABET = "ACDEFHJKLMNPQRTUVWXY34679"  # no 0/O, 1/I, 2/Z, 5/S, 8/B: read off a projector
 CODE_LENGTH = 4
-FOLLOW_TTL_S = 8.0  # a follower not heard from for this long no longer counts
+FOLLOW_TTL_S = 8.0
+HEARTBEAT_FLUSH_S = 1.0  # a follower not heard from for this long no longer counts
 MAX_CHANGES = 3  # a student may change an answer this many times
 MIN_ANSWER_GAP_S = 1.0  # and not more than once a second
 MAX_ANSWERS = 500  # per question: a flood of fresh browsers stops here
@@ -80,6 +81,9 @@ class ClassStore:
         self.clock = clock
         self._cache: dict[str, tuple[float, ClassInfo | None]] = {}
         self._cache_lock = threading.Lock()
+        self._beats: dict[tuple[str, str], float] = {}
+        self._beat_lock = threading.Lock()
+        self._flushed = float("-inf")
 
     # --- teachers --------------------------------------------------------------------------
 
@@ -194,16 +198,42 @@ class ClassStore:
     # --- followers -------------------------------------------------------------------------
 
     def heartbeat(self, code: str, session: str) -> None:
-        """``session`` follows ``code`` (call every few seconds while it does)."""
-        with self.db.write() as con:
-            con.execute("INSERT INTO followers VALUES (?, ?, ?) ON CONFLICT (code, session) "
-                        "DO UPDATE SET seen_at = excluded.seen_at", (code, session, self.clock()))
+        """``session`` follows ``code`` (call every few seconds while it does).
+
+        Heartbeats are gathered in memory and written together, at most once per
+        ``HEARTBEAT_FLUSH_S``: thirty followers cost the database one write a second, and
+        another replica counts them at most that much later."""
+        now = self.clock()
+        with self._beat_lock:
+            self._beats[(code, session)] = now
+            if now - self._flushed < HEARTBEAT_FLUSH_S:
+                return
+        self.flush_heartbeats()
+
+    def flush_heartbeats(self) -> None:
+        """Write the gathered heartbeats now."""
+        with self._beat_lock:
+            beats, self._beats, self._flushed = self._beats, {}, self.clock()
+        if not beats:
+            return
+        try:
+            with self.db.write() as con:
+                for (c, s), at in beats.items():
+                    con.execute("INSERT INTO followers VALUES (?, ?, ?) ON CONFLICT (code, "
+                                "session) DO UPDATE SET seen_at = excluded.seen_at", (c, s, at))
+        except Exception:
+            with self._beat_lock:  # not lost: the next flush writes them
+                self._beats = {**beats, **self._beats}
+            raise
 
     def leave(self, code: str, session: str) -> None:
+        with self._beat_lock:
+            self._beats.pop((code, session), None)
         with self.db.write() as con:
             con.execute("DELETE FROM followers WHERE code = ? AND session = ?", (code, session))
 
     def follower_count(self, code: str) -> int:
+        self.flush_heartbeats()
         with self.db.read() as con:
             return con.execute("SELECT count(*) FROM followers WHERE code = ? AND seen_at > ?",
                                (code, self.clock() - FOLLOW_TTL_S))[0][0]
