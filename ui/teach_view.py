@@ -36,7 +36,8 @@ def key_form() -> None:
             f"{KEY_ENV} was set to. Students: open the class link your teacher gives you, or "
             "switch on **Follow the teacher** in the sidebar.", icon=":material/key:")
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.text_input("Teacher key", key=Keys.teacher_key, type="password")
+    c1.text_input("Teacher key", key=Keys.teacher_key, type="password",
+                  placeholder="the teacher key")
     c2.button("Open", key="teacher_open", type="primary", on_click=guarded(classroom.give_key),
               width="stretch")
     if error := st.session_state.get(Keys.key_error):
