@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from explorer.selection import Keys
-from ui import errors, session_weights, show, sidebar
+from ui import classroom, errors, session_weights, show, sidebar
 from ui.icon import app_icon
 from ui.pages import PAGES
 
@@ -35,9 +35,13 @@ page = st.navigation([
             **({"url_path": p.url_path} if p.url_path else {}))
     for p in PAGES
 ])
+with errors.page_guard("joining the class"):
+    classroom.start_of_run(page.url_path)
 with errors.page_guard("drawing the sidebar"):
     sidebar.render()
 show.page_style()
+with errors.page_guard("showing the class"):
+    classroom.class_bar()
 with errors.page_guard("checking this session's weights"):
     session_weights.banner()
 with errors.page_guard():

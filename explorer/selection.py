@@ -58,6 +58,24 @@ class Keys:
     link_adopted = "link_adopted"  # this session has read the link it was opened with
     networks = "my_networks"  # networks built and trained on /build, by picker name
 
+    # the class (ui/classroom.py)
+    browser = "browser_token"  # this browser's random token (kept in a cookie): owner of saves
+    teacher = "teacher_token"  # set once the teacher key was exchanged (kept in a cookie)
+    cookies_due = "cookies_due"  # tokens to write into the browser's cookies on this run
+    teacher_key = "teacher_key_typed"  # the key typed on /teach
+    key_error = "teacher_key_error"
+    follow = "follow_teacher"  # the sidebar switch
+    follow_code = "follow_code"  # the class followed (or to follow)
+    follow_applied = "follow_applied"  # the version of the teacher's view this session shows
+    follow_pending = "follow_pending"  # a newer view, applied before the next run's widgets
+    follow_seen = "follow_heartbeat"  # when this session last told the store it follows
+    class_lost = "class_lost"  # the database stopped answering: everyone goes on alone
+    leading = "leading_code"  # the class this teacher session leads
+    published = "published_view"  # what the teacher last published (to publish changes only)
+    nickname = "nickname"
+    class_answers = "class_answers"  # question id -> this student's graded answer
+    ask_kind = "ask_kind"  # the question kind the teacher is about to ask
+
     @staticmethod
     def typed_start(model: str) -> str:
         """Typed numbers a link brought; the table starts from them."""

@@ -12,6 +12,7 @@ train-mode passes on a private view (``explorer.session_view``).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ import torch.nn as nn
 from explorer import links
 from explorer.builder import NetworkSpec, NetworkStore, analyse, compile_network, generate_code
 from explorer.builder.store import default_data_dir
+from explorer.classroom.classes import ClassStore
+from explorer.classroom.db import DATABASE_URL_ENV, Database, open_database
+from explorer.classroom.teacher import KEY_ENV, TeacherKey, configured_key
 from explorer.digits import digit_stages, has_ink
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.inputs import decode_upload, parse_numbers
@@ -75,13 +79,48 @@ def session_networks() -> dict[str, SessionNetwork]:
 
 
 def class_store() -> NetworkStore:
-    """The networks saved for the class (SQLite under $FPE_DATA_DIR, ./data by default)."""
-    return _store_at(str(default_data_dir()))
+    """The networks saved for the class (the class database: see ``database``)."""
+    return NetworkStore(database=database())
+
+
+def classes() -> ClassStore:
+    """Who leads, the view, questions and answers (the class database)."""
+    return _classes(_database_address())
+
+
+def database() -> Database:
+    """PostgreSQL when $FPE_DATABASE_URL is set (replicas share one class), else SQLite under
+    $FPE_DATA_DIR (./data). Opened, and migrated, once per server process."""
+    return _database(_database_address())
+
+
+def _database_address() -> str:
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:{default_data_dir()}"
 
 
 @st.cache_resource(show_spinner=False)
-def _store_at(directory: str) -> NetworkStore:
-    return NetworkStore(directory)
+def _database(address: str) -> Database:
+    if address.startswith("sqlite:"):
+        return open_database(url="", directory=address.removeprefix("sqlite:"))
+    return open_database(url=address)
+
+
+@st.cache_resource(show_spinner=False)
+def _classes(address: str) -> ClassStore:
+    return ClassStore(_database(address))
+
+
+@st.cache_resource(show_spinner=False)
+def teacher_key() -> TeacherKey:
+    """The server's teacher key: $FPE_TEACHER_KEY, or one made when this process first runs
+    the app, printed in its console with the teacher's link."""
+    key = configured_key()
+    if key.generated:
+        port = st.get_option("server.port")
+        print(f"\n  Teacher key: {key.value}\n  Teacher's link: http://localhost:{port}/teach?"
+              f"key={key.value}\n  (set {KEY_ENV} to choose the key; replicas need the same "
+              "one)\n", flush=True)
+    return key
 
 
 def add_session_network(spec: NetworkSpec, state: dict[str, torch.Tensor]) -> str:
@@ -291,7 +330,7 @@ def keep_sticky_widgets() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-_LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
+LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
               "random_seed": Keys.random_seed, "train": Keys.train,
               "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step,
               "grad_step": Keys.grad_step, "lr": Keys.lr}
@@ -328,7 +367,7 @@ def adopt_link() -> list[links.Ignored]:
     if "sgd" in values:
         st.session_state[Keys.sgd_replay] = values.pop("sgd")
     for key, value in values.items():
-        st.session_state[_LINK_KEYS[key]] = value
+        st.session_state[LINK_KEYS[key]] = value
     return ignored
 
 
@@ -350,7 +389,7 @@ def _adopt_target(target: str | float, preset: Preset) -> str | None:
 
 def link_state(*, with_step: bool = False) -> dict[str, Any]:
     """This session's view as ``explorer.links`` describes it."""
-    state = {k: st.session_state.get(key, links.DEFAULTS[k]) for k, key in _LINK_KEYS.items()}
+    state = {k: st.session_state.get(key, links.DEFAULTS[k]) for k, key in LINK_KEYS.items()}
     if not with_step:
         state["step"] = 0
     typed = st.session_state.get(Keys.typed(state["model"]))

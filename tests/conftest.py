@@ -168,3 +168,63 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     needed = {pkg for item in session.items for marker, pkgs in SYSTEM_PACKAGES.items()
               if item.get_closest_marker(marker) for pkg in pkgs}
     Path(path).write_text("".join(f"{pkg}\n" for pkg in sorted(needed)))
+
+
+# --- PostgreSQL (the class's shared database across replicas) -------------------------------
+SYSTEM_PACKAGES["postgres"] = ("postgresql",)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole run (tests/pg_server.py), stopped at the end."""
+    from pg_server import binaries, postgres_server
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: scripts/test.sh installs it with apt-get")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    """The class's database, on each backend: SQLite in a temporary folder, or a fresh
+    database on the test PostgreSQL server."""
+    from explorer.classroom.db import open_database
+
+    if request.param == "sqlite":
+        db = open_database(url="", directory=tmp_path)
+    else:
+        from pg_server import fresh_database
+
+        admin = request.getfixturevalue("postgres_admin_url")
+        db = open_database(url=fresh_database(admin, f"t_{os.getpid()}_{id(request)}"))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@contextmanager
+def start_class_app(env: dict[str, str]) -> Iterator[str]:
+    """Like ``start_app``, with extra environment (a class database, a teacher key)."""
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "FPE_DATA_DIR": tempfile.mkdtemp(prefix="fpe-data-"), **env},
+        )
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

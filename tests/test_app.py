@@ -49,6 +49,12 @@ def _step_figure(at: AppTest) -> dict:
     return json.loads(chart.proto.spec)
 
 
+def _loss_code(at: AppTest) -> str:
+    """The /backward page's loss code block, found by its content: AppTest lists elements in
+    the order their deltas arrived, and the page fills some containers after later ones."""
+    return next(c.value for c in at.code if "loss = " in c.value)
+
+
 def _stats(at: AppTest):
     """The step's statistics table (min, max, mean, fraction zero of its input and output)."""
     return next(d.value for d in at.dataframe if "fraction zero" in d.value.columns)
@@ -276,7 +282,7 @@ def test_backward_page_shows_gradients_and_a_session_only_sgd_step() -> None:
     predicted = _loss(at)
     at.radio(key=Keys.target_kind).set_value("Another class").run()
     at.number_input(key=Keys.target_class).set_value(3).run()
-    assert "torch.tensor([3])" in at.code[0].value
+    assert "torch.tensor([3])" in _loss_code(at)
     wrong = _loss(at)
     assert wrong > predicted  # sample #0 is a 0: calling it a 3 costs more
     shared = {k: v.clone() for k, v in ui_state.shared_model("cnn").state_dict().items()}
@@ -316,15 +322,12 @@ def test_backward_page_works_for_every_kind_of_model(name: str) -> None:
     source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
     at = _app("views/backward.py", **{Keys.model: name, Keys.source: source})
     assert not at.warning, [w.value for w in at.warning]
-    def loss_code() -> str:  # the small networks' chain-rule panel is code too
-        return next(c.value for c in at.code if "backward()" in c.value)
-
     if name == "simple_nn":
-        assert "F.mse_loss(model(x), target)" in loss_code()
+        assert "F.mse_loss(model(x), target)" in _loss_code(at)
         at.number_input(key=Keys.target_value).set_value(5.0).run()
-        assert "[[5.0]]" in loss_code()
+        assert "[[5.0]]" in _loss_code(at)
     if name == "autoencoder":
-        assert "F.mse_loss(model(x), x)" in loss_code()
+        assert "F.mse_loss(model(x), x)" in _loss_code(at)
     steps = at.selectbox(key=Keys.grad_step).options
     at.selectbox(key=Keys.grad_step).set_value(len(steps) - 1).run()
     assert not at.exception

@@ -189,9 +189,9 @@ def test_the_data_directory_comes_from_the_environment(tmp_path: Path, monkeypat
 def test_nothing_saved_is_lost_by_bad_saves(tmp_path: Path) -> None:
     store = NetworkStore(tmp_path)
     store.save("mine", SMALL, _filled(0.5))
-    with pytest.raises(ValueError, match="a network called 'mine' is already saved \\(names "
-                                         "ignore upper/lower case\\): choose another name, or "
-                                         "overwrite it"):
+    with pytest.raises(ValueError, match="a network called “mine” is already saved \\(yours; "
+                                         "names ignore upper/lower case\\): choose another "
+                                         "name, or replace it"):
         store.save("MINE", SMALL, _filled(9.0))
     with pytest.raises(ValueError, match="shape"):
         store.save("mine", SMALL, {**_filled(9.0), "fc1.weight": torch.zeros(2, 2)},

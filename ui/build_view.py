@@ -34,6 +34,7 @@ from explorer.builder import (
     shape_text,
     update_params,
 )
+from explorer.builder.store import Owner
 from explorer.zoo import PRESETS
 from ui import build_train
 from ui.errors import guarded
@@ -247,20 +248,21 @@ def _use() -> None:
     st.session_state["build_used"] = name
 
 
-def share_tab(store: NetworkStore) -> None:
-    """Save for the class (a shared store), and export/import files."""
+def share_tab(store: NetworkStore, owner: Owner) -> None:
+    """Save for the class (a shared store, each network its saver's), and export/import."""
     if NOTICE in st.session_state:
         st.success(st.session_state.pop(NOTICE))
     current = spec()
     name = st.text_input("Name", value=current.name, key="build_name", max_chars=MAX_NAME_CHARS,
                          help=f"Names may use {NAME_RULE}.")
-    overwrite = st.checkbox("Replace a saved network of that name", key="build_overwrite")
+    overwrite = st.checkbox("Replace my saved network of that name", key="build_overwrite",
+                            help="Only your own: a network belongs to whoever saved it.")
     if st.button("Save for the class", type="primary", key="build_save", icon=":material/save:"):
         try:
             state = st.session_state.get(STATE) or build(current).state_dict()
             renamed = NetworkSpec(name=name, input_kind=current.input_kind,
                                   input_features=current.input_features, layers=current.layers)
-            saved = store.save(name, renamed, state, overwrite=overwrite)
+            saved = store.save(name, renamed, state, overwrite=overwrite, owner=owner)
             st.session_state[SPEC] = current = renamed  # same layers: the widgets stay
             st.session_state["build_saved"] = saved.name
             st.success(f"Saved “{saved.name}” ({saved.parameter_count:,} parameters).")
@@ -271,10 +273,15 @@ def share_tab(store: NetworkStore) -> None:
     saved = store.list()
     if saved:
         table = pd.DataFrame([{"name": s.name, "saved": s.saved_at.strftime("%Y-%m-%d %H:%M"),
-                               "parameters": s.parameter_count} for s in saved])
+                               "parameters": s.parameter_count, "whose": owner.whose(s)}
+                              for s in saved])
         st.dataframe(table, hide_index=True, width="stretch")
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
         pick = c1.selectbox("Saved networks", [s.name for s in saved], key="build_pick")
+        entry = next((s for s in saved if s.name == pick), None)
+        if entry is not None and owner.may_delete(entry):
+            c3.button("Remove", key="build_remove", width="stretch", icon=":material/delete:",
+                      on_click=guarded(store.delete), args=(pick,), kwargs={"owner": owner})
         if c2.button("Load", key="build_load", width="stretch"):
             try:
                 loaded, state = store.load(pick)

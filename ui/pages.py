@@ -30,4 +30,7 @@ PAGES = (
              "class."),
     PageInfo("views/code.py", "Your code", ":material/code:", "code",
              "Write your own forward() and watch it run (when the teacher's server allows it)."),
+    PageInfo("views/teach.py", "Teach", ":material/school:", "teach",
+             "For the teacher: start a class the students follow, put a question to the room, "
+             "see the answers come in."),
 )

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import links, ui_state
 from explorer.ui_state import PATHS, SOURCES, Keys, samples
-from ui import code_backward
+from ui import classroom, code_backward
 from ui.errors import guarded
 
 
@@ -22,9 +22,12 @@ def render() -> None:
         if ignored:
             st.warning("Part of the link could not be used and was ignored:  \n"
                        + "  \n".join(f"**{i.name}**: {i.reason}" for i in ignored))
-        _model()
-        _input()
-        _mode()
+        if not classroom.leading():
+            classroom.follow_switch()
+        locked = classroom.following()  # the teacher's view decides; Step away to explore
+        _model(locked)
+        _input(locked)
+        _mode(locked)
         st.toggle("Projector mode", key=Keys.projector,
                   help="Large type and figures, readable from the back of a classroom.")
         with st.expander("Share this view", icon=":material/link:"):
@@ -38,7 +41,7 @@ def render() -> None:
     ui_state.publish_link()
 
 
-def _model() -> None:
+def _model(locked: bool) -> None:
     st.header("Model")
     sent = code_backward.sent_code()
     if sent is not None:
@@ -50,25 +53,25 @@ def _model() -> None:
                   on_click=guarded(code_backward.unsend), width="stretch")
     ui_state.keep_choice(Keys.model, ui_state.model_names())
     name = st.selectbox("Network", ui_state.model_names(), key=Keys.model,
-                        format_func=lambda n: ui_state.preset_of(n).title)
+                        format_func=lambda n: ui_state.preset_of(n).title, disabled=locked)
     preset = ui_state.preset_of(name)
     kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
     st.caption(f"{preset.description}  \nInput: {kind} · {preset.parameter_count:,} parameters")
     if name == "conditional":
-        st.radio("Which path?", list(PATHS), key=Keys.path,
+        st.radio("Which path?", list(PATHS), key=Keys.path, disabled=locked,
                  help="forward() has an `if`: force a branch or let the data choose it.")
 
 
-def _input() -> None:
+def _input(locked: bool) -> None:
     st.header("Input")
     source = st.radio("Input", SOURCES, key=Keys.source, horizontal=True,
-                      label_visibility="collapsed")
+                      label_visibility="collapsed", disabled=locked)
     name = ui_state.get(Keys.model)
     preset = ui_state.preset_of(name)
     if source == "Sample":
         images, labels = samples()
         st.selectbox("Sample digit", range(len(images)), key=Keys.sample,
-                     format_func=lambda i: f"#{i}: a {labels[i]}")
+                     format_func=lambda i: f"#{i}: a {labels[i]}", disabled=locked)
         st.image(images[ui_state.get(Keys.sample)], width=84)
     elif source == "Upload":
         st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
@@ -80,22 +83,22 @@ def _input() -> None:
             rows = preset.default_input  # rebuilt a network of that name since
         start = pd.DataFrame(list(rows), columns=[f"x{i + 1}" for i in range(n)])
         edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic",
-                                hide_index=True)
+                                hide_index=True, disabled=locked)
         ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))
     elif source == "Random":
         st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1,
-                        key=Keys.random_seed)
+                        key=Keys.random_seed, disabled=locked)
     elif source == "Draw":
         st.caption("Draw on the **Draw** page; the other pages use your last drawing.")
 
 
-def _mode() -> None:
+def _mode(locked: bool) -> None:
     st.header("Mode")
-    st.toggle("Train mode", key=Keys.train,
+    st.toggle("Train mode", key=Keys.train, disabled=locked,
               help="model.train(): dropout drops units and BatchNorm uses batch statistics. "
                    "Eval mode (off) is what predictions use.")
     col1, col2 = st.columns([3, 2], vertical_alignment="bottom")
     col1.number_input("Dropout seed", min_value=0, max_value=2**31 - 1, step=1,
-                      key=Keys.dropout_seed)
-    col2.button("Resample", on_click=guarded(ui_state.resample_dropout),
+                      key=Keys.dropout_seed, disabled=locked)
+    col2.button("Resample", on_click=guarded(ui_state.resample_dropout), disabled=locked,
                 help="A new dropout mask: the next seed.")

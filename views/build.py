@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explorer import ui_state
-from ui import build_view
+from ui import build_view, classroom
 
 st.title("Build your own network")
 st.caption("Add layers, watch the shapes flow, fix what does not fit, then train it on MNIST "
@@ -20,4 +20,4 @@ with more_col:
     with train:
         build_view.train_tab()
     with share:
-        build_view.share_tab(ui_state.class_store())
+        build_view.share_tab(ui_state.class_store(), classroom.owner())

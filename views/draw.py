@@ -7,7 +7,7 @@ from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
 from explorer.mnist import MNIST_MEAN, MNIST_STD
 from explorer.ui_state import Keys
-from ui import canvas_touch, show
+from ui import canvas_touch, classroom, show
 from ui.errors import guarded
 
 sel = ui_state.current_selection()
@@ -39,6 +39,7 @@ def canvas_and_prediction() -> None:
         st.slider("Stroke width", 8, 40, key=Keys.stroke)
         st.button("Clear", on_click=guarded(ui_state.clear_drawing), icon=":material/delete:")
     fresh = ui_state.remember_drawing(result.image_data, canvas=ui_state.get(Keys.canvas))
+    classroom.publish("draw")  # a leading teacher's strokes reach the class (only this reruns)
     if ui_state.sidebar_is_stale():
         st.rerun(scope="app")
     image = ui_state.last_drawing()

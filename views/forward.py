@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import figures, ui_state
 from explorer.explain import overflow_note
 from explorer.ui_state import Keys
-from ui import numbers_view, predict_view, show, step_view
+from ui import classroom, numbers_view, predict_view, show, step_view
 from ui.errors import guarded
 
 sel = ui_state.current_selection()
@@ -32,15 +32,16 @@ if not ui_state.get(Keys.projector):  # every step's shape, as the tutorials pri
         step_view.overview(t, current, known)
 
 # A row that keeps the buttons' labels whole at any width; the slider takes the rest.
+led = classroom.following()  # the teacher moves the step
 with st.container(horizontal=True, vertical_alignment="bottom", key="stepper"):
     st.button("◀ Prev", on_click=guarded(ui_state.move_step), args=(-1, n),
-              disabled=current == 0, key="prev_step", width="content")
+              disabled=led or current == 0, key="prev_step", width="content")
     if n > 1:
         st.slider("Step", 0, n - 1, key=Keys.step, width="stretch",
-                  label_visibility="collapsed")
+                  label_visibility="collapsed", disabled=led)
     st.button("Next ▶", on_click=guarded(ui_state.move_step), args=(1, n),
-              disabled=current == n - 1, key="next_step", width="content")
-    step_view.play(n, allowed=not predicting)
+              disabled=led or current == n - 1, key="next_step", width="content")
+    step_view.play(n, allowed=not predicting and not led)
 step = t.steps[current]
 ui_state.publish_link(with_step=True)  # ?step= too: a copied link reopens this step
 if predict_view.hidden(sel, current):  # the line is shown, what it does is not, yet

@@ -1,10 +1,13 @@
-"""The class's shared shelf of saved networks: one SQLite file, safe for many sessions at once.
+"""The class's shared shelf of saved networks, each with its owner.
 
 ``NetworkStore(directory)`` keeps ``networks.sqlite3`` in ``directory`` (default: the
-``FPE_DATA_DIR`` environment variable, else ``./data``). Every save is one transaction taken
-with ``BEGIN IMMEDIATE``, so concurrent saves from threads or processes queue up (WAL mode and a
-busy timeout) and each is either wholly stored or not at all. Each call opens its own
-connection, so one store object may be shared by every session of a server.
+``FPE_DATA_DIR`` environment variable, else ``./data``); ``NetworkStore(database=db)`` uses any
+``explorer.classroom.db`` database -- PostgreSQL when several replicas share one class. Every
+save is one write transaction (queued behind the others: see ``explorer.classroom.db``), so each
+is either wholly stored or not at all. One store object may be shared by every session.
+
+A network belongs to whoever saved it (an ``Owner``): nobody else can replace or delete it,
+and the teacher can remove any.
 """
 
 from __future__ import annotations
@@ -13,12 +16,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -27,29 +28,55 @@ from explorer.builder.shapes import Shape, analyse
 from explorer.builder.spec import NetworkSpec, clean_name
 from explorer.builder.spec_json import export_spec_json, import_spec_json
 from explorer.builder.weights import check_state_dict, export_weights, import_weights
-
-DATA_DIR_ENV = "FPE_DATA_DIR"
-DB_NAME = "networks.sqlite3"
-BUSY_TIMEOUT_S = 30.0  # how long a save waits for another session's save to finish
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS networks (
-    name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-    spec TEXT NOT NULL,
-    weights BLOB NOT NULL,
-    weights_sha256 TEXT NOT NULL,
-    saved_at REAL NOT NULL,
-    parameter_count INTEGER NOT NULL,
-    layer_count INTEGER NOT NULL,
-    input_kind TEXT NOT NULL,
-    input_features INTEGER,
-    output_shape TEXT NOT NULL
+from explorer.classroom.db import (
+    DATA_DIR_ENV,
+    DB_NAME,
+    Database,
+    SQLiteDatabase,
+    StoreError,
+    default_data_dir,
 )
-"""
+
+__all__ = ["DATA_DIR_ENV", "DB_NAME", "NetworkStore", "Owner", "SavedNetwork", "StoreError",
+           "default_data_dir"]
+
+Role = Literal["teacher", "student", "nobody"]
 
 
-class StoreError(ValueError):
-    """The store itself failed (busy for too long, disk full, a damaged entry)."""
+@dataclass(frozen=True)
+class Owner:
+    """Who saves: the teacher, or one student's browser (``id``: a hash of its token)."""
+
+    role: Role
+    id: str = ""
+
+    @classmethod
+    def teacher(cls) -> Owner:
+        return cls("teacher", "teacher")
+
+    @classmethod
+    def browser(cls, token: str) -> Owner:
+        """A student's browser, known by the random token it keeps in a cookie."""
+        return cls("student", hashlib.sha256(token.encode()).hexdigest()[:32])
+
+    def may_replace(self, saved: SavedNetwork) -> bool:
+        """One's own; the teacher also what was saved before owners existed."""
+        mine = saved.owner_role == self.role and saved.owner == self.id
+        return mine or (self.role == "teacher" and saved.owner_role == "nobody")
+
+    def may_delete(self, saved: SavedNetwork) -> bool:
+        """One's own; the teacher anything."""
+        return self.role == "teacher" or self.may_replace(saved)
+
+    def whose(self, saved: SavedNetwork) -> str:
+        """Whose ``saved`` is, said to this owner: "yours", "the teacher's", ..."""
+        if saved.owner_role == self.role and saved.owner == self.id:
+            return "yours"
+        return {"teacher": "the teacher's", "student": "another student's"}.get(
+            saved.owner_role, "saved before networks had owners: only the teacher can replace it")
+
+
+NOBODY = Owner("nobody")
 
 
 @dataclass(frozen=True)
@@ -63,39 +90,32 @@ class SavedNetwork:
     input_kind: str
     input_features: int | None
     output_shape: Shape
-
-
-def default_data_dir() -> Path:
-    """``$FPE_DATA_DIR`` if set, else ``./data``."""
-    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+    owner_role: Role = "nobody"
+    owner: str = ""
 
 
 class NetworkStore:
     """Saved networks (spec + weights) by name; names ignore upper/lower case."""
 
-    def __init__(self, directory: str | os.PathLike | None = None):
-        self.directory = Path(directory) if directory is not None else default_data_dir()
-        try:
-            # The server user's alone: students' code run as another user cannot read it.
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as e:  # students read this: the server's paths stay in the log
-            raise StoreError("the folder for the class's saved networks cannot be created "
-                             f"({e.strerror}); ask whoever runs the server to check "
-                             f"{DATA_DIR_ENV}") from e
-        self.path = self.directory / DB_NAME
-        with self._connect() as con:
-            # WAL: readers never block the one writer, and a crash mid-write leaves the last
-            # committed state. The mode is stored in the file, so this only matters once.
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(_SCHEMA)
+    def __init__(self, directory: str | os.PathLike | None = None, *,
+                 database: Database | None = None):
+        self.db = database if database is not None else SQLiteDatabase(
+            directory if directory is not None else default_data_dir())
+
+    @property
+    def path(self):
+        """The SQLite file (None on PostgreSQL)."""
+        return getattr(self.db, "path", None)
 
     def save(self, name: str, spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor], *,
-             overwrite: bool = False) -> SavedNetwork:
-        """Store a network under ``name`` (the spec is renamed to match).
+             overwrite: bool = False, owner: Owner = NOBODY) -> SavedNetwork:
+        """Store a network under ``name`` (the spec is renamed to match), owned by ``owner``.
 
         Raises:
             ValueError: a bad name, a spec with a layer error, weights that do not fit the
-                spec, or the name is taken and ``overwrite`` is False. Nothing is changed then.
+                spec, the name is taken and ``overwrite`` is False, or it is taken by a
+                network ``owner`` may not replace (the message says whose it is). Nothing is
+                changed then.
         """
         name = clean_name(name)
         if not isinstance(spec, NetworkSpec):
@@ -105,29 +125,40 @@ class NetworkStore:
         blob = export_weights(check_state_dict(spec, state_dict))
         report = analyse(spec)
         entry = SavedNetwork(name, datetime.now(UTC), report.parameters, spec.layer_count,
-                             spec.input_kind, spec.input_features, report.output_shape or ())
+                             spec.input_kind, spec.input_features, report.output_shape or (),
+                             owner.role, owner.id)
         row = (name, export_spec_json(spec), blob, hashlib.sha256(blob).hexdigest(),
                entry.saved_at.timestamp(), entry.parameter_count, entry.layer_count,
-               entry.input_kind, entry.input_features, json.dumps(list(entry.output_shape)))
-        with self._transaction() as con:
-            taken = con.execute("SELECT name FROM networks WHERE name = ?", (name,)).fetchone()
-            if taken and not overwrite:
-                raise ValueError(f"a network called {taken[0]!r} is already saved (names ignore "
-                                 f"upper/lower case): choose another name, or overwrite it")
-            if taken:
-                con.execute("DELETE FROM networks WHERE name = ?", (name,))
-            con.execute("INSERT INTO networks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+               entry.input_kind, entry.input_features, json.dumps(list(entry.output_shape)),
+               owner.role, owner.id)
+        with self.db.write() as con:
+            taken = self._entry(con, name)
+            if taken is not None:
+                if not owner.may_replace(taken):
+                    raise ValueError(f"the name “{taken.name}” is taken: that network is "
+                                     f"{owner.whose(taken)} (names ignore upper/lower case); "
+                                     "choose another name")
+                if not overwrite:
+                    raise ValueError(f"a network called “{taken.name}” is already saved "
+                                     f"({owner.whose(taken)}; names ignore upper/lower case): "
+                                     "choose another name, or replace it")
+                con.execute("DELETE FROM networks WHERE lower(name) = lower(?)", (name,))
+            con.execute("INSERT INTO networks (name, spec, weights, weights_sha256, saved_at, "
+                        "parameter_count, layer_count, input_kind, input_features, "
+                        "output_shape, owner_role, owner) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return entry
 
     def load(self, name: str) -> tuple[NetworkSpec, dict[str, torch.Tensor]]:
         """The saved spec and its weights, checked against each other."""
         name = clean_name(name)
-        with self._connect() as con:
-            row = con.execute("SELECT name, spec, weights, weights_sha256 FROM networks "
-                              "WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        with self.db.read() as con:
+            rows = con.execute("SELECT name, spec, weights, weights_sha256 FROM networks "
+                               "WHERE lower(name) = lower(?)", (name,))
+        if not rows:
             raise ValueError(f"no network called {name!r} is saved")
-        stored_name, spec_json, blob, digest = row
+        stored_name, spec_json, blob, digest = rows[0]
+        blob = bytes(blob)
         if hashlib.sha256(blob).hexdigest() != digest:
             raise StoreError(f"the saved weights of {stored_name!r} are damaged")
         try:
@@ -138,51 +169,46 @@ class NetworkStore:
 
     def list(self) -> list[SavedNetwork]:
         """Every saved network, by name."""
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT name, saved_at, parameter_count, layer_count, input_kind, "
-                "input_features, output_shape FROM networks ORDER BY name COLLATE NOCASE"
-            ).fetchall()
-        return [SavedNetwork(n, datetime.fromtimestamp(t, UTC), p, c, k, f,
-                             tuple(json.loads(shape)))
-                for n, t, p, c, k, f, shape in rows]
+        with self.db.read() as con:
+            rows = con.execute(f"SELECT {_ENTRY} FROM networks ORDER BY lower(name)")
+        return [_saved(r) for r in rows]
+
+    def get(self, name: str) -> SavedNetwork | None:
+        """The entry saved under ``name`` (any case), or None."""
+        with self.db.read() as con:
+            return self._entry(con, clean_name(name))
 
     def exists(self, name: str) -> bool:
-        with self._connect() as con:
-            return con.execute("SELECT 1 FROM networks WHERE name = ?",
-                               (clean_name(name),)).fetchone() is not None
+        return self.get(name) is not None
 
-    def delete(self, name: str) -> None:
-        """Remove a saved network; ValueError if there is none by that name."""
+    def delete(self, name: str, *, owner: Owner = NOBODY) -> None:
+        """Remove a saved network: one's own, or any for the teacher.
+
+        Raises:
+            ValueError: there is none by that name, or it is someone else's.
+        """
         name = clean_name(name)
-        with self._transaction() as con:
-            if con.execute("DELETE FROM networks WHERE name = ?", (name,)).rowcount == 0:
+        with self.db.write() as con:
+            taken = self._entry(con, name)
+            if taken is None:
                 raise ValueError(f"no network called {name!r} is saved")
+            if not owner.may_delete(taken):
+                raise ValueError(f"“{taken.name}” is {owner.whose(taken)}: only its owner or "
+                                 "the teacher can remove it")
+            con.execute("DELETE FROM networks WHERE lower(name) = lower(?)", (name,))
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            # isolation_level=None: we write BEGIN/COMMIT ourselves
-            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as e:
-            raise StoreError(f"the class's saved networks cannot be opened ({e}); ask whoever "
-                             f"runs the server to check {DATA_DIR_ENV}") from e
-        try:
-            yield con
-        except sqlite3.Error as e:
-            raise StoreError(f"the class's saved networks could not be read or written ({e}); "
-                             "nothing was changed, try again") from e
-        finally:
-            con.close()
+    @staticmethod
+    def _entry(con, name: str) -> SavedNetwork | None:
+        rows = con.execute(f"SELECT {_ENTRY} FROM networks WHERE lower(name) = lower(?)",
+                           (name,))
+        return _saved(rows[0]) if rows else None
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: taken at once (IMMEDIATE), committed whole or rolled back."""
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+
+_ENTRY = ("name, saved_at, parameter_count, layer_count, input_kind, input_features, "
+          "output_shape, owner_role, owner")
+
+
+def _saved(row: tuple) -> SavedNetwork:
+    n, t, p, c, k, f, shape, role, owner = row
+    return SavedNetwork(n, datetime.fromtimestamp(t, UTC), p, c, k, f, tuple(json.loads(shape)),
+                        role, owner)
