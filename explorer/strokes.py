@@ -82,9 +82,10 @@ def _one_stick(rng):
 
 
 def _one_flag(rng):
-    top = (0.4, 0.0)
-    flag = (top[0] - _u(rng, 0.2, 0.38), _u(rng, 0.12, 0.35))
-    return [_line(flag, top, (0.4 + _u(rng, -0.04, 0.04), 1))]
+    # a flag is short and points down: longer and flatter, it is the bar of a 7
+    length, angle = _u(rng, 0.14, 0.3), np.deg2rad(_u(rng, 25, 60))
+    flag = (0.4 - length * np.cos(angle), length * np.sin(angle))
+    return [_line(flag, (0.4, 0.0), (0.4 + _u(rng, -0.04, 0.04), 1))]
 
 
 def _one_flag_base(rng):
@@ -314,13 +315,23 @@ def style_names() -> list[tuple[int, str]]:
     return [(digit, style) for digit, styles in STYLES.items() for style in styles]
 
 
-def drawn_digits(per_class: int, seed: int) -> DrawnDigits:
-    """``per_class`` digits of every class, its styles in turn, shuffled; deterministic from
-    ``seed``. Every digit goes through ``digit_stages``, exactly as a drawing on /draw does.
+def drawn_digits(count: int, seed: int, *, per: str = "class") -> DrawnDigits:
+    """Drawn digits, shuffled; deterministic from ``seed``.
+
+    Args:
+        count: digits per class (``per="class"``: a class's styles take turns), or per style
+            (``per="style"``: a class with three styles gets three times ``count``).
+        seed: seeds ``numpy.random.default_rng``.
+        per: "class" or "style".
+
+    Every digit goes through ``digit_stages``, exactly as a drawing on /draw does.
     """
+    if per not in ("class", "style"):
+        raise ValueError(f"per must be 'class' or 'style', not {per!r}")
     rng = np.random.default_rng(seed)
     jobs = [(digit, list(styles)[i % len(styles)])
-            for digit, styles in STYLES.items() for i in range(per_class)]
+            for digit, styles in STYLES.items()
+            for i in range(count * (len(styles) if per == "style" else 1))]
     jobs = [jobs[i] for i in rng.permutation(len(jobs))]
     tensors = [digit_stages(draw(digit, style, rng)).tensor for digit, style in jobs]
     return DrawnDigits(
