@@ -103,6 +103,21 @@ def test_draw_page_predicts_the_drawn_digit() -> None:
     assert not at.metric and Keys.drawing not in at.session_state
 
 
+def test_draw_page_says_not_sure_with_the_top_two(monkeypatch) -> None:
+    """Below the threshold the page names two digits and their probabilities, not one."""
+    import explorer.verdict
+
+    at = _app("views/draw.py")
+    at.session_state[Keys.drawing] = _drawing("1")
+    monkeypatch.setattr(explorer.verdict, "UNSURE_BELOW", 1.01)  # no probability reaches it
+    at.run()
+    probs = torch.softmax(load_model("cnn")(preprocess_digit(_drawing("1"))).detach()[0], 0)
+    best, second = probs.topk(2).indices.tolist()
+    assert at.metric[0].label == "Not sure"
+    assert at.metric[0].value == f"{best} or {second}"
+    assert f"{best} at {probs[best]:.0%}, {second} at {probs[second]:.0%}" in _text(at)
+
+
 def test_draw_page_refuses_a_vector_model_clearly() -> None:
     at = _app("views/draw.py", **{Keys.model: "simple_nn"})
     assert "typed numbers, not a drawing" in _text(at)

@@ -52,6 +52,9 @@ ONE = [[(140, 40), (140, 240)]]
 ZERO = [[(140 + 60 * math.sin(t / 20 * 2 * math.pi), 140 - 95 * math.cos(t / 20 * 2 * math.pi))
          for t in range(21)]]
 SEVEN = [[(70, 50), (210, 50), (120, 245)]]
+# as many students write them: a 1 with a flag at the top, a 7 with a crossbar
+FLAGGED_ONE = [[(110, 80), (150, 40), (148, 240)]]
+CROSSED_SEVEN = [[(70, 50), (210, 50), (120, 245)], [(115, 150), (205, 150)]]
 
 
 def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
@@ -62,10 +65,13 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
     expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
     prediction = page.get_by_test_id("stMetricValue")
 
-    for strokes, digit in [(ONE, "1"), (ZERO, "0"), (SEVEN, "7")]:
+    for name, strokes, digit in [("1", ONE, "1"), ("0", ZERO, "0"), ("7", SEVEN, "7"),
+                                 ("flagged-1", FLAGGED_ONE, "1"),
+                                 ("crossed-7", CROSSED_SEVEN, "7")]:
         _draw(page, strokes)
         expect(prediction).to_have_text(digit)
-        page.screenshot(path=SHOTS / f"draw-{digit}.png", full_page=True)
+        expect(page.get_by_test_id("stMetricLabel")).to_have_text("Prediction")  # a sure one
+        page.screenshot(path=SHOTS / f"draw-{name}.png", full_page=True)
         page.get_by_role("button", name="Clear").click()
         expect(prediction).to_have_count(0)
         expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()

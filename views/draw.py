@@ -7,6 +7,7 @@ from explorer import figures, ui_state
 from explorer.digits import digit_stages, to_image
 from explorer.mnist import MNIST_MEAN, MNIST_STD
 from explorer.ui_state import Keys
+from explorer.verdict import UNSURE_BELOW, verdict
 from ui import canvas_touch, classroom, show
 from ui.errors import guarded
 
@@ -61,7 +62,7 @@ def show_prediction(image) -> None:
     out = ui_state.run_trace(sel).output
     mode = "train" if sel.train else "eval"
     if sel.preset.task == "classify":
-        st.metric("Prediction", str(int(out.argmax(1)[0])), help=f"The model in {mode} mode.")
+        show_verdict(verdict(out), mode)
     else:
         st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
                  clamp=True)
@@ -81,6 +82,18 @@ def show_prediction(image) -> None:
         col.caption(why)
     if sel.preset.task == "classify":
         show.chart(figures.probabilities_figure(out), key="probabilities")
+
+
+def show_verdict(v, mode: str) -> None:
+    """One digit when the network is clear about it; otherwise "not sure" and its top two."""
+    if v.sure:
+        st.metric("Prediction", str(v.best), help=f"The model in {mode} mode.")
+        return
+    st.metric("Not sure", f"{v.best} or {v.runner_up}",
+              help=f"The model in {mode} mode; no digit reaches {UNSURE_BELOW:.0%}.")
+    st.caption(f"The network is unsure: {v.best} at {v.probability:.0%}, "
+               f"{v.runner_up} at {v.runner_up_probability:.0%}. Try drawing it larger "
+               "or more clearly.")
 
 
 canvas_and_prediction()
