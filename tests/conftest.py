@@ -69,8 +69,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 @contextmanager
-def start_app() -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port; its URL while the block runs."""
+def start_app(env: dict[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port; its URL while the block runs.
+
+    ``env`` adds to the server's environment (a class database, a teacher key)."""
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"  # read on failure
     data_dir = tempfile.mkdtemp(prefix="fpe-data-")  # saved networks stay out of the checkout
@@ -80,7 +82,7 @@ def start_app() -> Iterator[str]:
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "FPE_DATA_DIR": data_dir},
+            env={**os.environ, "FPE_DATA_DIR": data_dir, **(env or {})},
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -206,25 +208,3 @@ def database(request, tmp_path):
         db.close()
 
 
-@contextmanager
-def start_class_app(env: dict[str, str]) -> Iterator[str]:
-    """Like ``start_app``, with extra environment (a class database, a teacher key)."""
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"fpe-streamlit-test-{port}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "FPE_DATA_DIR": tempfile.mkdtemp(prefix="fpe-data-"), **env},
-        )
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}", proc)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()

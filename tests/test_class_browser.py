@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import start_class_app
+from conftest import start_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 SHOTS = Path(os.environ.get("FPE_SCREENSHOTS", "/tmp/fpe-screenshots"))
@@ -21,7 +21,7 @@ def replicas(postgres_admin_url):
 
     url = fresh_database(postgres_admin_url, "class_browser")
     env = {"FPE_DATABASE_URL": url, "FPE_TEACHER_KEY": KEY}
-    with start_class_app(env) as a, start_class_app(env) as b:
+    with start_app(env) as a, start_app(env) as b:
         yield a, b
 
 
