@@ -28,8 +28,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from explorer import figures, load_model, trace
-from explorer.ui_state import Keys, _shared_backward, _shared_trace, image_to_tensor, samples
 from ui.show import _shared_figure
+from ui.state import Keys, _shared_backward, _shared_trace, image_to_tensor, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 

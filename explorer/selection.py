@@ -1,6 +1,6 @@
 """What a student is looking at: the session-state keys the widgets write, and the sidebar's
 choices resolved into an input tensor (``Selection``). Plain records, no Streamlit:
-``explorer.ui_state`` fills them in."""
+``ui.state`` fills them in."""
 
 from __future__ import annotations
 

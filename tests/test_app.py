@@ -13,10 +13,11 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer import load_model, trace, ui_state
+from explorer import load_model, trace
 from explorer.digits import preprocess_digit
 from explorer.inputs import decode_upload, parse_numbers
-from explorer.ui_state import Keys
+from ui import state as ui_state
+from ui.state import Keys
 
 TIMEOUT = 60
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -124,7 +124,8 @@ def test_clicking_a_unit_shows_how_torch_computed_it(page, app_url) -> None:
     page.get_by_text("Click a unit: how was it computed?").click()
     units = page.get_by_test_id("stExpander").filter(has_text="Click a unit")
     # the first unit shown is channel 0's strongest, not its (0, 0) corner
-    from explorer import load_model, ui_state
+    from explorer import load_model
+    from ui import state as ui_state
 
     x = ui_state.image_to_tensor(ui_state.samples()[0][0])
     r, c = divmod(int(load_model("cnn").conv1(x)[0, 0].argmax()), 28)
@@ -301,7 +302,7 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
 def _dropped_text(seed: int, sample: int = 3) -> str:
     """What /forward says about the dropout step of sample ``sample`` in train mode."""
     from explorer import load_model, trace
-    from explorer.ui_state import image_to_tensor, samples
+    from ui.state import image_to_tensor, samples
 
     t = trace(load_model("cnn"), image_to_tensor(samples()[0][sample]), train=True, seed=seed)
     mask = t.steps[9].extras["mask"]
@@ -318,7 +319,7 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     from playwright.sync_api import expect
 
     from explorer import load_model
-    from explorer.ui_state import image_to_tensor, samples
+    from ui.state import image_to_tensor, samples
 
     assert _dropped_text(5) != _dropped_text(6)  # the two seeds are told apart
     contexts = [new_context(browser) for _ in range(4)]

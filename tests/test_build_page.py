@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import trace
-from explorer.ui_state import Keys
+from ui.state import Keys
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

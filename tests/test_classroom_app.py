@@ -21,7 +21,7 @@ KEY = "teacher-secret-key"
 def _class_env(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("FPE_TEACHER_KEY", KEY)
-    from explorer import ui_state
+    from ui import state as ui_state
 
     ui_state.teacher_key.clear()  # this test's key, not one a former test cached
 
@@ -130,8 +130,8 @@ def test_the_class_answers_a_question_and_the_teacher_sees_it_come_in() -> None:
 
 
 def _csv(t: AppTest) -> str:
-    from explorer import ui_state
     from explorer.classroom.answers import answers_csv
+    from ui import state as ui_state
 
     store = ui_state.classes()
     code = t.session_state[Keys.leading]
@@ -213,6 +213,6 @@ def test_a_database_that_goes_away_mid_class_leaves_everyone_served(monkeypatch)
                 break
             time.sleep(1)
         assert s.session_state[Keys.step] == t.session_state[Keys.step] >= 2
-        from explorer import ui_state
+        from ui import state as ui_state
 
         ui_state._database.clear()  # this server's pool closes with the test

@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from explorer import load_model, ui_state
+from explorer import load_model
 from explorer.sandbox import TEMPLATES
-from explorer.ui_state import Keys
+from ui import state as ui_state
+from ui.state import Keys
 
 pytestmark = pytest.mark.slow  # worker processes or training: not in the fast lane
 

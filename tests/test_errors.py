@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import ui_state
 from explorer.builder import NetworkStore, from_preset, preset_weights
 from explorer.builder.store import StoreError
 from ui import errors, step_view
+from ui import state as ui_state
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

@@ -16,7 +16,8 @@ from explorer.chain_rule import chain_rule
 from explorer.figures.neurons import neuron_figure
 from explorer.neurons import neuron_net, neuron_sum
 from explorer.printing import printout, value_table
-from explorer.ui_state import Keys
+from ui import state as ui_state
+from ui.state import Keys
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TUTORIAL = {"forward_demo": [[1.0, 2.0]], "simple_nn": [[0.5, 0.3, 0.2]]}
@@ -152,8 +153,8 @@ def test_a_classifiers_last_step_names_its_pick_like_draw() -> None:
     at = _app("views/forward.py", **{Keys.source: "Sample", Keys.sample: 4})
     last = at.slider(key=Keys.step).max
     at.slider(key=Keys.step).set_value(last).run()
-    sel_x = explorer.ui_state.samples()[0][4]
-    x = explorer.ui_state.image_to_tensor(sel_x)
+    sel_x = ui_state.samples()[0][4]
+    x = ui_state.image_to_tensor(sel_x)
     probs = torch.softmax(explorer.load_model("cnn")(x).double(), 1)[0]
     best = int(probs.argmax())
     heads = [m.value for m in at.markdown if "The network picks" in m.value]
@@ -203,7 +204,7 @@ def test_batchnorm_shows_batch_and_running_statistics_side_by_side() -> None:
 def test_the_autoencoders_last_step_is_two_pictures() -> None:
     at = _app("views/forward.py", **{Keys.model: "autoencoder", Keys.source: "Sample"})
     at.slider(key=Keys.step).set_value(at.slider(key=Keys.step).max).run()
-    x = explorer.ui_state.image_to_tensor(explorer.ui_state.samples()[0][0])
+    x = ui_state.image_to_tensor(ui_state.samples()[0][0])
     error = float(F.mse_loss(explorer.load_model("autoencoder")(x).detach().reshape(-1),
                              x.reshape(-1)))
     assert any(f"Mean squared difference from the input: **{error:.4f}**" in m.value
@@ -223,7 +224,7 @@ def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() ->
         return np.asarray(z, dtype=np.float32)
 
     patch, kernel, _ = (array(d["z"]) for d in json.loads(charts[0].proto.spec)["data"])
-    x = explorer.ui_state.image_to_tensor(explorer.ui_state.samples()[0][0])
+    x = ui_state.image_to_tensor(ui_state.samples()[0][0])
     conv = explorer.load_model("cnn").conv1
     out = conv(x).detach()[0, 0]
     r, c = divmod(int(out.argmax()), out.shape[1])  # the strongest unit of channel 0

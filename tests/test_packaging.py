@@ -53,3 +53,21 @@ def test_pyproject_names_what_the_library_imports() -> None:
 
 def _norm(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+def test_no_module_of_the_library_imports_streamlit() -> None:
+    """explorer/ is a library: every module imports in a process where streamlit cannot."""
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                     for p in (ROOT / "explorer").rglob("*.py") if "__main__" not in p.name)
+    probe = ("import importlib, sys\n"
+             "class Refuse:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'streamlit' or name.startswith('streamlit.'):\n"
+             "            raise ImportError('explorer/ must not import ' + name)\n"
+             "sys.meta_path.insert(0, Refuse())\n"
+             f"for m in {modules!r}:\n"
+             "    importlib.import_module(m)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(modules) > 60

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from explorer import load_model, preprocess_digit, strokes
 from explorer.mnist import load_split
-from explorer.ui_state import SAMPLES_PATH
+from ui.state import SAMPLES_PATH
 
 # The target for the mlp is 0.97; the shipped mlp reaches 0.968 (see sample_data/README).
 TARGETS = {"cnn": 0.985, "mlp": 0.965, "skip": 0.97, "bn_cnn": 0.97, "conditional": 0.95}

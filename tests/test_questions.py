@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 import explorer
 from explorer.questions import NO, YES, gradient_questions, questions
-from explorer.ui_state import Keys
 from explorer.zoo import PRESETS
+from ui.state import Keys
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

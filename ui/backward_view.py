@@ -7,12 +7,13 @@ from typing import Any
 import streamlit as st
 import torch
 
-from explorer import figures, ops, ui_state
+from explorer import figures, ops
 from explorer.gradients import Backward, step_warning
 from explorer.steps import INPUT, Step
-from explorer.ui_state import TARGETS, Keys, Selection
 from ui import show
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import TARGETS, Keys, Selection
 
 
 def target_picker(sel: Selection, logits: torch.Tensor) -> tuple[Any, str]:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import streamlit as st
 
-from explorer import links, ui_state
+from explorer import links
 from explorer.builder import (
     MAX_NAME_CHARS,
     NAME_RULE,
@@ -37,6 +37,7 @@ from explorer.builder import (
 from explorer.builder.store import Owner
 from explorer.zoo import PRESETS
 from ui import build_train
+from ui import state as ui_state
 from ui.errors import guarded
 
 SPEC, STATE, VERSION, MESSAGE = "build_spec", "build_state", "build_version", "build_message"

@@ -21,16 +21,17 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import links, ui_state
+from explorer import links
 from explorer.builder.store import Owner
 from explorer.classroom import answers as class_answers
 from explorer.classroom.classes import ClassInfo, token_hash
 from explorer.classroom.db import StoreError
 from explorer.classroom.teacher import exchange_key
 from explorer.questions import questions
-from explorer.ui_state import Keys
+from ui import state as ui_state
 from ui.errors import guarded
 from ui.predict_view import pass_id
+from ui.state import Keys
 
 COOKIE_BROWSER, COOKIE_TEACHER = "fpe_browser", "fpe_teacher"
 COOKIE_DAYS = 30

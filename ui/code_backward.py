@@ -22,10 +22,10 @@ from explorer.sandbox import (
     run_user_backward,
     run_user_code,
 )
-from explorer.ui_state import Keys, Selection
 from ui import backward_view
 from ui.code_view import in_line, show_error
 from ui.errors import guarded
+from ui.state import Keys, Selection
 
 SENT = "code_sent"  # the SentCode /backward shows instead of the sidebar's model
 BACKWARDS = "code_backwards"  # (target, steps) -> CodeRun, so moving a selectbox re-runs nothing

@@ -13,7 +13,6 @@ from typing import Any
 import streamlit as st
 import torch
 
-from explorer import ui_state
 from explorer.sandbox import (
     TEMPLATES,
     CodeRun,
@@ -21,8 +20,9 @@ from explorer.sandbox import (
     run_user_code,
 )
 from explorer.sandbox.arguments import forward_arguments
-from explorer.ui_state import Selection
+from ui import state as ui_state
 from ui.code_editor import code_editor
+from ui.state import Selection
 
 RUNS = "code_runs"  # (source, input, mode, seed) -> CodeRun, so moving a slider re-runs nothing
 OWNER = "code_owner"  # this session's name in the workers' line: one run of its own at a time

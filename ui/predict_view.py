@@ -11,8 +11,8 @@ import streamlit as st
 from explorer.gradients import Backward
 from explorer.questions import NO, YES, Question, gradient_questions, questions
 from explorer.steps import Trace
-from explorer.ui_state import Keys, Selection
 from ui.errors import guarded
+from ui.state import Keys, Selection
 
 RESULTS = "predict_results"  # (pass id, step) -> Result, for this session
 _LABELS = {"shape": "Shape", "zeros": "Zeros", "prediction": "Prediction", "winner": "Max-pool",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import ui_state
-from explorer.ui_state import Keys
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import Keys
 
 
 def banner() -> None:

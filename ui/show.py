@@ -8,8 +8,8 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import ui_state
-from explorer.ui_state import Keys
+from ui import state as ui_state
+from ui.state import Keys
 
 _PROJECTOR_CSS = """
 <style>

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import links, ui_state
-from explorer.ui_state import PATHS, SOURCES, Keys, samples
+from explorer import links
 from ui import classroom, code_backward
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import PATHS, SOURCES, Keys, samples
 
 
 def render() -> None:

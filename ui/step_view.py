@@ -10,14 +10,15 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer import exports, figures, ui_state
+from explorer import exports, figures
 from explorer.explain import explain, kind_label, op_title
 from explorer.figures.patch import MAX_WRITTEN
 from explorer.trace import Step, Trace, source_of
-from explorer.ui_state import Keys, Selection
 from explorer.units import unit_computation
 from ui import show
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import Keys, Selection
 
 
 def overview(t: Trace, current: int, known: set[int] | None = None) -> None:

@@ -9,15 +9,15 @@ from urllib.parse import urlsplit
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import ui_state
 from explorer.classroom import answers as class_answers
 from explorer.classroom.classes import ClassInfo
 from explorer.classroom.teacher import KEY_ENV
 from explorer.questions import questions
-from explorer.ui_state import Keys
 from ui import classroom
+from ui import state as ui_state
 from ui.errors import guarded
 from ui.predict_view import pass_id
+from ui.state import Keys
 
 _CSS = """<style>
 .fpe-class-code { font-size: clamp(3rem, 6.5vw, 6rem); font-weight: 700; letter-spacing: 0.15em;

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from explorer import ui_state
 from explorer.explain import overflow_note
 from ui import backward_view, code_backward, gradient_numbers, predict_view
+from ui import state as ui_state
 
 st.title("The backward pass")
 st.caption("The tutorials stop at “autograd handles the backward pass”. Here it is: the "

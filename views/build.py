@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from explorer import ui_state
 from ui import build_view, classroom
+from ui import state as ui_state
 
 st.title("Build your own network")
 st.caption("Add layers, watch the shapes flow, fix what does not fit, then train it on MNIST "

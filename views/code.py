@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from explorer import figures, ui_state
+from explorer import figures
 from explorer.sandbox import HOW_TO_ENABLE, TEMPLATES, code_allowed
 from ui import code_backward, code_view, show, step_view
+from ui import state as ui_state
 
 st.title("Trace your own forward()")
 st.caption("forward() is plain Python: add a skip connection, an `if` on the data, a print — "

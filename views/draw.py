@@ -3,13 +3,14 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from explorer import figures, ui_state
+from explorer import figures
 from explorer.digits import digit_stages, to_image
 from explorer.mnist import MNIST_MEAN, MNIST_STD
-from explorer.ui_state import Keys
 from explorer.verdict import UNSURE_BELOW, verdict
 from ui import canvas_touch, classroom, show
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import Keys
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from explorer import figures, ui_state
+from explorer import figures
 from explorer.explain import overflow_note
-from explorer.ui_state import Keys
 from ui import classroom, numbers_view, predict_view, show, step_view
+from ui import state as ui_state
 from ui.errors import guarded
+from ui.state import Keys
 
 sel = ui_state.current_selection()
 st.title("The forward pass, step by step")

@@ -3,8 +3,9 @@
 import streamlit as st
 import torch
 
-from explorer import figures, ui_state
+from explorer import figures
 from explorer.trace import trace
+from ui import state as ui_state
 from ui.pages import PAGES
 
 sel = ui_state.current_selection()
