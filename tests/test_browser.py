@@ -295,7 +295,8 @@ def test_build_train_and_draw_with_your_own_network(page, app_url) -> None:
     expect(page.get_by_role("combobox", name="Network")).to_have_value("MyNetwork (yours)")
     page.get_by_role("link", name="Draw").click()
     _draw(page, ONE)
-    expect(page.get_by_test_id("stMetricValue")).to_have_text("1")
+    # a network trained for one short epoch may be unsure: "1", or "1 or 7" naming its top two
+    expect(page.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^1( or \d)?$"))
     page.screenshot(path=SHOTS / "build-draw.png", full_page=True)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import exports, figures
 from explorer.explain import explain, kind_label, op_title
@@ -302,10 +303,11 @@ def play(n: int, allowed: bool) -> None:
 
     @st.fragment(run_every=pace if playing else None)
     def ticker() -> None:
-        # The fragment also runs inside every full run of the page: only a timer's run, a
-        # pace after the last step, moves on (else each step's own rerun would start the next).
+        # The fragment also runs inside every full run of the page: only the timer's own
+        # runs move on (else each step's rerun would start the next at once), and at most
+        # once a pace.
         now = time.monotonic()
-        if not st.session_state.get(Keys.playing) or \
+        if not st.session_state.get(Keys.playing) or not _timer_run() or \
                 now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace:
             return
         st.session_state[_LAST_TICK] = now
@@ -329,6 +331,12 @@ def _toggle_play(n: int) -> None:
 
 
 _LAST_TICK = "play_last_tick"
+
+
+def _timer_run() -> bool:
+    """Is this run a fragment's own (its timer), not a run of the whole page?"""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 _NEXT_STEP = "play_next_step"
 
 
