@@ -28,13 +28,24 @@ if torch.get_num_threads() != THREADS:
 # Projector mode folds the sidebar away (the page gets the whole width); switching it off
 # brings the sidebar back. Streamlit applies a changed initial state on the next run.
 PROJECTOR = bool(st.session_state.get(Keys.projector))
-st.set_page_config(page_title="Forward Pass Explorer", page_icon=app_icon(), layout="wide",
-                   initial_sidebar_state="collapsed" if PROJECTOR else "auto")
-page = st.navigation([
-    st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None,
-            **({"url_path": p.url_path} if p.url_path else {}))
-    for p in PAGES
-])
+st.set_page_config(
+    page_title="Forward Pass Explorer",
+    page_icon=app_icon(),
+    layout="wide",
+    initial_sidebar_state="collapsed" if PROJECTOR else "auto",
+)
+page = st.navigation(
+    [
+        st.Page(
+            p.path,
+            title=p.title,
+            icon=p.icon,
+            default=p.url_path is None,
+            **({"url_path": p.url_path} if p.url_path else {}),
+        )
+        for p in PAGES
+    ]
+)
 with errors.page_guard("joining the class"):
     classroom.start_of_run(page.url_path)
 with errors.page_guard("drawing the sidebar"):

@@ -19,9 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def free_port() -> int:
@@ -33,8 +39,9 @@ def free_port() -> int:
 class Server:
     """`streamlit run SCRIPT` on 127.0.0.1; use as a context manager or call start/stop."""
 
-    def __init__(self, script: str, *, env: dict[str, str] | None = None,
-                 log_name: str | None = None) -> None:
+    def __init__(
+        self, script: str, *, env: dict[str, str] | None = None, log_name: str | None = None
+    ) -> None:
         self.script = script
         self.env = {**os.environ, **(env or {})}
         name = log_name or f"fpe-bench-{Path(script).stem}.log"
@@ -46,11 +53,27 @@ class Server:
     def start(self, timeout: float = 90) -> Server:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", self.script,
-                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none"],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    self.script,
+                    "--server.port",
+                    str(self.port),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                    "--server.fileWatcherType",
+                    "none",
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -182,8 +205,10 @@ def launch_chromium(pw):
 
 def terminate_on_sigterm() -> None:
     """Make SIGTERM unwind like Ctrl-C, so every ``finally`` stops its server and browser."""
+
     def handler(signum, frame):
         raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, handler)
 
 
@@ -385,5 +410,6 @@ def probe_js() -> str:
 
     field = ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"]
     early = field.enum_type.values_by_name["FINISHED_EARLY_FOR_RERUN"].number
-    return (_PROBE_JS.replace("SCRIPT_FINISHED_FIELD", str(field.number))
-            .replace("FINISHED_EARLY_FOR_RERUN", str(early)))
+    return _PROBE_JS.replace("SCRIPT_FINISHED_FIELD", str(field.number)).replace(
+        "FINISHED_EARLY_FOR_RERUN", str(early)
+    )

@@ -124,8 +124,9 @@ class Student:
 
     client = "?"
 
-    def __init__(self, run: Run, url: str, index: int, wave: int, timeout_s: float,
-                 seed: int) -> None:
+    def __init__(
+        self, run: Run, url: str, index: int, wave: int, timeout_s: float, seed: int
+    ) -> None:
         self.run, self.url, self.index, self.wave = run, url, index, wave
         self.role = ROLES[index % len(ROLES)]
         self.path = "/draw" if self.role == "drawer" else "/forward"
@@ -173,10 +174,12 @@ class Student:
     def wants_flip(self) -> bool:
         return self.role == "flipper" and self.rng.random() < 0.5
 
-    def record(self, kind: str, shown: float | None, done: float | None,
-               error: str | None = None) -> None:
-        self.run.actions.append(Action(kind, self.client, self.index, self.wave,
-                                       self.run.now(), shown, done, error))
+    def record(
+        self, kind: str, shown: float | None, done: float | None, error: str | None = None
+    ) -> None:
+        self.run.actions.append(
+            Action(kind, self.client, self.index, self.wave, self.run.now(), shown, done, error)
+        )
 
 
 # --- a student in Chromium --------------------------------------------------------------------
@@ -245,8 +248,9 @@ class BrowserStudent(Student):
         except Exception as err:
             if self.closing:
                 return
-            self.record(kind, None, None, f"browser: {type(err).__name__}: "
-                                          f"{str(err).splitlines()[0][:120]}")
+            self.record(
+                kind, None, None, f"browser: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            )
             await self._recover()
             return
         await self._judge(kind, r)
@@ -262,8 +266,9 @@ class BrowserStudent(Student):
             self.disconnects_seen = r["disconnects"]
             error = error or "disconnected"
         if r["timedOut"]:
-            error = error or ("timeout: never shown" if r["shown"] is None
-                              else "timeout: run never over")
+            error = error or (
+                "timeout: never shown" if r["shown"] is None else "timeout: run never over"
+            )
             error += f" ({await self._diagnose(kind, r)})"
 
         self.record(kind, r["shown"], r["finished"], error)
@@ -272,8 +277,11 @@ class BrowserStudent(Student):
 
     async def _diagnose(self, kind: str, r: dict) -> str:
         """What a stuck page says: did it send, did the server answer; and a screenshot."""
-        facts = [f"messages sent {r['sent']}, received {r['received']}",
-                 f"script {r['scriptState']}", f"pressed {r['pressed']}"]
+        facts = [
+            f"messages sent {r['sent']}, received {r['received']}",
+            f"script {r['scriptState']}",
+            f"pressed {r['pressed']}",
+        ]
         if self.role == "drawer":
             facts.append(f"stroke {len(self.strokes)} on this canvas")
         shot = f"/tmp/fpe-bench-stuck-w{self.wave}-s{self.index}-{int(self.run.now())}.png"
@@ -298,6 +306,7 @@ class BrowserStudent(Student):
         page = self.page
         kind, points = self.next_stroke()
         if points is None:
+
             async def clear() -> None:
                 # Clear remounts the canvas: mark this one, so the next stroke waits for the new
                 await page.locator(CANVAS).first.evaluate("el => { el.dataset.fpeOld = '1'; }")
@@ -334,6 +343,7 @@ class BrowserStudent(Student):
         kind, target = self.next_step_move(current, last)
         watch = {"selector": STEP_LABEL, "pattern": f"^{target}·"}
         if kind == "slider":
+
             async def press() -> None:
                 await slider.focus()
                 await page.keyboard.press("ArrowRight" if target > current else "ArrowLeft")
@@ -354,8 +364,12 @@ class BrowserStudent(Student):
         async def click() -> None:
             await page.get_by_test_id("stSidebar").get_by_text("Train mode", exact=True).click()
 
-        return f"flip to {want}", "up", {"selector": CAPTION,
-                                         "pattern": f" · {want} mode · "}, click
+        return (
+            f"flip to {want}",
+            "up",
+            {"selector": CAPTION, "pattern": f" · {want} mode · "},
+            click,
+        )
 
 
 # --- a student over Streamlit's websocket protocol ----------------------------------------------
@@ -410,13 +424,15 @@ class ProtocolStudent(Student):
         from websockets.asyncio.client import connect
 
         ws_url = self.url.replace("http://", "ws://") + "/_stcore/stream"
-        self.ws = await connect(ws_url, subprotocols=["streamlit"], origin=self.url,
-                                max_size=None, ping_interval=None)
+        self.ws = await connect(
+            ws_url, subprotocols=["streamlit"], origin=self.url, max_size=None, ping_interval=None
+        )
         self.reader = asyncio.create_task(self._read())
         self.widgets.clear()
         self.strokes = []
-        await self._run_and_wait("load", self._client_state(page_name=self.path.strip("/")),
-                                 lambda msg: False)
+        await self._run_and_wait(
+            "load", self._client_state(page_name=self.path.strip("/")), lambda msg: False
+        )
 
     async def close(self) -> None:
         self.closing = True
@@ -431,8 +447,12 @@ class ProtocolStudent(Student):
     def _client_state(self, *, page_name: str = "", widgets=(), fragment: str = ""):
         from streamlit.proto.ClientState_pb2 import ClientState
 
-        cs = ClientState(query_string=self.query, page_name=page_name, fragment_id=fragment,
-                         page_script_hash=self.page_hashes.get(self.path.strip("/"), ""))
+        cs = ClientState(
+            query_string=self.query,
+            page_name=page_name,
+            fragment_id=fragment,
+            page_script_hash=self.page_hashes.get(self.path.strip("/"), ""),
+        )
         cs.widget_states.widgets.extend(widgets)
         ci = cs.context_info
         ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
@@ -444,16 +464,22 @@ class ProtocolStudent(Student):
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
         done = asyncio.get_running_loop().create_future()
-        self.pending = {"kind": kind, "shows": shows, "t0": time.perf_counter(),
-                        "shown": None, "done": None, "error": None, "future": done,
-                        "metric": False}
+        self.pending = {
+            "kind": kind,
+            "shows": shows,
+            "t0": time.perf_counter(),
+            "shown": None,
+            "done": None,
+            "error": None,
+            "future": done,
+            "metric": False,
+        }
         await self.ws.send(BackMsg(rerun_script=cs).SerializeToString())
         try:
             return await asyncio.wait_for(asyncio.shield(done), self.timeout_s)
         except TimeoutError:
             p, self.pending = self.pending, None
-            p["error"] = ("timeout: never shown" if p["shown"] is None
-                          else "timeout: run never over")
+            p["error"] = "timeout: never shown" if p["shown"] is None else "timeout: run never over"
             return p
 
     async def _read(self) -> None:
@@ -492,8 +518,11 @@ class ProtocolStudent(Student):
                 if p["shown"] is None and p["shows"](el):
                     p["shown"] = (now - p["t0"]) * 1e3
         # a fragment that calls st.rerun(scope="app") ends early; the full run follows
-        elif (kind == "script_finished" and p is not None
-              and msg.script_finished != msg.FINISHED_EARLY_FOR_RERUN):
+        elif (
+            kind == "script_finished"
+            and p is not None
+            and msg.script_finished != msg.FINISHED_EARLY_FOR_RERUN
+        ):
             p["done"] = (now - p["t0"]) * 1e3
             if p["kind"] in ("clear", "load") and p["shown"] is None and not p["metric"]:
                 p["shown"] = p["done"]  # the run ended with no metric: it is gone
@@ -535,11 +564,15 @@ class ProtocolStudent(Student):
                     return False  # the metric is gone when the run ends without one
             else:
                 wid, fragment = self.widgets["canvas"]
-                objects = [{"type": "Path", "stroke": "#FFFFFF", "strokeWidth": 20}
-                           for _ in self.strokes]
-                state = {"drawing": {"raw": {"version": "7.4.0", "objects": objects,
-                                             "background": "#000000"},
-                                     "data": canvas_png(self.strokes)}}
+                objects = [
+                    {"type": "Path", "stroke": "#FFFFFF", "strokeWidth": 20} for _ in self.strokes
+                ]
+                state = {
+                    "drawing": {
+                        "raw": {"version": "7.4.0", "objects": objects, "background": "#000000"},
+                        "data": canvas_png(self.strokes),
+                    }
+                }
                 widgets = [WidgetState(id=wid, json_value=json.dumps(state))]
 
                 def shows(el) -> bool:
@@ -550,8 +583,10 @@ class ProtocolStudent(Student):
             widgets = [WidgetState(id=self.widgets["Train mode"][0], bool_value=want)]
 
             def shows(el) -> bool:
-                return (el.WhichOneof("type") == "markdown" and
-                        f" · {'train' if want else 'eval'} mode · " in el.markdown.body)
+                return (
+                    el.WhichOneof("type") == "markdown"
+                    and f" · {'train' if want else 'eval'} mode · " in el.markdown.body
+                )
         else:
             kind, target = self.next_step_move(self.step, self.last_step)
             if kind == "slider":
@@ -567,9 +602,11 @@ class ProtocolStudent(Student):
                     return False
                 m = BOLD_STEP.search(el.markdown.body)
                 return m is not None and int(m.group(1)) == target
+
         try:
-            r = await self._run_and_wait(kind, self._client_state(widgets=widgets,
-                                                                  fragment=fragment), shows)
+            r = await self._run_and_wait(
+                kind, self._client_state(widgets=widgets, fragment=fragment), shows
+            )
         except Exception as err:
             if not self.closing:
                 self.record(kind, None, None, f"protocol: {type(err).__name__}")
@@ -612,15 +649,14 @@ async def sample_loop_lag(run: Run, every: float = 0.1) -> None:
         run.loop_lag.append((time.perf_counter() - t - every) * 1e3)
 
 
-async def wave(run: Run, browser, server: Server, wave_no: int, seconds: float,
-               args) -> None:
+async def wave(run: Run, browser, server: Server, wave_no: int, seconds: float, args) -> None:
     """Open the students one every 0.3 s (a class trickling in), let them act for
     ``seconds``, close them."""
     common = (run, server.url)
     students: list[Student] = [
         BrowserStudent(browser, *common, i, wave_no, args.timeout, args.seed + wave_no)
-        if i < args.browsers else
-        ProtocolStudent(*common, i, wave_no, args.timeout, args.seed + wave_no)
+        if i < args.browsers
+        else ProtocolStudent(*common, i, wave_no, args.timeout, args.seed + wave_no)
         for i in range(args.sessions)
     ]
     run.phase = f"wave {wave_no}: opening"
@@ -666,12 +702,18 @@ async def main_async(args, server: Server) -> tuple[Run, dict]:
             await asyncio.sleep(5)
             lag = asyncio.create_task(sample_loop_lag(run))
             me, t = os.getpid(), time.monotonic()
-            before = (server.cpu_seconds(), cpu_seconds(me, exclude=server.pid),
-                      machine_busy_seconds())
+            before = (
+                server.cpu_seconds(),
+                cpu_seconds(me, exclude=server.pid),
+                machine_busy_seconds(),
+            )
             await wave(run, browser, server, 1, args.minutes * 60, args)
-            cpu = {"seconds": time.monotonic() - t, "server": server.cpu_seconds() - before[0],
-                   "client": cpu_seconds(me, exclude=server.pid) - before[1],
-                   "machine": machine_busy_seconds() - before[2]}
+            cpu = {
+                "seconds": time.monotonic() - t,
+                "server": server.cpu_seconds() - before[0],
+                "client": cpu_seconds(me, exclude=server.pid) - before[1],
+                "machine": machine_busy_seconds() - before[2],
+            }
             lag.cancel()
             run.phase = "after wave 1"
             await asyncio.sleep(args.settle)
@@ -688,18 +730,24 @@ async def main_async(args, server: Server) -> tuple[Run, dict]:
 
 
 def report(run: Run, cpu: dict, server: Server, args) -> None:
-    print("\nlatency, ms (shown: the page reflects the input; done: that script run is over). "
-          "browser: from the input event in the page; protocol: from sending the BackMsg")
-    print(f"{'wave 1, ' + str(args.sessions) + ' sessions':<32}{'n':>5}{'p50':>7}{'p95':>7}"
-          f"{'max':>7}{'done p50':>10}{'done p95':>10}{'errors':>8}")
+    print(
+        "\nlatency, ms (shown: the page reflects the input; done: that script run is over). "
+        "browser: from the input event in the page; protocol: from sending the BackMsg"
+    )
+    print(
+        f"{'wave 1, ' + str(args.sessions) + ' sessions':<32}{'n':>5}{'p50':>7}{'p95':>7}"
+        f"{'max':>7}{'done p50':>10}{'done p95':>10}{'errors':>8}"
+    )
 
     def row(name: str, items: list[Action]) -> None:
         shown = [a.shown for a in items if a.shown is not None and a.error is None]
         done = [a.done for a in items if a.done is not None and a.error is None]
         errors = sum(a.error is not None for a in items)
-        print(f"{name:<32}{len(items):>5}{percentile(shown, 50):>7.0f}"
-              f"{percentile(shown, 95):>7.0f}{max(shown, default=float('nan')):>7.0f}"
-              f"{percentile(done, 50):>10.0f}{percentile(done, 95):>10.0f}{errors:>8}")
+        print(
+            f"{name:<32}{len(items):>5}{percentile(shown, 50):>7.0f}"
+            f"{percentile(shown, 95):>7.0f}{max(shown, default=float('nan')):>7.0f}"
+            f"{percentile(done, 50):>10.0f}{percentile(done, 95):>10.0f}{errors:>8}"
+        )
 
     for client in ("browser", "protocol"):
         acts = [a for a in run.actions if a.wave == 1 and a.client == client]
@@ -711,26 +759,32 @@ def report(run: Run, cpu: dict, server: Server, args) -> None:
         row(f"{client}: all actions", [a for a in acts if a.kind != "open page"])
     w1 = [a for a in run.actions if a.wave == 1 and a.kind != "open page"]
     row("wave 1, every action", w1)
-    row("wave 2, every action", [a for a in run.actions if a.wave == 2 and
-                                 a.kind != "open page"])
+    row("wave 2, every action", [a for a in run.actions if a.wave == 2 and a.kind != "open page"])
     if w1:
         span = max(a.at for a in w1) - min(a.at for a in w1)
-        print(f"wave 1: {len(w1)} actions in {span:.0f} s = {len(w1) / max(span, 1):.1f}/s "
-              "(a student acts 1-3 s after seeing the last result)")
+        print(
+            f"wave 1: {len(w1)} actions in {span:.0f} s = {len(w1) / max(span, 1):.1f}/s "
+            "(a student acts 1-3 s after seeing the last result)"
+        )
     if run.loop_lag:
-        print(f"this script's event loop woke late by p50 {percentile(run.loop_lag, 50):.0f} / "
-              f"p95 {percentile(run.loop_lag, 95):.0f} / max {max(run.loop_lag):.0f} ms in "
-              "wave 1 (part of every protocol figure)")
+        print(
+            f"this script's event loop woke late by p50 {percentile(run.loop_lag, 50):.0f} / "
+            f"p95 {percentile(run.loop_lag, 95):.0f} / max {max(run.loop_lag):.0f} ms in "
+            "wave 1 (part of every protocol figure)"
+        )
 
     errors = Counter(f"{a.client}: {a.error}" for a in run.actions if a.error)
     print(f"\nerrors: {sum(errors.values())} (websockets closed unasked: {run.closed_unasked})")
     for text, n in errors.most_common():
         print(f"  {n:>4}  {text}")
-    stuck = Counter((a.client, a.session) for a in run.actions
-                    if a.error and a.error.startswith("timeout"))
+    stuck = Counter(
+        (a.client, a.session) for a in run.actions if a.error and a.error.startswith("timeout")
+    )
     if stuck:
-        print("  timed-out actions by session: "
-              + ", ".join(f"{c} #{s}: {n}" for (c, s), n in sorted(stuck.items())))
+        print(
+            "  timed-out actions by session: "
+            + ", ".join(f"{c} #{s}: {n}" for (c, s), n in sorted(stuck.items()))
+        )
     for text, n in run.exceptions.most_common():
         print(f"  exception shown {n}x:\n    " + text.replace("\n", "\n    "))
 
@@ -740,23 +794,30 @@ def report(run: Run, cpu: dict, server: Server, args) -> None:
         phases.setdefault(phase, []).append(mb)
     for phase, values in phases.items():
         cells = [f"{v:.0f}" for v in values]
-        lines = [" ".join(cells[i:i + 16]) for i in range(0, len(cells), 16)]
+        lines = [" ".join(cells[i : i + 16]) for i in range(0, len(cells), 16)]
         print(f"  {phase:<18} " + ("\n  " + " " * 19).join(lines))
     peak = max(mb for *_, mb in run.rss)
-    print(f"  peak {peak:.0f} MB (target <= 1536); the students' browsers and this script "
-          f"peaked at {run.client_rss_peak:.0f} MB (RSS summed over processes)")
+    print(
+        f"  peak {peak:.0f} MB (target <= 1536); the students' browsers and this script "
+        f"peaked at {run.client_rss_peak:.0f} MB (RSS summed over processes)"
+    )
 
     if cpu:
         span = cpu["seconds"] * (os.cpu_count() or 1)
         others = max(0.0, cpu["machine"] - cpu["server"] - cpu["client"])
-        print(f"\nCPU through wave 1 ({cpu['seconds']:.0f} s x {os.cpu_count()} cores = "
-              f"{span:.0f} core-s): server {cpu['server']:.0f} core-s "
-              f"({100 * cpu['server'] / span:.0f}%), the students (browsers, this script) "
-              f"{cpu['client']:.0f} ({100 * cpu['client'] / span:.0f}%), everything else on "
-              f"the machine {others:.0f} ({100 * others / span:.0f}%)")
+        print(
+            f"\nCPU through wave 1 ({cpu['seconds']:.0f} s x {os.cpu_count()} cores = "
+            f"{span:.0f} core-s): server {cpu['server']:.0f} core-s "
+            f"({100 * cpu['server'] / span:.0f}%), the students (browsers, this script) "
+            f"{cpu['client']:.0f} ({100 * cpu['client'] / span:.0f}%), everything else on "
+            f"the machine {others:.0f} ({100 * others / span:.0f}%)"
+        )
     print(f"load average at the end: {load_average()}")
-    lines = [ln for ln in server.log_tail(2000).splitlines()
-             if re.search(r"Error|Exception|Traceback|WARNING|Warning", ln)]
+    lines = [
+        ln
+        for ln in server.log_tail(2000).splitlines()
+        if re.search(r"Error|Exception|Traceback|WARNING|Warning", ln)
+    ]
     if lines:
         print(f"\nserver log lines with errors or warnings ({len(lines)}, the last 30):")
         print("\n".join("  " + ln for ln in lines[-30:]))
@@ -766,21 +827,33 @@ def report(run: Run, cpu: dict, server: Server, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30, help="students at once (<= 60)")
-    parser.add_argument("--browsers", type=int, default=5,
-                        help="how many of them are Chromium pages; the rest speak the protocol")
+    parser.add_argument(
+        "--browsers",
+        type=int,
+        default=5,
+        help="how many of them are Chromium pages; the rest speak the protocol",
+    )
     parser.add_argument("--minutes", type=float, default=5, help="the first wave acts this long")
-    parser.add_argument("--wave2-minutes", type=float, default=1,
-                        help="the second wave acts this long")
-    parser.add_argument("--settle", type=float, default=30,
-                        help="seconds to sample RSS after each wave closes")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 10 sessions (3 browsers), 1 min, a 0.5 min second "
-                             "wave, 15 s settle")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="OMP_NUM_THREADS for the server (an experiment; default: torch's "
-                             "own choice)")
-    parser.add_argument("--timeout", type=float, default=15,
-                        help="seconds before an action counts as not reflected")
+    parser.add_argument(
+        "--wave2-minutes", type=float, default=1, help="the second wave acts this long"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=30, help="seconds to sample RSS after each wave closes"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 10 sessions (3 browsers), 1 min, a 0.5 min second wave, 15 s settle",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for the server (an experiment; default: torch's own choice)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=15, help="seconds before an action counts as not reflected"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:
@@ -792,19 +865,27 @@ def main() -> None:
     args.wave2_minutes = max(0.1, min(args.wave2_minutes, 60))
     args.settle = max(0, min(args.settle, 600))
     terminate_on_sigterm()
-    env = {} if args.threads is None else {"OMP_NUM_THREADS": str(args.threads),
-                                           "MKL_NUM_THREADS": str(args.threads)}
-    print(f"classroom load: {args.sessions} sessions ({args.browsers} in Chromium), "
-          f"{args.minutes:g} + {args.wave2_minutes:g} min, "
-          f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} cores, "
-          f"load average {load_average()}", flush=True)
+    env = (
+        {}
+        if args.threads is None
+        else {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    )
+    print(
+        f"classroom load: {args.sessions} sessions ({args.browsers} in Chromium), "
+        f"{args.minutes:g} + {args.wave2_minutes:g} min, "
+        f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} cores, "
+        f"load average {load_average()}",
+        flush=True,
+    )
     server = Server("app.py", env=env, log_name="fpe-bench-classroom.log")
     # every phase is bounded; this is the backstop should something hang
     budget = 60 * (args.minutes + args.wave2_minutes) + 2 * args.settle + 600
     server.start()
     try:
-        print(f"server pid {server.pid} at {server.url}, idle RSS {server.rss_mb():.0f} MB",
-              flush=True)
+        print(
+            f"server pid {server.pid} at {server.url}, idle RSS {server.rss_mb():.0f} MB",
+            flush=True,
+        )
         run, cpu = asyncio.run(asyncio.wait_for(main_async(args, server), budget))
         report(run, cpu, server, args)
     except KeyboardInterrupt:

@@ -23,8 +23,13 @@ def clear() -> None:
 @st.fragment
 def canvas_and_count() -> None:
     result = st_canvas(
-        stroke_width=20, stroke_color="#FFFFFF", background_color="#000000", height=280,
-        width=280, drawing_mode="freedraw", return_image_data=True,
+        stroke_width=20,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=280,
+        width=280,
+        drawing_mode="freedraw",
+        return_image_data=True,
         key=f"canvas_{st.session_state['canvas_version']}",
     )
     st.button("Clear", on_click=clear)

@@ -76,16 +76,24 @@ class Client:
     async def connect(self) -> None:
         from websockets.asyncio.client import connect
 
-        self.ws = await connect(self.url.replace("http://", "ws://") + "/_stcore/stream",
-                                subprotocols=["streamlit"], origin=self.url, max_size=None,
-                                ping_interval=None)
+        self.ws = await connect(
+            self.url.replace("http://", "ws://") + "/_stcore/stream",
+            subprotocols=["streamlit"],
+            origin=self.url,
+            max_size=None,
+            ping_interval=None,
+        )
         self.reader = asyncio.create_task(self._read())
 
     def state(self, *, widgets=(), fragment: str = ""):
         from streamlit.proto.ClientState_pb2 import ClientState
 
-        cs = ClientState(query_string=self.query, page_name=self.page, fragment_id=fragment,
-                         page_script_hash=self.page_hashes.get(self.page, ""))
+        cs = ClientState(
+            query_string=self.query,
+            page_name=self.page,
+            fragment_id=fragment,
+            page_script_hash=self.page_hashes.get(self.page, ""),
+        )
         cs.widget_states.widgets.extend(widgets)
         ci = cs.context_info
         ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
@@ -98,8 +106,9 @@ class Client:
         if not fragment:
             self.finished.clear()
             self.markdown.clear()
-        await self.ws.send(BackMsg(rerun_script=self.state(widgets=widgets, fragment=fragment))
-                           .SerializeToString())
+        await self.ws.send(
+            BackMsg(rerun_script=self.state(widgets=widgets, fragment=fragment)).SerializeToString()
+        )
         if wait:
             await asyncio.wait_for(self.finished.wait(), 60)
 
@@ -184,6 +193,7 @@ class Follow:
                 if i not in seen and target == step and now >= t0:
                     seen.add(i)
                     self.latency.append(now - t0)
+
         on_step.seen = seen  # type: ignore[attr-defined]
         return on_step
 
@@ -200,8 +210,9 @@ async def teacher_session(url: str) -> tuple[Client, str]:
     return t, code
 
 
-async def open_burst(url: str, page: str, query: str, n: int, spread: float,
-                     rng: random.Random) -> tuple[list[float], list[float], int]:
+async def open_burst(
+    url: str, page: str, query: str, n: int, spread: float, rng: random.Random
+) -> tuple[list[float], list[float], int]:
     """n clients opening ``page`` over ``spread`` s: time to the first chart, to the run's end."""
     charts: list[float] = []
     done: list[float] = []
@@ -269,42 +280,55 @@ async def main_async(args) -> None:
         await asyncio.sleep(SEEN_WITHIN_S)
         expected = len(follow.steps) * len(followers)
         follow.missed = expected - len(follow.latency)
-        errors = follow.missed + sum(c.exceptions for c in followers) + \
-            sum(c.lost for c in followers)
+        errors = (
+            follow.missed + sum(c.exceptions for c in followers) + sum(c.lost for c in followers)
+        )
         for c in followers:
             await c.close()
 
         lat = sorted(follow.latency)
         late = sum(x > SEEN_WITHIN_S for x in lat)
-        print(f"\nFollowing: {len(follow.steps)} teacher steps x {len(followers)} followers "
-              f"over {args.minutes:g} min (a step every {args.every:g} s)")
-        print(f"  click -> follower shows the step: p50 {percentile(lat, 50) * 1e3:.0f} ms, "
-              f"p95 {percentile(lat, 95) * 1e3:.0f} ms, max {max(lat, default=0) * 1e3:.0f} ms")
-        print(f"  errors: {errors} (steps never shown {follow.missed}, later than "
-              f"{SEEN_WITHIN_S:g} s {late}, exceptions {sum(c.exceptions for c in followers)}, "
-              f"lost connections {sum(c.lost for c in followers)})")
+        print(
+            f"\nFollowing: {len(follow.steps)} teacher steps x {len(followers)} followers "
+            f"over {args.minutes:g} min (a step every {args.every:g} s)"
+        )
+        print(
+            f"  click -> follower shows the step: p50 {percentile(lat, 50) * 1e3:.0f} ms, "
+            f"p95 {percentile(lat, 95) * 1e3:.0f} ms, max {max(lat, default=0) * 1e3:.0f} ms"
+        )
+        print(
+            f"  errors: {errors} (steps never shown {follow.missed}, later than "
+            f"{SEEN_WITHIN_S:g} s {late}, exceptions {sum(c.exceptions for c in followers)}, "
+            f"lost connections {sum(c.lost for c in followers)})"
+        )
         print(f"  server CPU: {cpu:.2f} cores on average (of 2)")
         minute = max(1, len(rss) // max(1, int(args.minutes)))
         first = sum(m for _, m in rss[:minute]) / len(rss[:minute])
         last = sum(m for _, m in rss[-minute:]) / len(rss[-minute:])
-        print(f"  server RSS: first minute {first:.0f} MB, last minute {last:.0f} MB, "
-              f"peak {max(m for _, m in rss):.0f} MB")
+        print(
+            f"  server RSS: first minute {first:.0f} MB, last minute {last:.0f} MB, "
+            f"peak {max(m for _, m in rss):.0f} MB"
+        )
 
-        charts, done, errs = await open_burst(server.url, "forward",
-                                              f"follow=1&class={code}", args.followers, 3.0,
-                                              rng)
+        charts, done, errs = await open_burst(
+            server.url, "forward", f"follow=1&class={code}", args.followers, 3.0, rng
+        )
         await teacher.close()
     with Server("bench/plot_floor.py", log_name="fpe-bench-plot-floor.log") as floor:
         await open_burst(floor.url, "", "", 3, 0.5, rng)  # warm: the first run imports plotly
         f_charts, f_done, f_errs = await open_burst(floor.url, "", "", args.followers, 3.0, rng)
     print(f"\nThe class link: {args.followers} students opening it over 3 s")
-    for name, xs, floor_xs in (("to the step's figure", charts, f_charts),
-                               ("to the end of the run", done, f_done)):
+    for name, xs, floor_xs in (
+        ("to the step's figure", charts, f_charts),
+        ("to the end of the run", done, f_done),
+    ):
         p50, p95 = percentile(xs, 50), percentile(xs, 95)
         f50, f95 = percentile(floor_xs, 50), percentile(floor_xs, 95)
-        print(f"  {name}: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms; floor (one plotly "
-              f"chart) p50 {f50 * 1e3:.0f} ms, p95 {f95 * 1e3:.0f} ms: {p50 / f50:.2f}x / "
-              f"{p95 / f95:.2f}x")
+        print(
+            f"  {name}: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms; floor (one plotly "
+            f"chart) p50 {f50 * 1e3:.0f} ms, p95 {f95 * 1e3:.0f} ms: {p50 / f50:.2f}x / "
+            f"{p95 / f95:.2f}x"
+        )
     print(f"  errors: {errs} (floor {f_errs}); load {load_average()}")
 
 

@@ -54,24 +54,34 @@ def library_rerun(model, x: torch.Tensor, step_index: int) -> tuple[float, int]:
     return (time.perf_counter() - t0) * 1e3, size
 
 
-def apptest_rerun(model_name: str, step_index: int, repeats: int,
-                  expanders_open: bool = False) -> tuple[float, float, int, int]:
+def apptest_rerun(
+    model_name: str, step_index: int, repeats: int, expanders_open: bool = False
+) -> tuple[float, float, int, int]:
     """Reruns of /forward at one step: (cold ms, warm ms, plotly JSON bytes, all bytes).
 
     Cold: the first student to open this step of this pass (the shared trace and figure caches
     are emptied first; the models stay loaded). Warm: the median of the next reruns, what the
     rest of a class following along costs. All bytes: every element the rerun sent, serialised
     (the deltas of its ForwardMsgs, sidebar included)."""
-    state = {Keys.model: model_name, Keys.source: "Sample", Keys.units_open: expanders_open,
-             Keys.compare_open: expanders_open}
-    return timed_reruns("views/forward.py", state, repeats,
-                        lambda at, k: at.session_state.__setitem__(Keys.step, step_index))
+    state = {
+        Keys.model: model_name,
+        Keys.source: "Sample",
+        Keys.units_open: expanders_open,
+        Keys.compare_open: expanders_open,
+    }
+    return timed_reruns(
+        "views/forward.py",
+        state,
+        repeats,
+        lambda at, k: at.session_state.__setitem__(Keys.step, step_index),
+    )
 
 
 def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int, int]:
     """Reruns of another page for the cnn, as ``apptest_rerun``. On /draw each rerun has a new
     input (a digit drawn one stroke further, nothing to share); on /backward the same one (the
     first viewer of that backward pass, then the rest of the class, from the shared caches)."""
+
     def before(at, k: int) -> None:
         if Keys.drawing in state:
             at.session_state[Keys.drawing] = drawing(strokes=1 + k % 4)
@@ -79,8 +89,9 @@ def other_page(page: str, state: dict, repeats: int) -> tuple[float, float, int,
     return timed_reruns(page, state, repeats, before)
 
 
-def timed_reruns(page: str, state: dict, repeats: int,
-                 before: Callable[[Any, int], None]) -> tuple[float, float, int, int]:
+def timed_reruns(
+    page: str, state: dict, repeats: int, before: Callable[[Any, int], None]
+) -> tuple[float, float, int, int]:
     """Open ``page`` with ``state``, empty the shared caches, then time ``repeats`` + 1 reruns
     (``before(at, k)`` first): (first ms, median ms of the rest, plotly bytes, all bytes)."""
     from streamlit.testing.v1 import AppTest
@@ -110,8 +121,12 @@ def drawing(strokes: int) -> np.ndarray:
     """A 280x280 RGBA canvas image of a 4 drawn in up to four strokes."""
     img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
     d = ImageDraw.Draw(img)
-    lines = [[(90, 40), (80, 160)], [(80, 160), (200, 160)], [(170, 40), (170, 250)],
-             [(60, 60), (62, 62)]]
+    lines = [
+        [(90, 40), (80, 160)],
+        [(80, 160), (200, 160)],
+        [(170, 40), (170, 250)],
+        [(60, 60), (62, 62)],
+    ]
     for line in lines[:strokes]:
         d.line(line, fill=(255, 255, 255, 255), width=22)
     return np.asarray(img)
@@ -136,12 +151,18 @@ def main() -> None:
     images, _ = samples()
     x = image_to_tensor(images[0])
     n = len(trace(model, x).steps)
-    print(f"/forward for {args.model}, torch threads {torch.get_num_threads()}, "
-          f"median of {args.repeats}")
-    print("library: traces + every figure incl. the two expanders, and their JSON, uncached; "
-          "then whole AppTest reruns with the expanders closed (the default) and open")
-    print(f"{'step':>4s} {'op':12s} {'library':>8s} {'KB':>6s} {'cold':>6s} {'warm':>6s} "
-          f"{'plotly':>7s} {'all':>6s} {'open':>6s} {'warm':>6s} {'plotly':>7s} {'all':>6s}")
+    print(
+        f"/forward for {args.model}, torch threads {torch.get_num_threads()}, "
+        f"median of {args.repeats}"
+    )
+    print(
+        "library: traces + every figure incl. the two expanders, and their JSON, uncached; "
+        "then whole AppTest reruns with the expanders closed (the default) and open"
+    )
+    print(
+        f"{'step':>4s} {'op':12s} {'library':>8s} {'KB':>6s} {'cold':>6s} {'warm':>6s} "
+        f"{'plotly':>7s} {'all':>6s} {'open':>6s} {'warm':>6s} {'plotly':>7s} {'all':>6s}"
+    )
     worst: dict[str, list[float]] = {"closed": [0.0] * 4, "open": [0.0] * 4}
     for i in range(n):
         lib = [library_rerun(model, x, i) for _ in range(args.repeats)]
@@ -149,26 +170,38 @@ def main() -> None:
         closed = apptest_rerun(args.model, i, args.repeats)
         opened = apptest_rerun(args.model, i, args.repeats, expanders_open=True)
         op = trace(model, x).steps[i].op
-        print(f"{i:4d} {op:12s} {lib_ms:8.1f} {lib[0][1] / 1e3:6.1f} "
-              f"{closed[0]:6.1f} {closed[1]:6.1f} {closed[2] / 1e3:7.1f} {closed[3] / 1e3:6.1f} "
-              f"{opened[0]:6.1f} {opened[1]:6.1f} {opened[2] / 1e3:7.1f} {opened[3] / 1e3:6.1f}")
+        print(
+            f"{i:4d} {op:12s} {lib_ms:8.1f} {lib[0][1] / 1e3:6.1f} "
+            f"{closed[0]:6.1f} {closed[1]:6.1f} {closed[2] / 1e3:7.1f} {closed[3] / 1e3:6.1f} "
+            f"{opened[0]:6.1f} {opened[1]:6.1f} {opened[2] / 1e3:7.1f} {opened[3] / 1e3:6.1f}"
+        )
         for key, row in (("closed", closed), ("open", opened)):
             worst[key] = [max(a, b) for a, b in zip(worst[key], row, strict=True)]
-    print("ms: server time of a whole rerun (cold: first viewer of this step; warm: the next "
-          "ones); KB: plotly JSON / every element sent")
+    print(
+        "ms: server time of a whole rerun (cold: first viewer of this step; warm: the next "
+        "ones); KB: plotly JSON / every element sent"
+    )
     for key, (cold, warm, plotly, everything) in worst.items():
-        print(f"worst rerun, expanders {key}: cold {cold:.1f} ms, warm {warm:.1f} ms, "
-              f"{plotly / 1e3:.1f} KB plotly JSON, {everything / 1e3:.1f} KB in all "
-              "(targets: 100 ms, 300 KB)")
+        print(
+            f"worst rerun, expanders {key}: cold {cold:.1f} ms, warm {warm:.1f} ms, "
+            f"{plotly / 1e3:.1f} KB plotly JSON, {everything / 1e3:.1f} KB in all "
+            "(targets: 100 ms, 300 KB)"
+        )
     print("\nother pages for the cnn, whole reruns (first / median of the rest):")
     for page, state, what in (
-        ("views/draw.py", {Keys.source: "Draw", Keys.drawing: drawing(1)},
-         "/draw, a new stroke each rerun"),
+        (
+            "views/draw.py",
+            {Keys.source: "Draw", Keys.drawing: drawing(1)},
+            "/draw, a new stroke each rerun",
+        ),
         ("views/backward.py", {Keys.source: "Sample"}, "/backward, predicted-class target"),
     ):
         first, rest, plotly, everything = other_page(page, state, args.repeats)
-        print(f"{what}: {first:.1f} / {rest:.1f} ms, {plotly / 1e3:.1f} KB plotly JSON, "
-              f"{everything / 1e3:.1f} KB in all")
+        print(
+            f"{what}: {first:.1f} / {rest:.1f} ms, {plotly / 1e3:.1f} KB plotly JSON, "
+            f"{everything / 1e3:.1f} KB in all"
+        )
+
 
 if __name__ == "__main__":
     main()

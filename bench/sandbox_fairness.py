@@ -62,8 +62,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     view.NICE = args.nice
     model, x = load_model("cnn", pretrained=False).eval(), example_input("cnn")
-    print(f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
-          f"threads in the app, workers at nice {args.nice}")
+    print(
+        f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+        f"threads in the app, workers at nice {args.nice}"
+    )
 
     # Floors: a warm spare worker, nothing else running.
     hello_seconds()
@@ -90,8 +92,9 @@ def main() -> None:
     time.sleep(2.5)  # both workers have started their loops
     places: list[int] = []
     waited: list[float] = []
-    third = threading.Thread(target=lambda: waited.append(
-        hello_seconds(owner="third", on_queue=places.append)))
+    third = threading.Thread(
+        target=lambda: waited.append(hello_seconds(owner="third", on_queue=places.append))
+    )
     third.start()
     busy_app = []
     while any(t.is_alive() for t in loops):  # the app keeps working while the loops spin
@@ -102,14 +105,19 @@ def main() -> None:
 
     floor_hello = statistics.median(idle_hello)
     busy = statistics.median(busy_app)
-    print(f"loops stopped: {', '.join(stopped)} (from their start); the third student "
-          f"asked at 2.5 s")
-    print(f"third student's print('hello'): idle {floor_hello:.2f} s, behind two loops "
-          f"{waited[0]:.2f} s ({waited[0] / floor_hello:.1f}x), places told {places}")
-    print(f"app's 40 CNN forwards: idle {idle_app * 1e3:.0f} ms, while the loops spin "
-          f"{busy * 1e3:.0f} ms median, {max(busy_app) * 1e3:.0f} ms worst "
-          f"({busy / idle_app:.2f}x median, {max(busy_app) / idle_app:.2f}x worst, "
-          f"{len(busy_app)} batches)")
+    print(
+        f"loops stopped: {', '.join(stopped)} (from their start); the third student asked at 2.5 s"
+    )
+    print(
+        f"third student's print('hello'): idle {floor_hello:.2f} s, behind two loops "
+        f"{waited[0]:.2f} s ({waited[0] / floor_hello:.1f}x), places told {places}"
+    )
+    print(
+        f"app's 40 CNN forwards: idle {idle_app * 1e3:.0f} ms, while the loops spin "
+        f"{busy * 1e3:.0f} ms median, {max(busy_app) * 1e3:.0f} ms worst "
+        f"({busy / idle_app:.2f}x median, {max(busy_app) / idle_app:.2f}x worst, "
+        f"{len(busy_app)} batches)"
+    )
 
 
 if __name__ == "__main__":

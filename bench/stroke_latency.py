@@ -58,11 +58,17 @@ FRESH_CANVAS = "canvas.upper-canvas:not([data-fpe-old])"
 HOVER_MS = 200
 
 
-def _loop(cx: float, cy: float, rx: float, ry: float, start: float = 0.0,
-          turn: float = 1.0, n: int = 20) -> Stroke:
+def _loop(
+    cx: float, cy: float, rx: float, ry: float, start: float = 0.0, turn: float = 1.0, n: int = 20
+) -> Stroke:
     """Points on an ellipse from angle ``start`` (turns, 0 = top) through ``turn`` turns."""
-    return [(cx + rx * math.sin(2 * math.pi * (start + turn * k / n)),
-             cy - ry * math.cos(2 * math.pi * (start + turn * k / n))) for k in range(n + 1)]
+    return [
+        (
+            cx + rx * math.sin(2 * math.pi * (start + turn * k / n)),
+            cy - ry * math.cos(2 * math.pi * (start + turn * k / n)),
+        )
+        for k in range(n + 1)
+    ]
 
 
 # Digits in canvas pixels (280 x 280), one list of strokes each.
@@ -130,8 +136,16 @@ class DrawPage:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
         page.mouse.up()
         r = page.evaluate("ms => __fpe.wait(ms)", self.timeout_ms)
-        return Timing(digit, k, r["running"], r["shown"], r["finished"], r["value"],
-                      r["changed"], r["exceptions"])
+        return Timing(
+            digit,
+            k,
+            r["running"],
+            r["shown"],
+            r["finished"],
+            r["value"],
+            r["changed"],
+            r["exceptions"],
+        )
 
     def clear(self) -> None:
         page = self.page
@@ -149,8 +163,10 @@ class DrawPage:
 
 
 def summary_row(name: str, values: list[float]) -> str:
-    return (f"{name:<28}{percentile(values, 50):>8.0f}{percentile(values, 95):>8.0f}"
-            f"{max(values, default=float('nan')):>8.0f}")
+    return (
+        f"{name:<28}{percentile(values, 50):>8.0f}{percentile(values, 95):>8.0f}"
+        f"{max(values, default=float('nan')):>8.0f}"
+    )
 
 
 def report(app: list[Timing], floor: list[Timing]) -> None:
@@ -163,24 +179,28 @@ def report(app: list[Timing], floor: list[Timing]) -> None:
 
     for i, (a, f) in enumerate(zip(app, floor, strict=True)):
         pred = (a.value or "-") + ("" if a.changed else "=")
-        print(f"{i + 1:>3} {a.digit + '.' + str(a.stroke + 1):>5}  {cell(a):>22} {pred:>5}  "
-              f"{cell(f):>22}")
+        print(
+            f"{i + 1:>3} {a.digit + '.' + str(a.stroke + 1):>5}  {cell(a):>22} {pred:>5}  "
+            f"{cell(f):>22}"
+        )
     print("(pred: the prediction shown; '=' the same as before the stroke)")
 
     good = [(a, f) for a, f in zip(app, floor, strict=True) if a.ok and f.ok]
     bad = len(app) - len(good)
     a_shown = [a.shown for a, _ in good]
     f_shown = [f.shown for _, f in good]
-    print(f"\nmouse-up -> prediction shown, {len(good)} strokes"
-          + (f" ({bad} failed or timed out, left out)" if bad else "") + ":")
+    print(
+        f"\nmouse-up -> prediction shown, {len(good)} strokes"
+        + (f" ({bad} failed or timed out, left out)" if bad else "")
+        + ":"
+    )
     print(f"{'':<28}{'p50':>8}{'p95':>8}{'max':>8}")
     print(summary_row("app /draw", a_shown))
     print(summary_row("floor (canvas + metric)", f_shown))
     if good:
         r50 = percentile(a_shown, 50) / percentile(f_shown, 50)
         r95 = percentile(a_shown, 95) / percentile(f_shown, 95)
-        print(f"ratio app / floor: p50 {r50:.2f}x (target <= 1.3x)   "
-              f"p95 {r95:.2f}x (target <= 2x)")
+        print(f"ratio app / floor: p50 {r50:.2f}x (target <= 1.3x)   p95 {r95:.2f}x (target <= 2x)")
     print("\nwhere the time goes (ms):")
     print(f"{'':<28}{'p50':>8}{'p95':>8}{'max':>8}")
     for name, runs in (("app", [a for a, _ in good]), ("floor", [f for _, f in good])):
@@ -199,25 +219,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strokes", type=int, default=20, help="strokes per page (<= 200)")
     parser.add_argument("--model", default="cnn", help="the preset the app draws for")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="OMP_NUM_THREADS for the app's server (an experiment; default: "
-                             "torch's own choice)")
-    parser.add_argument("--pause", type=float, default=0.5,
-                        help="seconds between strokes, as a student draws (and so the other "
-                             "page's browser work is done)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for the app's server (an experiment; default: torch's own choice)",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.5,
+        help="seconds between strokes, as a student draws (and so the other "
+        "page's browser work is done)",
+    )
     parser.add_argument("--timeout", type=float, default=30, help="seconds per stroke")
-    parser.add_argument("--budget", type=float, default=600,
-                        help="stop drawing after this many seconds, whatever is left")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=600,
+        help="stop drawing after this many seconds, whatever is left",
+    )
     args = parser.parse_args()
     n = max(1, min(args.strokes, 200))
     terminate_on_sigterm()
-    env = {} if args.threads is None else {"OMP_NUM_THREADS": str(args.threads),
-                                           "MKL_NUM_THREADS": str(args.threads)}
+    env = (
+        {}
+        if args.threads is None
+        else {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    )
     from playwright.sync_api import sync_playwright
 
-    print(f"stroke latency: {n} strokes on each page, model {args.model}, "
-          f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} cores, "
-          f"load average {load_average()}")
+    print(
+        f"stroke latency: {n} strokes on each page, model {args.model}, "
+        f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} cores, "
+        f"load average {load_average()}"
+    )
     app_srv = Server("app.py", env=env, log_name="fpe-bench-stroke-app.log")
     floor_srv = Server("bench/floor_app.py", log_name="fpe-bench-stroke-floor.log")
     app_t: list[Timing] = []
@@ -252,8 +288,10 @@ def main() -> None:
             print("app server log (tail):\n" + app_srv.log_tail())
     report(app_t, floor_t)
     busy = (machine_busy_seconds() - busy0) / ((time.monotonic() - t0) * (os.cpu_count() or 1))
-    print(f"the machine's CPUs were {100 * busy:.0f}% busy through the run (both servers, "
-          f"Chromium, and whatever else runs here); load average at the end: {load_average()}")
+    print(
+        f"the machine's CPUs were {100 * busy:.0f}% busy through the run (both servers, "
+        f"Chromium, and whatever else runs here); load average at the end: {load_average()}"
+    )
 
 
 if __name__ == "__main__":

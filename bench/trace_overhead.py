@@ -33,10 +33,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, "
-          f"median of {args.repeats}")
-    print(f"{'preset':14s} {'plain ms':>9s} {'trace ms':>9s} {'ratio':>6s} "
-          f"{'train+seed ms':>14s} {'ratio':>6s} {'steps':>5s}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, "
+        f"median of {args.repeats}"
+    )
+    print(
+        f"{'preset':14s} {'plain ms':>9s} {'trace ms':>9s} {'ratio':>6s} "
+        f"{'train+seed ms':>14s} {'ratio':>6s} {'steps':>5s}"
+    )
     for name in PRESETS:
         model = load_model(name, pretrained=False)
         x = example_input(name)
@@ -47,8 +51,7 @@ def main() -> None:
 
         p = median_ms(plain, args.repeats)
         t = median_ms(lambda model=model, x=x: trace(model, x), args.repeats)
-        s = median_ms(lambda model=model, x=x: trace(model, x, train=True, seed=1),
-                      args.repeats)
+        s = median_ms(lambda model=model, x=x: trace(model, x, train=True, seed=1), args.repeats)
         steps = len(trace(model, x).steps)
         print(f"{name:14s} {p:9.3f} {t:9.3f} {t / p:6.2f} {s:14.3f} {s / p:6.2f} {steps:5d}")
 

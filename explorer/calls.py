@@ -23,10 +23,27 @@ from explorer.steps import CallFlow, tensors_in
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # Layer attributes kept as a module step's args; an op's own extras are in its catalogue entry.
-_SETTINGS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
-             "stride", "padding", "dilation", "groups", "p", "eps", "momentum",
-             "negative_slope", "start_dim", "end_dim", "ceil_mode", "num_features",
-             "padding_mode", "dim")
+_SETTINGS = (
+    "in_features",
+    "out_features",
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "p",
+    "eps",
+    "momentum",
+    "negative_slope",
+    "start_dim",
+    "end_dim",
+    "ceil_mode",
+    "num_features",
+    "padding_mode",
+    "dim",
+)
 
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -52,12 +69,16 @@ def is_leaf(module: nn.Module) -> bool:
 
 def call_flow(module: nn.Module, ours: tuple[Callable[..., Any], ...]) -> CallFlow:
     """What ``module(x)`` runs around ``forward``; ``ours`` (the recorder's hooks) left out."""
-    pre = [*nn.modules.module._global_forward_pre_hooks.values(),
-           *module._forward_pre_hooks.values()]
+    pre = [
+        *nn.modules.module._global_forward_pre_hooks.values(),
+        *module._forward_pre_hooks.values(),
+    ]
     post = [*nn.modules.module._global_forward_hooks.values(), *module._forward_hooks.values()]
-    return CallFlow(tuple(_name(h) for h in pre if h not in ours),
-                    f"{type(module).__name__}.forward",
-                    tuple(_name(h) for h in post if h not in ours))
+    return CallFlow(
+        tuple(_name(h) for h in pre if h not in ours),
+        f"{type(module).__name__}.forward",
+        tuple(_name(h) for h in post if h not in ours),
+    )
 
 
 def module_op(module: nn.Module) -> str:
@@ -97,7 +118,9 @@ def op_name(func: Any) -> str:
 def func_kind(func: Any) -> str:
     qual = getattr(func, "__qualname__", "")
     if qual.startswith(("TensorBase.", "Tensor.")) or type(func).__name__ in (
-        "method_descriptor", "method-wrapper", "wrapper_descriptor"
+        "method_descriptor",
+        "method-wrapper",
+        "wrapper_descriptor",
     ):
         return "method"
     return "function"
@@ -106,7 +129,10 @@ def func_kind(func: Any) -> str:
 def is_attribute_noise(func: Any) -> bool:
     """Attribute reads like ``x.data`` hand back the same tensor; they are not ops."""
     return getattr(func, "__name__", "") == "__get__" and op_name(func) in (
-        "data", "grad", "_base", "real"
+        "data",
+        "grad",
+        "_base",
+        "real",
     )
 
 

@@ -41,8 +41,9 @@ class ChainRule:
         return self.lines[-1].value
 
 
-def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
-               sample: int = 0) -> ChainRule:
+def chain_rule(
+    b: Backward, net: NeuronNet, column: int, j: int, i: int, sample: int = 0
+) -> ChainRule:
     """dL/dW[j, i] for the Linear of ``column`` (1 = the first Linear), as a chain of numbers.
 
     Raises:
@@ -63,18 +64,27 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
         y = b.target[sample].double().numpy()
         d_out = 2 * (y_hat - y) / n
         for k in range(last.size):
-            lines.append(ChainLine(
-                _sub("dL/dŷ", k, last.size), f"2 × ({y_hat[k]:.4f} − {y[k]:.4f}) / {n}",
-                float(d_out[k]), _at(grads_out, k)))
+            lines.append(
+                ChainLine(
+                    _sub("dL/dŷ", k, last.size),
+                    f"2 × ({y_hat[k]:.4f} − {y[k]:.4f}) / {n}",
+                    float(d_out[k]),
+                    _at(grads_out, k),
+                )
+            )
     else:
         p = torch.softmax(torch.from_numpy(y_hat), 0).numpy()
         target = int(b.target[sample])
         d_out = (p - np.eye(last.size)[target]) / n
         for k in range(last.size):
-            lines.append(ChainLine(
-                _sub("dL/dŷ", k, last.size),
-                f"(softmax {p[k]:.4f} − {1 if k == target else 0}) / {n}", float(d_out[k]),
-                _at(grads_out, k)))
+            lines.append(
+                ChainLine(
+                    _sub("dL/dŷ", k, last.size),
+                    f"(softmax {p[k]:.4f} − {1 if k == target else 0}) / {n}",
+                    float(d_out[k]),
+                    _at(grads_out, k),
+                )
+            )
 
     # back through each column down to the weight's: activations (slopes), then Linears
     d = d_out  # dL/d(this column's values, after its activations)
@@ -85,10 +95,15 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
             slope = _slope(b, layer, sample)
             if col == column:
                 z = layer.stages[0][j]
-                lines.append(ChainLine(
-                    f"dL/dz{_low(j)}", f"dL/dh{_low(j)} × {'∘'.join(layer.activations)}'"
-                    f"({z:.4f}) = {d[j]:.4f} × {slope[j]:.4f}", float(d[j] * slope[j]),
-                    _at(_autograd(b, layer.steps[0], sample), j)))
+                lines.append(
+                    ChainLine(
+                        f"dL/dz{_low(j)}",
+                        f"dL/dh{_low(j)} × {'∘'.join(layer.activations)}'"
+                        f"({z:.4f}) = {d[j]:.4f} × {slope[j]:.4f}",
+                        float(d[j] * slope[j]),
+                        _at(_autograd(b, layer.steps[0], sample), j),
+                    )
+                )
             d = d * slope
         if col == column:
             break
@@ -99,10 +114,14 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
         if col - 1 == column:
             prev = net.layers[col - 1]
             terms = " + ".join(f"{d[k]:.4f} × {w[k, j]:.4f}" for k in range(len(d)))
-            lines.append(ChainLine(
-                f"dL/d{'h' if prev.activations else 'z'}{_low(j)}",
-                f"Σₖ dL/dz'ₖ × {layer.name}.weight[k, {j}] = {terms}", float(back[j]),
-                _at(_autograd(b, prev.steps[-1], sample), j)))
+            lines.append(
+                ChainLine(
+                    f"dL/d{'h' if prev.activations else 'z'}{_low(j)}",
+                    f"Σₖ dL/dz'ₖ × {layer.name}.weight[k, {j}] = {terms}",
+                    float(back[j]),
+                    _at(_autograd(b, prev.steps[-1], sample), j),
+                )
+            )
         d = back
 
     # finally the weight itself: dL/dW[j, i] = dL/dz_j · x_i
@@ -111,8 +130,14 @@ def chain_rule(b: Backward, net: NeuronNet, column: int, j: int, i: int,
     layer = net.layers[column]
     name = f"{layer.name}.weight[{j}, {i}]"
     grad = float(b.param_grads[f"{layer.name}.weight"][j, i])
-    lines.append(ChainLine(f"dL/dW[{j}, {i}]", f"dL/dz{_low(j)} × x{_low(i)} = {dz:.4f} × "
-                           f"{x[i]:.4f}", dz * float(x[i]), grad))
+    lines.append(
+        ChainLine(
+            f"dL/dW[{j}, {i}]",
+            f"dL/dz{_low(j)} × x{_low(i)} = {dz:.4f} × {x[i]:.4f}",
+            dz * float(x[i]),
+            grad,
+        )
+    )
     return ChainRule(name, tuple(lines), grad)
 
 
@@ -120,8 +145,9 @@ def _slope(b: Backward, layer: NeuronLayer, sample: int) -> np.ndarray:
     """d(after the activations) / d(the Linear's output), per neuron, from autograd's own
     gradients on both sides; 0 where no gradient arrives (any slope gives 0 there)."""
     before = _autograd(b, layer.steps[0], sample)
-    after = next((g for s in reversed(layer.steps[1:])
-                  if (g := _autograd(b, s, sample)) is not None), None)
+    after = next(
+        (g for s in reversed(layer.steps[1:]) if (g := _autograd(b, s, sample)) is not None), None
+    )
     if before is None or after is None:
         return np.ones(layer.size)
     with np.errstate(divide="ignore", invalid="ignore"):

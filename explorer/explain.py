@@ -26,9 +26,11 @@ def overflow_note(trace: Trace) -> str | None:
     for step in trace.steps:
         out = step.output if isinstance(step.output, torch.Tensor) else first_tensor(step.output)
         if out is not None and out.is_floating_point() and not bool(torch.isfinite(out).all()):
-            return (f"From step {step.index} ({step.op}) on, some values are infinite or NaN: "
-                    "they grew past about 3.4e38, the largest number float32 holds. Smaller "
-                    "inputs keep the numbers in range.")
+            return (
+                f"From step {step.index} ({step.op}) on, some values are infinite or NaN: "
+                "they grew past about 3.4e38, the largest number float32 holds. Smaller "
+                "inputs keep the numbers in range."
+            )
     return None
 
 
@@ -51,8 +53,7 @@ def explain(step: Step, trace: Trace | None = None) -> str:
 def generic(step: Step) -> str:
     """The sentence for an op the catalogue has no words for: what it is, its shapes."""
     ins = ", ".join(str(s) for s in step.input_shapes) or "no tensor inputs"
-    return (f"`{step.op}` is {_kind_phrase(step)}. It took {ins} and returned "
-            f"{step.output_shape}.")
+    return f"`{step.op}` is {_kind_phrase(step)}. It took {ins} and returned {step.output_shape}."
 
 
 def _kind_phrase(step: Step) -> str:
@@ -60,6 +61,9 @@ def _kind_phrase(step: Step) -> str:
         return f"the module {step.module or 'model'} ({step.module_type})"
     if step.kind == "function":
         prefix = function_prefix(step)
-        return ("a function from torch.nn.functional" if prefix == "F." else
-                f"a torch function (`{prefix}{step.op}`)")
+        return (
+            "a function from torch.nn.functional"
+            if prefix == "F."
+            else f"a torch function (`{prefix}{step.op}`)"
+        )
     return f"a tensor method (`x.{step.op}(...)`)"

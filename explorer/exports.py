@@ -28,14 +28,30 @@ def trace_npz(trace: Trace) -> bytes:
         out = step.output
         if isinstance(out, torch.Tensor):
             arrays[step_key(step.index, step.op)] = out.detach().numpy()
-        index.append({"index": step.index, "op": step.op, "kind": step.kind,
-                      "module": step.module, "line": step.line, "code": step.code,
-                      "parents": list(step.parents),
-                      "shape": list(step.output_shape)})
+        index.append(
+            {
+                "index": step.index,
+                "op": step.op,
+                "kind": step.kind,
+                "module": step.module,
+                "line": step.line,
+                "code": step.code,
+                "parents": list(step.parents),
+                "shape": list(step.output_shape),
+            }
+        )
     if isinstance(trace.output, torch.Tensor):
         arrays["output"] = trace.output.detach().numpy()
-    arrays["steps"] = np.array(json.dumps({"model": trace.model_type, "training": trace.training,
-                                           "seed": trace.seed, "steps": index}))
+    arrays["steps"] = np.array(
+        json.dumps(
+            {
+                "model": trace.model_type,
+                "training": trace.training,
+                "seed": trace.seed,
+                "steps": index,
+            }
+        )
+    )
     buf = io.BytesIO()
     # Numbers and one string only, so np.load reads it back without allow_pickle=True.
     np.savez_compressed(buf, allow_pickle=False, **arrays)
@@ -51,12 +67,22 @@ def trace_frame(trace: Trace) -> pd.DataFrame:
             continue
         values = out.detach().reshape(-1).numpy()
         positions = np.array(np.unravel_index(np.arange(values.size), out.shape)).T
-        frames.append(pd.DataFrame({
-            "step": step.index, "op": step.op, "module": step.module,
-            "position": [",".join(map(str, p)) for p in positions], "value": values,
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["step", "op", "module", "position", "value"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "step": step.index,
+                    "op": step.op,
+                    "module": step.module,
+                    "position": [",".join(map(str, p)) for p in positions],
+                    "value": values,
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["step", "op", "module", "position", "value"])
+    )
 
 
 def trace_csv(trace: Trace) -> str:

@@ -46,10 +46,17 @@ class Backward:
     grad_norms: dict[int | str, float]  # L2 norm per step index and per parameter name
 
 
-def backward(model: nn.Module, x: torch.Tensor, target: Any, *, loss: str | None = None,
-             seed: int | None = None, train: bool | None = None,
-             params: Mapping[str, torch.Tensor] | None = None,
-             **forward_kwargs: Any) -> Backward:
+def backward(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Any,
+    *,
+    loss: str | None = None,
+    seed: int | None = None,
+    train: bool | None = None,
+    params: Mapping[str, torch.Tensor] | None = None,
+    **forward_kwargs: Any,
+) -> Backward:
     """Trace ``model(x)``, compute the loss against ``target`` and every gradient of it.
 
     Args:
@@ -102,29 +109,46 @@ def backward(model: nn.Module, x: torch.Tensor, target: Any, *, loss: str | None
 
         out.register_hook(keep)
 
-    t, output = record_pass(view, x_in, seed=seed, forward_kwargs=forward_kwargs, grad=True,
-                            on_output=on_output)
+    t, output = record_pass(
+        view, x_in, seed=seed, forward_kwargs=forward_kwargs, grad=True, on_output=on_output
+    )
     if not isinstance(output, torch.Tensor) or not output.is_floating_point():
         raise ValueError("backward needs a model whose output is one float tensor")
     loss_name, target_t = _loss_and_target(output, x, target, loss)
-    value = (F.cross_entropy(output, target_t) if loss_name == "cross_entropy"
-             else F.mse_loss(output, target_t))
+    value = (
+        F.cross_entropy(output, target_t)
+        if loss_name == "cross_entropy"
+        else F.mse_loss(output, target_t)
+    )
     if not value.requires_grad:
         raise ValueError("the loss does not depend on any parameter or on the input")
     wrt = [*leaves.values(), *([x_leaf] if x_leaf is not None else [])]
     # Unused inputs (a layer a branch skipped) get zeros, as an SGD step would treat them.
     grads = torch.autograd.grad(value, wrt, allow_unused=True, materialize_grads=True)
-    param_grads = dict(zip(leaves, grads[:len(leaves)], strict=True))
+    param_grads = dict(zip(leaves, grads[: len(leaves)], strict=True))
     input_grad = grads[-1] if x_leaf is not None else None
 
     norms: dict[int | str, float] = {i: g.norm().item() for i, g in sorted(output_grads.items())}
     norms.update({n: g.norm().item() for n, g in param_grads.items()})
-    return Backward(t, value.item(), loss_name, target_t.detach(),
-                    dict(sorted(output_grads.items())), grad_fns, param_grads, input_grad, norms)
+    return Backward(
+        t,
+        value.item(),
+        loss_name,
+        target_t.detach(),
+        dict(sorted(output_grads.items())),
+        grad_fns,
+        param_grads,
+        input_grad,
+        norms,
+    )
 
 
-def sgd_step(model: nn.Module, grads: Mapping[str, torch.Tensor], lr: float,
-             params: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def sgd_step(
+    model: nn.Module,
+    grads: Mapping[str, torch.Tensor],
+    lr: float,
+    params: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """One plain SGD step, ``p - lr * grad``, as a new parameter dict; ``model`` is not touched.
 
     Args:
@@ -144,11 +168,14 @@ def sgd_step(model: nn.Module, grads: Mapping[str, torch.Tensor], lr: float,
     start = parameters_with(model, params)
     unknown = [n for n in grads if n not in start]
     if unknown:
-        raise ValueError(f"{type(model).__name__} has no parameter named "
-                         f"{', '.join(map(repr, unknown))}")
+        raise ValueError(
+            f"{type(model).__name__} has no parameter named {', '.join(map(repr, unknown))}"
+        )
     with torch.no_grad():
-        return {n: (p - lr * grads[n]) if n in grads else p.clone()
-                for n, p in ((n, p.detach()) for n, p in start.items())}
+        return {
+            n: (p - lr * grads[n]) if n in grads else p.clone()
+            for n, p in ((n, p.detach()) for n, p in start.items())
+        }
 
 
 COLLAPSED = 1e-4  # a loss below this after one step: the gradients have (almost) vanished
@@ -158,35 +185,45 @@ def step_warning(before: float, after: float, lr: float) -> str | None:
     """What went wrong with an SGD step that took the loss from ``before`` to ``after``, in
     words for a student; None when it simply went downhill (or a little uphill)."""
     if not math.isfinite(after):
-        return (f"The loss is no longer a finite number: with learning rate {lr:g} the step "
-                "threw the weights so far that the numbers overflowed. Undo, and try a "
-                "learning rate ten times smaller.")
+        return (
+            f"The loss is no longer a finite number: with learning rate {lr:g} the step "
+            "threw the weights so far that the numbers overflowed. Undo, and try a "
+            "learning rate ten times smaller."
+        )
     if after > 2 * before and after - before > 0.1:
-        return (f"The step made the loss worse ({before:.4f} → {after:.4f}): with learning "
-                f"rate {lr:g} it jumped right over the valley. Undo, and try a smaller "
-                "learning rate.")
+        return (
+            f"The step made the loss worse ({before:.4f} → {after:.4f}): with learning "
+            f"rate {lr:g} it jumped right over the valley. Undo, and try a smaller "
+            "learning rate."
+        )
     if after < COLLAPSED <= before:
-        return (f"One step drove the loss from {before:.4f} to {after:.2g}: the network now "
-                "matches this target (almost) exactly, so every gradient is (almost) zero and "
-                f"further steps change next to nothing. Learning rate {lr:g} memorised one "
-                "example; training takes small steps over many. Undo and try 0.01 to watch "
-                "the loss go down step by step.")
+        return (
+            f"One step drove the loss from {before:.4f} to {after:.2g}: the network now "
+            "matches this target (almost) exactly, so every gradient is (almost) zero and "
+            f"further steps change next to nothing. Learning rate {lr:g} memorised one "
+            "example; training takes small steps over many. Undo and try 0.01 to watch "
+            "the loss go down step by step."
+        )
     return None
 
 
-def _loss_and_target(output: torch.Tensor, x: torch.Tensor, target: Any,
-                     loss: str | None) -> tuple[str, torch.Tensor]:
+def _loss_and_target(
+    output: torch.Tensor, x: torch.Tensor, target: Any, loss: str | None
+) -> tuple[str, torch.Tensor]:
     """Which loss to use, and the target as a tensor it accepts; ValueError if it cannot."""
     if target is None:
         if loss == "cross_entropy" or output.shape != x.shape:
             raise ValueError(
                 "a target is needed: a class index for a classifier, or numbers shaped like the "
                 f"output {tuple(output.shape)}; only a model that rebuilds its input "
-                "can use the input itself")
+                "can use the input itself"
+            )
         return "mse", x.detach()
     is_int = (isinstance(target, int) and not isinstance(target, bool)) or (
-        isinstance(target, torch.Tensor) and not target.is_floating_point()
-        and target.dtype != torch.bool)
+        isinstance(target, torch.Tensor)
+        and not target.is_floating_point()
+        and target.dtype != torch.bool
+    )
     scores = output.dim() == 2 and output.shape[1] > 1  # (N, C) class scores
     if loss is None:
         # Numbers for class scores are a mistake, unless they are a full (N, C) target.
@@ -201,8 +238,9 @@ def _loss_and_target(output: torch.Tensor, x: torch.Tensor, target: Any,
 
 def _class_target(output: torch.Tensor, target: Any, is_int: bool) -> torch.Tensor:
     if output.dim() != 2:
-        raise ValueError(f"cross-entropy needs (N, C) class scores; the output is "
-                         f"{tuple(output.shape)}")
+        raise ValueError(
+            f"cross-entropy needs (N, C) class scores; the output is {tuple(output.shape)}"
+        )
     n, classes = output.shape
     if not is_int:
         raise ValueError(_float_for_classifier(output, target))
@@ -210,12 +248,15 @@ def _class_target(output: torch.Tensor, target: Any, is_int: bool) -> torch.Tens
     if t.dim() == 0:
         t = t.expand(n).clone()  # one class for every example of the batch
     if t.shape != (n,):
-        raise ValueError(f"the target must be one class index per example: shape ({n},), "
-                         f"not {tuple(t.shape)}")
+        raise ValueError(
+            f"the target must be one class index per example: shape ({n},), not {tuple(t.shape)}"
+        )
     bad = t[(t < 0) | (t >= classes)]
     if bad.numel():
-        raise ValueError(f"class index {bad[0].item()} is out of range: this model has "
-                         f"{classes} classes, 0 to {classes - 1}")
+        raise ValueError(
+            f"class index {bad[0].item()} is out of range: this model has "
+            f"{classes} classes, 0 to {classes - 1}"
+        )
     return t
 
 
@@ -225,13 +266,17 @@ def _mse_target(output: torch.Tensor, target: Any) -> torch.Tensor:
     elif _is_number(target) and output.numel() == 1:
         t = torch.full_like(output, float(target))
     else:
-        raise ValueError(f"the target for mean squared error must be a float tensor shaped like "
-                         f"the output {tuple(output.shape)}, not {type(target).__name__}")
+        raise ValueError(
+            f"the target for mean squared error must be a float tensor shaped like "
+            f"the output {tuple(output.shape)}, not {type(target).__name__}"
+        )
     if t.shape != output.shape and output.shape[0] == 1 and t.shape == output.shape[1:]:
         t = t.unsqueeze(0)  # one example typed without its batch dimension
     if t.shape != output.shape:
-        raise ValueError(f"the target has shape {tuple(t.shape)} but the output has "
-                         f"{tuple(output.shape)}; mean squared error needs the same shape")
+        raise ValueError(
+            f"the target has shape {tuple(t.shape)} but the output has "
+            f"{tuple(output.shape)}; mean squared error needs the same shape"
+        )
     if not torch.isfinite(t).all():
         raise ValueError("the target contains NaN or inf")
     return t
@@ -239,11 +284,14 @@ def _mse_target(output: torch.Tensor, target: Any) -> torch.Tensor:
 
 def _is_number(target: Any) -> bool:
     return (isinstance(target, (int, float)) and not isinstance(target, bool)) or (
-        isinstance(target, torch.Tensor) and target.is_floating_point())
+        isinstance(target, torch.Tensor) and target.is_floating_point()
+    )
 
 
 def _float_for_classifier(output: torch.Tensor, target: Any) -> str:
     classes = output.shape[1]
     shown = target if not isinstance(target, torch.Tensor) else f"a {target.dtype} tensor"
-    return (f"this model outputs {classes} class scores: the target must be a class index, an "
-            f"int from 0 to {classes - 1} (or an integer tensor of them), not {shown}")
+    return (
+        f"this model outputs {classes} class scores: the target must be a class index, an "
+        f"int from 0 to {classes - 1} (or an integer tensor of them), not {shown}"
+    )

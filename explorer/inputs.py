@@ -32,8 +32,10 @@ def parse_numbers(values: Any, n: int) -> torch.Tensor:
     if array.shape[0] == 0:
         raise ValueError("Type at least one row of numbers.")
     if not np.isfinite(array).all():
-        raise ValueError("Every cell needs a finite number: empty cells, NaN and infinity "
-                         "cannot go through a network.")
+        raise ValueError(
+            "Every cell needs a finite number: empty cells, NaN and infinity "
+            "cannot go through a network."
+        )
     too_large = first_too_large(array)
     if too_large is not None:
         raise ValueError(too_large_message(too_large) + ".")
@@ -50,8 +52,10 @@ def first_too_large(values: np.ndarray) -> str | None:
 
 def too_large_message(what: str) -> str:
     """Why ``what`` cannot go into a network (no full stop: callers place it in a sentence)."""
-    return (f"{what} is too large for float32, the type the network computes in: numbers up "
-            f"to about {_short(FLOAT32_MAX, 2)} fit")
+    return (
+        f"{what} is too large for float32, the type the network computes in: numbers up "
+        f"to about {_short(FLOAT32_MAX, 2)} fit"
+    )
 
 
 def _short(value: float, digits: int = 6) -> str:
@@ -66,8 +70,10 @@ def decode_upload(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise ValueError(f"The image is {img.width}x{img.height} pixels; images up to "
-                                 "4096x4096 are accepted.")
+                raise ValueError(
+                    f"The image is {img.width}x{img.height} pixels; images up to "
+                    "4096x4096 are accepted."
+                )
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"Please upload a PNG or JPEG (this file is {img.format}).")
             img.load()

@@ -19,8 +19,13 @@ from explorer.builder.spec import clean_name
 from explorer.inputs import first_too_large, too_large_message
 from explorer.zoo import PRESETS, Preset
 
-SOURCES = {"draw": "Draw", "sample": "Sample", "upload": "Upload", "typed": "Typed numbers",
-           "random": "Random"}
+SOURCES = {
+    "draw": "Draw",
+    "sample": "Sample",
+    "upload": "Upload",
+    "typed": "Typed numbers",
+    "random": "Random",
+}
 PATHS = {"data": "Let the data decide", "deep": "Deep path", "shallow": "Shallow path"}
 MAX_SEED = 2**31 - 1
 SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names it
@@ -31,12 +36,22 @@ LR_DEFAULT = 0.1
 
 # The state a link carries, with its defaults (the values a new session starts with).
 DEFAULTS: dict[str, Any] = {
-    "model": "cnn", "source": "Sample", "sample": 0, "random_seed": 0, "train": False,
-    "dropout_seed": 0, "path": "Let the data decide", "step": 0, "typed": None,
+    "model": "cnn",
+    "source": "Sample",
+    "sample": 0,
+    "random_seed": 0,
+    "train": False,
+    "dropout_seed": 0,
+    "path": "Let the data decide",
+    "step": 0,
+    "typed": None,
     # /backward: the target ("Predicted class", "True label" or a number: a class, or the value
     # a regression is compared with), its step, the learning rate and the SGD steps taken,
     # oldest first, as (learning rate, target the step used); the autoencoder's target is None
-    "target": "Predicted class", "grad_step": 0, "lr": LR_DEFAULT, "sgd": (),
+    "target": "Predicted class",
+    "grad_step": 0,
+    "lr": LR_DEFAULT,
+    "sgd": (),
 }
 
 
@@ -48,8 +63,12 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     source = state.get("source", DEFAULTS["source"])
     if source != DEFAULTS["source"]:
         params["input"] = _key_of(SOURCES, source)
-    for key, name in (("sample", "sample"), ("random_seed", "rseed"),
-                      ("dropout_seed", "seed"), ("step", "step")):
+    for key, name in (
+        ("sample", "sample"),
+        ("random_seed", "rseed"),
+        ("dropout_seed", "seed"),
+        ("step", "step"),
+    ):
         value = state.get(key, DEFAULTS[key])
         if value is not None and int(value) != DEFAULTS[key]:
             params[name] = str(int(value))
@@ -63,16 +82,18 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
         params["x"] = ";".join(",".join(_number(v) for v in row) for row in typed)
     target = state.get("target", DEFAULTS["target"])
     if target != DEFAULTS["target"]:
-        params["target"] = (_key_of(TARGET_KINDS, target) if isinstance(target, str)
-                            else _number(target))
+        params["target"] = (
+            _key_of(TARGET_KINDS, target) if isinstance(target, str) else _number(target)
+        )
     if int(state.get("grad_step") or 0):
         params["gstep"] = str(int(state["grad_step"]))
     lr = state.get("lr", LR_DEFAULT)
     if lr is not None and float(lr) != LR_DEFAULT:
         params["lr"] = _number(lr)
     if state.get("sgd"):
-        params["sgd"] = ",".join(f"{_number(lr)}:{'x' if t is None else _number(t)}"
-                                 for lr, t in state["sgd"])
+        params["sgd"] = ",".join(
+            f"{_number(lr)}:{'x' if t is None else _number(t)}" for lr, t in state["sgd"]
+        )
     return params
 
 
@@ -152,8 +173,10 @@ def _model(v: str) -> str:
         return v
     if v.startswith(SAVED_PREFIX):
         return SAVED_PREFIX + clean_name(v.removeprefix(SAVED_PREFIX))
-    raise ValueError(f"no model has that name; the models are {', '.join(PRESETS)}, or "
-                     f"{SAVED_PREFIX}<name> for a network saved for the class")
+    raise ValueError(
+        f"no model has that name; the models are {', '.join(PRESETS)}, or "
+        f"{SAVED_PREFIX}<name> for a network saved for the class"
+    )
 
 
 def _choice(table: Mapping[str, Any]) -> Callable[[str], Any]:
@@ -161,6 +184,7 @@ def _choice(table: Mapping[str, Any]) -> Callable[[str], Any]:
         if v.lower() not in table:
             raise ValueError(f"must be {_one_of(list(table))}")
         return table[v.lower()]
+
     return parse
 
 
@@ -173,6 +197,7 @@ def _int(lo: int, hi: int) -> Callable[[str], int]:
         if n is None or not lo <= n <= hi:
             raise ValueError(f"must be a whole number from {lo} to {hi:,}")
         return n
+
     return parse
 
 
@@ -182,8 +207,9 @@ def _typed(v: str) -> tuple[tuple[float, ...], ...]:
     try:
         rows = tuple(tuple(float(x) for x in row.split(",")) for row in v.split(";"))
     except ValueError:
-        raise ValueError("must be numbers separated by commas, rows by semicolons "
-                         "(like 0.5,1;2,-3)") from None
+        raise ValueError(
+            "must be numbers separated by commas, rows by semicolons (like 0.5,1;2,-3)"
+        ) from None
     if len({len(r) for r in rows}) != 1:
         raise ValueError("every row must have the same count of numbers")
     if not all(math.isfinite(x) for r in rows for x in r):

@@ -108,12 +108,18 @@ def neuron_net(trace: Trace, sample: int = 0, max_units: int = MAX_UNITS) -> Neu
             if out.shape[1] > max_units or "weight" not in step.extras:
                 return None
             bias = step.extras.get("bias")
-            current = {"name": step.module or "linear", "steps": (step.index,),
-                       "stages": (_row(out, sample),),
-                       "weight": step.extras["weight"].detach().float().numpy(),
-                       "bias": None if bias is None else bias.detach().float().numpy()}
-        elif current and (ops.acts_alone(op) or ops.is_reshape(op)) and \
-                tuple(out.shape) == tuple(step.inputs[0].shape):
+            current = {
+                "name": step.module or "linear",
+                "steps": (step.index,),
+                "stages": (_row(out, sample),),
+                "weight": step.extras["weight"].detach().float().numpy(),
+                "bias": None if bias is None else bias.detach().float().numpy(),
+            }
+        elif (
+            current
+            and (ops.acts_alone(op) or ops.is_reshape(op))
+            and tuple(out.shape) == tuple(step.inputs[0].shape)
+        ):
             if ops.acts_alone(op):
                 current["activations"] = (*current.get("activations", ()), op)
             current["steps"] += (step.index,)
@@ -160,8 +166,10 @@ class NeuronSum:
     def written_out(self, decimals: int = 4) -> str:
         """``0.7393 = 1.0000 × -0.0053 + 2.0000 × 0.3793 + (-0.0140)`` with this neuron's numbers."""
         f = f"{{:.{decimals}f}}"
-        terms = " + ".join(f"{f.format(x)} × {_signed(f.format(w))}"
-                           for x, w in zip(self.inputs, self.weights, strict=True))
+        terms = " + ".join(
+            f"{f.format(x)} × {_signed(f.format(w))}"
+            for x, w in zip(self.inputs, self.weights, strict=True)
+        )
         return f"{f.format(self.total)} = {terms} + {_signed(f.format(self.bias))}"
 
 
@@ -173,8 +181,15 @@ def neuron_sum(net: NeuronNet, column: int, unit: int) -> NeuronSum:
     weights = layer.weight[unit]
     bias = 0.0 if layer.bias is None else float(layer.bias[unit])
     total = float(previous.values.astype(np.float64) @ weights.astype(np.float64) + bias)
-    return NeuronSum(previous.values, weights, bias, total, float(layer.pre[unit]),
-                     float(layer.values[unit]), layer.activations)
+    return NeuronSum(
+        previous.values,
+        weights,
+        bias,
+        total,
+        float(layer.pre[unit]),
+        float(layer.values[unit]),
+        layer.activations,
+    )
 
 
 def _signed(text: str) -> str:

@@ -70,8 +70,11 @@ class Question:
         """Right or wrong, with the feedback; ValueError if ``response`` cannot be read."""
         given = self.read(response)
         correct = self._check(given, self.answer) if self._check else given == self.answer
-        head = ("**Right.**" if correct else
-                f"**Not quite:** you said {_show(given)}, torch gave {_show(self.answer)}.")
+        head = (
+            "**Right.**"
+            if correct
+            else f"**Not quite:** you said {_show(given)}, torch gave {_show(self.answer)}."
+        )
         return Grade(correct, f"{head} {self.why}".strip())
 
 
@@ -92,10 +95,16 @@ def questions(trace: Trace, index: int, task: str | None = None) -> list[Questio
     mode = _mode(step, trace.training)
     contrast = mode is not None and mode.answer == NO  # "no change" questions go last
     found: list[Question | None] = [
-        _prediction(trace, step, task), _winner(step), _zeros(step), _branch(trace, step),
-        _value(trace, step), None if contrast else mode,
+        _prediction(trace, step, task),
+        _winner(step),
+        _zeros(step),
+        _branch(trace, step),
+        _value(trace, step),
+        None if contrast else mode,
         _shape(step) if out is not None else None,
-        _hooks(trace, step), _gradients(trace, step), mode if contrast else None,
+        _hooks(trace, step),
+        _gradients(trace, step),
+        mode if contrast else None,
     ]
     return [q for q in found if q is not None]
 
@@ -106,9 +115,13 @@ def questions(trace: Trace, index: int, task: str | None = None) -> list[Questio
 def _shape(step: Step) -> Question:
     answer = tuple(step.output.shape)
     return Question(
-        "shape", f"What shape will come out of `{_code(step)}`? Type it like `1, 32, 28, 28`"
+        "shape",
+        f"What shape will come out of `{_code(step)}`? Type it like `1, 32, 28, 28`"
         " (or `()` for a single number).",
-        answer, why=_shape_why(step), _read=_read_shape)
+        answer,
+        why=_shape_why(step),
+        _read=_read_shape,
+    )
 
 
 def _zeros(step: Step) -> Question | None:
@@ -118,13 +131,16 @@ def _zeros(step: Step) -> Question | None:
     fraction = float((step.output == 0).float().mean())
     negative = int((x <= 0).sum())
     return Question(
-        "zeros", f"ReLU is next. What fraction of its {x.numel():,} values will it set to 0? "
+        "zeros",
+        f"ReLU is next. What fraction of its {x.numel():,} values will it set to 0? "
         f"(a fraction like `0.4` or a percentage like `40%`; within "
-        f"{ZEROS_TOLERANCE:.0%} counts)", fraction,
+        f"{ZEROS_TOLERANCE:.0%} counts)",
+        fraction,
         why=f"ReLU replaces every value that is not positive with 0: {negative:,} of the "
-            f"{x.numel():,} inputs were ≤ 0, so {fraction:.1%} of the output is 0.",
+        f"{x.numel():,} inputs were ≤ 0, so {fraction:.1%} of the output is 0.",
         _check=lambda given, truth: abs(given - truth) <= ZEROS_TOLERANCE + 1e-9,
-        _read=_read_fraction)
+        _read=_read_fraction,
+    )
 
 
 def _prediction(trace: Trace, step: Step, task: str | None) -> Question | None:
@@ -138,11 +154,15 @@ def _prediction(trace: Trace, step: Step, task: str | None) -> Question | None:
     pick = int(probs.argmax())
     runner = int(probs.argsort(descending=True)[1])
     return Question(
-        "prediction", "Which class will the network pick?", pick,
+        "prediction",
+        "Which class will the network pick?",
+        pick,
         options=tuple(range(out.shape[1])),
         why=f"The largest of the {out.shape[1]} scores is class {pick}'s ({float(out[0, pick]):.4f}"
-            f"; probability {float(probs[pick]):.1%}); next comes {runner} "
-            f"({float(probs[runner]):.1%}).", _read=_read_int(out.shape[1]))
+        f"; probability {float(probs[pick]):.1%}); next comes {runner} "
+        f"({float(probs[runner]):.1%}).",
+        _read=_read_int(out.shape[1]),
+    )
 
 
 def _winner(step: Step) -> Question | None:
@@ -156,21 +176,25 @@ def _winner(step: Step) -> Question | None:
     flat = int(out[c].argmax())
     i, j = divmod(flat, out.shape[2])
     (kh, kw), (sh, sw) = settings.kernel, settings.stride
-    window = x[c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+    window = x[c, i * sh : i * sh + kh, j * sw : j * sw + kw]
     winner_flat = int(step.extras["indices"][0, c, i, j])
     r, q = divmod(winner_flat, x.shape[2])
     cell = (r - i * sh, q - j * sw)
     cells = tuple((a, b) for a in range(kh) for b in range(kw))
     values = ", ".join(f"{float(window[a, b]):.4f}" for a, b in cells)
     return Question(
-        "winner", f"Max-pooling is next. In channel {c}, the {kh}×{kw} window at rows "
+        "winner",
+        f"Max-pooling is next. In channel {c}, the {kh}×{kw} window at rows "
         f"{i * sh}-{i * sh + kh - 1}, columns {j * sw}-{j * sw + kw - 1} holds these values. Which "
-        "cell wins (row, column within the window)?", cell, options=cells,
+        "cell wins (row, column within the window)?",
+        cell,
+        options=cells,
         why=f"Max-pooling keeps the largest value of each window and drops the rest (it does "
-            f"not average): of {values}, the largest is {float(window[cell]):.4f} at {cell}; "
-            f"output ({c}, {i}, {j}) is {float(out[c, i, j]):.4f}.",
+        f"not average): of {values}, the largest is {float(window[cell]):.4f} at {cell}; "
+        f"output ({c}, {i}, {j}) is {float(out[c, i, j]):.4f}.",
         context={"window": window.tolist(), "channel": c, "output": (i, j)},
-        _read=_read_cell(cells))
+        _read=_read_cell(cells),
+    )
 
 
 def _mode(step: Step, training: bool) -> Question | None:
@@ -182,25 +206,40 @@ def _mode(step: Step, training: bool) -> Question | None:
     if op == "dropout":
         p = float(step.args.get("p", step.extras.get("p", 0.5)) or 0.0)
         answer = YES if p > 0 else NO
-        why = (f"Dropout (p = {p:g}) only acts in train mode: it zeroes each value with "
-               f"probability {p:g} and scales the rest by 1/(1 − p) = {1 / (1 - p):.4g}; in "
-               "eval mode it hands its input on unchanged.") if p > 0 else "p = 0: nothing drops."
+        why = (
+            (
+                f"Dropout (p = {p:g}) only acts in train mode: it zeroes each value with "
+                f"probability {p:g} and scales the rest by 1/(1 − p) = {1 / (1 - p):.4g}; in "
+                "eval mode it hands its input on unchanged."
+            )
+            if p > 0
+            else "p = 0: nothing drops."
+        )
         if training and "mask" in step.extras:
             mask = step.extras["mask"]
             why += f" In this pass it dropped {int((mask == 0).sum()):,} of {mask.numel():,}."
     elif op == "batch_norm":
         answer = YES
-        why = ("BatchNorm normalises with the batch's own mean and variance in train mode and "
-               "with its running statistics (learned during training) in eval mode.")
+        why = (
+            "BatchNorm normalises with the batch's own mean and variance in train mode and "
+            "with its running statistics (learned during training) in eval mode."
+        )
         if "running_mean" in step.extras and "batch_mean" in step.extras:
-            why += (f" Channel 0 here: batch mean {float(step.extras['batch_mean'][0]):.4f}, "
-                    f"running mean {float(step.extras['running_mean'][0]):.4f}.")
+            why += (
+                f" Channel 0 here: batch mean {float(step.extras['batch_mean'][0]):.4f}, "
+                f"running mean {float(step.extras['running_mean'][0]):.4f}."
+            )
     else:
         answer = NO
         why = "ReLU has no train/eval behaviour: max(0, x) is the same in both modes."
     return Question(
-        "mode", f"This pass runs in **{now}** mode. Would this step's output change in "
-        f"{other} mode?", answer, options=(YES, NO), why=why, _read=_read_yes_no)
+        "mode",
+        f"This pass runs in **{now}** mode. Would this step's output change in {other} mode?",
+        answer,
+        options=(YES, NO),
+        why=why,
+        _read=_read_yes_no,
+    )
 
 
 def _branch(trace: Trace, step: Step) -> Question | None:
@@ -212,24 +251,33 @@ def _branch(trace: Trace, step: Step) -> Question | None:
         return None
     src = source_of(step)
     lines = {src.start + k: text for k, text in enumerate(src.lines)}
-    ifs = [n for n in range(before.line + 1, step.line) if lines.get(n, "").lstrip()
-           .startswith("if ")]
+    ifs = [
+        n for n in range(before.line + 1, step.line) if lines.get(n, "").lstrip().startswith("if ")
+    ]
     if not ifs:
         return None
     n = ifs[-1]
     indent = len(lines[n]) - len(lines[n].lstrip())
-    inside = all(len(lines[k]) - len(lines[k].lstrip()) > indent or not lines[k].strip()
-                 for k in range(n + 1, step.line + 1))
+    inside = all(
+        len(lines[k]) - len(lines[k].lstrip()) > indent or not lines[k].strip()
+        for k in range(n + 1, step.line + 1)
+    )
     condition = lines[n].strip().removeprefix("if ").removesuffix(":").split("#")[0].strip()
     answer = YES if inside else NO
     return Question(
-        "branch", f"forward() reaches `if {condition}:` (line {n}). Will the lines under it "
-        "run this time?", answer, options=(YES, NO),
+        "branch",
+        f"forward() reaches `if {condition}:` (line {n}). Will the lines under it run this time?",
+        answer,
+        options=(YES, NO),
         why=f"The next op to run is `{_code(step)}` on line {step.line}, "
-            + ("inside the `if`: the condition was true." if inside else
-               "after the `if`: the condition was false, so its body was skipped.")
-            + " forward() is plain Python: the graph is whatever ran.",
-        _read=_read_yes_no)
+        + (
+            "inside the `if`: the condition was true."
+            if inside
+            else "after the `if`: the condition was false, so its body was skipped."
+        )
+        + " forward() is plain Python: the graph is whatever ran.",
+        _read=_read_yes_no,
+    )
 
 
 def _value(trace: Trace, step: Step) -> Question | None:
@@ -247,18 +295,26 @@ def _value(trace: Trace, step: Step) -> Question | None:
     if step.index == layer.steps[0]:  # the Linear itself: a sum to do by hand
         x = ", ".join(f"{v:.4f}" for v in s.inputs)
         w = ", ".join(f"{v:.4f}" for v in s.weights)
-        prompt = (f"What number comes out of neuron {unit} of `{layer.name}`? Its inputs are "
-                  f"[{x}], its weights [{w}], its bias {s.bias:.4f}.")
+        prompt = (
+            f"What number comes out of neuron {unit} of `{layer.name}`? Its inputs are "
+            f"[{x}], its weights [{w}], its bias {s.bias:.4f}."
+        )
         why = f"x·w + b: {s.written_out()}."
     else:
         before = float(layer.stages[layer.steps.index(step.index) - 1][unit])
-        prompt = (f"Neuron {unit} of `{layer.name}` holds {before:.4f}. What number will "
-                  f"`{_op(step)}` make of it?")
+        prompt = (
+            f"Neuron {unit} of `{layer.name}` holds {before:.4f}. What number will "
+            f"`{_op(step)}` make of it?"
+        )
         why = f"`{_op(step)}` turns {before:.4f} into {truth:.4f}."
     return Question(
-        "value", prompt + f" (4 decimals; within {VALUE_TOLERANCE:.0%} counts)", truth, why=why,
+        "value",
+        prompt + f" (4 decimals; within {VALUE_TOLERANCE:.0%} counts)",
+        truth,
+        why=why,
         _check=lambda given, t: abs(given - t) <= max(1e-3, VALUE_TOLERANCE * abs(t)),
-        _read=_read_number)
+        _read=_read_number,
+    )
 
 
 def _hooks(trace: Trace, step: Step) -> Question | None:
@@ -268,24 +324,30 @@ def _hooks(trace: Trace, step: Step) -> Question | None:
     assert step.call_flow is not None  # step is ``first``, which has one
     flow = " → ".join(["model(x)", *step.call_flow.describe()])
     return Question(
-        "hooks", "Calling `model(x)` goes through `nn.Module.__call__`. If you called "
-        "`model.forward(x)` directly instead, would the module's hooks run?", NO,
+        "hooks",
+        "Calling `model(x)` goes through `nn.Module.__call__`. If you called "
+        "`model.forward(x)` directly instead, would the module's hooks run?",
+        NO,
         options=(YES, NO),
         why=f"Only `__call__` runs hooks; `forward` is just the method it calls. Here: {flow}. "
-            "That is why the tutorials write `model(x)`, never `model.forward(x)`.",
-        _read=_read_yes_no)
+        "That is why the tutorials write `model(x)`, never `model.forward(x)`.",
+        _read=_read_yes_no,
+    )
 
 
 def _gradients(trace: Trace, step: Step) -> Question | None:
     if step.index != len(trace) - 1:
         return None
     return Question(
-        "gradients", "The forward pass is about to end. Has it computed any gradients?", NO,
+        "gradients",
+        "The forward pass is about to end. Has it computed any gradients?",
+        NO,
         options=(YES, NO),
         why="forward() computes outputs only. With autograd on it also records how each "
-            f"output was made (this one by `{_code(step)}`), so that `loss.backward()` can "
-            "compute the gradients afterwards: see the Backward pass page.",
-        _read=_read_yes_no)
+        f"output was made (this one by `{_code(step)}`), so that `loss.backward()` can "
+        "compute the gradients afterwards: see the Backward pass page.",
+        _read=_read_yes_no,
+    )
 
 
 # --- reading answers --------------------------------------------------------------------------
@@ -299,8 +361,10 @@ def _read_shape(response: Any) -> tuple[int, ...]:
         return ()
     numbers = re.findall(r"\d+", text)
     if not numbers or re.search(r"[^\d\s,x×()\[\]]", text):
-        raise ValueError("Type the shape as whole numbers separated by commas, like "
-                         "`1, 32, 28, 28` (or `()` for a single number).")
+        raise ValueError(
+            "Type the shape as whole numbers separated by commas, like "
+            "`1, 32, 28, 28` (or `()` for a single number)."
+        )
     return tuple(int(n) for n in numbers)
 
 
@@ -316,8 +380,7 @@ def _read_fraction(response: Any) -> float:
             value = float(text)
             value = value / 100 if value > 1 else value
     except (ValueError, ZeroDivisionError):
-        raise ValueError("Give a fraction like `0.4`, `2/5` or a percentage like `40%`.") \
-            from None
+        raise ValueError("Give a fraction like `0.4`, `2/5` or a percentage like `40%`.") from None
     if not 0 <= value <= 1 or math.isnan(value):
         raise ValueError("A fraction of the values lies between 0 and 1 (0% and 100%).")
     return value
@@ -342,16 +405,21 @@ def _read_int(n: int) -> Callable[[Any], int]:
         if not 0 <= value < n:
             raise ValueError(f"Pick a class from 0 to {n - 1}.")
         return value
+
     return read
 
 
 def _read_cell(cells: tuple[tuple[int, int], ...]) -> Callable[[Any], tuple[int, int]]:
     def read(response: Any) -> tuple[int, int]:
-        numbers = tuple(int(v) for v in re.findall(r"\d+", str(response))) \
-            if not isinstance(response, (tuple, list)) else tuple(int(v) for v in response)
+        numbers = (
+            tuple(int(v) for v in re.findall(r"\d+", str(response)))
+            if not isinstance(response, (tuple, list))
+            else tuple(int(v) for v in response)
+        )
         if numbers not in cells:
             raise ValueError("Pick a cell of the window, as (row, column) counted from 0.")
         return numbers  # narrowed by the `in cells` check above
+
     return read
 
 
@@ -375,13 +443,18 @@ def _shape_why(step: Step) -> str:
     if op in ("conv2d", "max_pool2d") and step.inputs and step.inputs[0].dim() == 4:
         settings = conv_settings(step) if op == "conv2d" else pool_settings(step)
         w = step.extras.get("weight")
-        kernel = (tuple(w.shape[-2:]) if op == "conv2d" and w is not None
-                  else getattr(settings, "kernel", None))
+        kernel = (
+            tuple(w.shape[-2:])
+            if op == "conv2d" and w is not None
+            else getattr(settings, "kernel", None)
+        )
         if settings is not None and kernel is not None:
             size, k = step.inputs[0].shape[-1], kernel[-1]
             p, s = settings.padding[-1], settings.stride[-1]
-            text += (f" Each side: (size + 2·padding − kernel) / stride + 1 = ({size} + 2·{p} − "
-                     f"{k}) / {s} + 1 = {(size + 2 * p - k) // s + 1}")
+            text += (
+                f" Each side: (size + 2·padding − kernel) / stride + 1 = ({size} + 2·{p} − "
+                f"{k}) / {s} + 1 = {(size + 2 * p - k) // s + 1}"
+            )
             if op == "conv2d":
                 text += f"; and one output channel per filter: {out[1]}."
             else:
@@ -389,8 +462,10 @@ def _shape_why(step: Step) -> str:
     elif op == "linear":
         text += f" A Linear gives one number per output unit: {out[-1]} of them per example."
     elif op in ("view", "reshape", "flatten") and step.inputs:
-        text += (f" Reshaping keeps every value: {step.inputs[0].numel():,} in, "
-                 f"{step.output.numel():,} out.")
+        text += (
+            f" Reshaping keeps every value: {step.inputs[0].numel():,} in, "
+            f"{step.output.numel():,} out."
+        )
     return text
 
 
@@ -423,23 +498,40 @@ def gradient_questions(b: Backward) -> list[Question]:
     value = float(grad.reshape(-1)[flat])
     sign = "positive" if value > 0 else "negative" if value < 0 else "zero"
     label = f"{name}[{', '.join(map(str, index))}]"
-    found = [Question(
-        "gradient_sign", f"After `loss.backward()`, will the gradient of `{label}` be positive, "
-        "negative or zero?", sign, options=("positive", "negative", "zero"),
-        why=f"dL/d{label} = {value:.6g}: "
-            + ("nudging this weight up would raise the loss, so an SGD step moves it down"
-               if value > 0 else "nudging this weight up would lower the loss, so an SGD step "
-               "moves it up" if value < 0 else "this weight does not affect the loss here")
+    found = [
+        Question(
+            "gradient_sign",
+            f"After `loss.backward()`, will the gradient of `{label}` be positive, "
+            "negative or zero?",
+            sign,
+            options=("positive", "negative", "zero"),
+            why=f"dL/d{label} = {value:.6g}: "
+            + (
+                "nudging this weight up would raise the loss, so an SGD step moves it down"
+                if value > 0
+                else "nudging this weight up would lower the loss, so an SGD step moves it up"
+                if value < 0
+                else "this weight does not affect the loss here"
+            )
             + f" (by lr × {abs(value):.4g}).",
-        _read=_read_choice(("positive", "negative", "zero")))]
+            _read=_read_choice(("positive", "negative", "zero")),
+        )
+    ]
     norms = {n: float(g.norm()) for n, g in weights.items()}
     if len(norms) > 1:
         biggest = max(norms, key=norms.__getitem__)
         listed = ", ".join(f"{n} {v:.4g}" for n, v in sorted(norms.items(), key=lambda kv: -kv[1]))
-        found.append(Question(
-            "gradient_size", "Which layer's weights will get the largest gradient (its norm, "
-            "the square root of the sum of squares)?", biggest, options=tuple(norms),
-            why=f"Gradient norms: {listed}.", _read=_read_choice(tuple(norms))))
+        found.append(
+            Question(
+                "gradient_size",
+                "Which layer's weights will get the largest gradient (its norm, "
+                "the square root of the sum of squares)?",
+                biggest,
+                options=tuple(norms),
+                why=f"Gradient norms: {listed}.",
+                _read=_read_choice(tuple(norms)),
+            )
+        )
     return found
 
 
@@ -450,4 +542,5 @@ def _read_choice(options: tuple[str, ...]) -> Callable[[Any], str]:
         if not match:
             raise ValueError(f"Choose one of: {', '.join(options)}.")
         return match[0]
+
     return read

@@ -14,8 +14,9 @@ import torch
 import torch.nn as nn
 
 
-def session_view(model: nn.Module, *, train: bool | None = None,
-                 params: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+def session_view(
+    model: nn.Module, *, train: bool | None = None, params: Mapping[str, torch.Tensor] | None = None
+) -> nn.Module:
     """A copy of ``model``'s module tree that shares its parameters but owns everything else.
 
     The view has its own ``training`` flags, its own hook dicts and its own copies of the
@@ -40,12 +41,21 @@ def session_view(model: nn.Module, *, train: bool | None = None,
         view = copy.copy(m)
         memo[id(m)] = view
         view.__dict__ = dict(m.__dict__)
-        view._parameters = {k: swap.get(id(p), p) if p is not None else None
-                            for k, p in m._parameters.items()}
-        view._buffers = {k: None if b is None else b.detach().clone() for k, b in m._buffers.items()}
-        for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks",
-                      "_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs",
-                      "_forward_hooks_always_called", "_backward_pre_hooks"):
+        view._parameters = {
+            k: swap.get(id(p), p) if p is not None else None for k, p in m._parameters.items()
+        }
+        view._buffers = {
+            k: None if b is None else b.detach().clone() for k, b in m._buffers.items()
+        }
+        for hooks in (
+            "_forward_pre_hooks",
+            "_forward_hooks",
+            "_backward_hooks",
+            "_forward_pre_hooks_with_kwargs",
+            "_forward_hooks_with_kwargs",
+            "_forward_hooks_always_called",
+            "_backward_pre_hooks",
+        ):
             if hooks in m.__dict__:
                 view.__dict__[hooks] = copy.copy(m.__dict__[hooks])
         view._modules = {k: None if c is None else clone(c) for k, c in m._modules.items()}
@@ -57,8 +67,9 @@ def session_view(model: nn.Module, *, train: bool | None = None,
     return view
 
 
-def parameters_with(model: nn.Module, params: Mapping[str, torch.Tensor] | None = None
-                    ) -> dict[str, torch.Tensor]:
+def parameters_with(
+    model: nn.Module, params: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """``model``'s parameters by full name, with ``params`` in place of some (names and shapes
     checked: ValueError for a name the model lacks or a shape that differs)."""
     own: dict[str, torch.Tensor] = dict(model.named_parameters())
@@ -66,19 +77,21 @@ def parameters_with(model: nn.Module, params: Mapping[str, torch.Tensor] | None 
         return own
     unknown = [n for n in params if n not in own]
     if unknown:
-        raise ValueError(f"{type(model).__name__} has no parameter named "
-                         f"{', '.join(map(repr, unknown))}")
+        raise ValueError(
+            f"{type(model).__name__} has no parameter named {', '.join(map(repr, unknown))}"
+        )
     for name, t in params.items():
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"parameter {name!r} must be a tensor, not {type(t).__name__}")
         if t.shape != own[name].shape:
-            raise ValueError(f"parameter {name!r} has shape {tuple(own[name].shape)}, "
-                             f"the replacement {tuple(t.shape)}")
+            raise ValueError(
+                f"parameter {name!r} has shape {tuple(own[name].shape)}, "
+                f"the replacement {tuple(t.shape)}"
+            )
     return {**own, **params}
 
 
-def _replacements(model: nn.Module,
-                  params: Mapping[str, torch.Tensor]) -> dict[int, nn.Parameter]:
+def _replacements(model: nn.Module, params: Mapping[str, torch.Tensor]) -> dict[int, nn.Parameter]:
     """``id(shared parameter) -> replacement`` for the names in ``params``."""
     merged = parameters_with(model, params)
     return {id(p): _as_parameter(merged[n]) for n, p in model.named_parameters() if n in params}

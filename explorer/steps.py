@@ -21,8 +21,12 @@ class CallFlow:
     hooks: tuple[str, ...]
 
     def describe(self) -> list[str]:
-        return ["__call__", *(f"pre-hook {h}" for h in self.pre_hooks), self.forward,
-                *(f"hook {h}" for h in self.hooks)]
+        return [
+            "__call__",
+            *(f"pre-hook {h}" for h in self.pre_hooks),
+            self.forward,
+            *(f"hook {h}" for h in self.hooks),
+        ]
 
 
 @dataclass
@@ -40,7 +44,9 @@ class Step:
     file: str
     line: int
     code: str  # the source line in the model's own code
-    function: str  # qualified name of the function holding that line, e.g. "ImageClassifier.forward"
+    function: (
+        str  # qualified name of the function holding that line, e.g. "ImageClassifier.forward"
+    )
     module_type: str | None = None  # class name for module steps, e.g. "Conv2d"
     # the running call's characters on ``line`` (start, end): "self.conv1(x)" of
     # "x = self.pool(F.relu(self.conv1(x)))"; None when Python cannot say
@@ -102,7 +108,9 @@ def source_of(step: Step) -> Source:
     # Walk up to the enclosing ``def`` at a smaller indent, then down to the end of its body.
     i = step.line - 1
     indent = _indent(all_lines[i])
-    while i > 0 and not (all_lines[i].lstrip().startswith("def ") and _indent(all_lines[i]) < indent):
+    while i > 0 and not (
+        all_lines[i].lstrip().startswith("def ") and _indent(all_lines[i]) < indent
+    ):
         i -= 1
     start, def_indent = i, _indent(all_lines[i])
     j = step.line

@@ -73,8 +73,11 @@ def _zero_oval(rng):
 
 
 def _zero_slashed(rng):
-    return _zero_oval(rng) + [_line((_u(rng, -0.05, 0.1), _u(rng, 0.85, 1.05)),
-                                    (_u(rng, 0.55, 0.7), _u(rng, -0.05, 0.15)))]
+    return _zero_oval(rng) + [
+        _line(
+            (_u(rng, -0.05, 0.1), _u(rng, 0.85, 1.05)), (_u(rng, 0.55, 0.7), _u(rng, -0.05, 0.15))
+        )
+    ]
 
 
 def _one_stick(rng):
@@ -94,26 +97,42 @@ def _one_flag_base(rng):
 
 
 def _two_plain(rng):
-    return [_join(_arc(0.33, 0.27, 0.3, 0.27, _u(rng, 150, 175), -30),
-                  _line((0.53, 0.47), (0.02, 1), (_u(rng, 0.6, 0.72), 1)))]
+    return [
+        _join(
+            _arc(0.33, 0.27, 0.3, 0.27, _u(rng, 150, 175), -30),
+            _line((0.53, 0.47), (0.02, 1), (_u(rng, 0.6, 0.72), 1)),
+        )
+    ]
 
 
 def _two_loop(rng):
     r = _u(rng, 0.07, 0.12)
-    return [_join(_arc(0.33, 0.27, 0.3, 0.27, _u(rng, 150, 175), -30),
-                  _line((0.53, 0.47), (0.12, 0.9)),
-                  _arc(0.12, 0.9 + r * 0.6, r, r * 0.9, 120, 120 + 300),
-                  _line((0.16, 0.97), (_u(rng, 0.6, 0.72), 0.96)))]
+    return [
+        _join(
+            _arc(0.33, 0.27, 0.3, 0.27, _u(rng, 150, 175), -30),
+            _line((0.53, 0.47), (0.12, 0.9)),
+            _arc(0.12, 0.9 + r * 0.6, r, r * 0.9, 120, 120 + 300),
+            _line((0.16, 0.97), (_u(rng, 0.6, 0.72), 0.96)),
+        )
+    ]
 
 
 def _three_round(rng):
-    return [_join(_arc(0.3, 0.25, 0.27, 0.25, _u(rng, 140, 170), -90),
-                  _arc(0.3, 0.74, 0.31, 0.26, 90, _u(rng, -160, -130)))]
+    return [
+        _join(
+            _arc(0.3, 0.25, 0.27, 0.25, _u(rng, 140, 170), -90),
+            _arc(0.3, 0.74, 0.31, 0.26, 90, _u(rng, -160, -130)),
+        )
+    ]
 
 
 def _three_flat_top(rng):
-    return [_join(_line((0.02, 0), (0.6, 0), (0.26, 0.42)),
-                  _arc(0.3, 0.7, 0.32, 0.29, 100, _u(rng, -160, -130)))]
+    return [
+        _join(
+            _line((0.02, 0), (0.6, 0), (0.26, 0.42)),
+            _arc(0.3, 0.7, 0.32, 0.29, 100, _u(rng, -160, -130)),
+        )
+    ]
 
 
 def _four_closed(rng):
@@ -130,23 +149,37 @@ def _four_open(rng):
 
 
 def _five_plain(rng):
-    return [_join(_line((0.1, 0), (0.06, 0.45)), _arc(0.32, 0.7, 0.3, 0.29, 145, -150)),
-            _line((0.1, 0), (_u(rng, 0.55, 0.7), _u(rng, -0.03, 0.03)))]
+    return [
+        _join(_line((0.1, 0), (0.06, 0.45)), _arc(0.32, 0.7, 0.3, 0.29, 145, -150)),
+        _line((0.1, 0), (_u(rng, 0.55, 0.7), _u(rng, -0.03, 0.03))),
+    ]
 
 
 def _five_one_stroke(rng):
-    return [_join(_line((_u(rng, 0.55, 0.7), 0), (0.1, 0), (0.06, 0.45)),
-                  _arc(0.32, 0.7, 0.3, 0.29, 145, -150))]
+    return [
+        _join(
+            _line((_u(rng, 0.55, 0.7), 0), (0.1, 0), (0.06, 0.45)),
+            _arc(0.32, 0.7, 0.3, 0.29, 145, -150),
+        )
+    ]
 
 
 def _six_curved(rng):
-    return [_join(_arc(0.62, 0.62, 0.6, 0.62, _u(rng, 95, 115), 180),
-                  _arc(0.32, 0.72, 0.3, 0.27, 180, 180 - 360))]
+    return [
+        _join(
+            _arc(0.62, 0.62, 0.6, 0.62, _u(rng, 95, 115), 180),
+            _arc(0.32, 0.72, 0.3, 0.27, 180, 180 - 360),
+        )
+    ]
 
 
 def _six_straight(rng):
-    return [_join(_line((_u(rng, 0.45, 0.6), 0), (0.03, 0.72)),
-                  _arc(0.32, 0.72, 0.29, 0.27, 180, 180 - 360))]
+    return [
+        _join(
+            _line((_u(rng, 0.45, 0.6), 0), (0.03, 0.72)),
+            _arc(0.32, 0.72, 0.29, 0.27, 180, 180 - 360),
+        )
+    ]
 
 
 def _seven_plain(rng):
@@ -158,13 +191,17 @@ def _seven_crossed(rng):
     y = _u(rng, 0.45, 0.6)
     x = 0.68 + (foot - 0.68) * y  # where the bar crosses the stem
     half = _u(rng, 0.14, 0.24)
-    return [_line((0, _u(rng, -0.02, 0.04)), (0.68, 0), (foot, 1)),
-            _line((x - half, y), (x + half, y))]
+    return [
+        _line((0, _u(rng, -0.02, 0.04)), (0.68, 0), (foot, 1)),
+        _line((x - half, y), (x + half, y)),
+    ]
 
 
 def _eight_two_loops(rng):
-    return [_arc(0.34, 0.24, 0.24, 0.24, 0, 360 + _u(rng, 0, 20)),
-            _arc(0.34, 0.74, 0.3, 0.26, 90, 90 + 360 + _u(rng, 0, 20))]
+    return [
+        _arc(0.34, 0.24, 0.24, 0.24, 0, 360 + _u(rng, 0, 20)),
+        _arc(0.34, 0.74, 0.3, 0.26, 90, 90 + 360 + _u(rng, 0, 20)),
+    ]
 
 
 def _eight_one_stroke(rng):
@@ -174,9 +211,13 @@ def _eight_one_stroke(rng):
 
 def _nine_curved(rng):
     r = _u(rng, 0.22, 0.3)
-    return [_join(_arc(0.32, r, 0.3, r, 10, 10 + 360),
-                  _line((0.62, r + 0.02), (0.6, 0.7)),
-                  _arc(0.4, 0.7, 0.2, 0.3, 0, -100))]
+    return [
+        _join(
+            _arc(0.32, r, 0.3, r, 10, 10 + 360),
+            _line((0.62, r + 0.02), (0.6, 0.7)),
+            _arc(0.4, 0.7, 0.2, 0.3, 0, -100),
+        )
+    ]
 
 
 def _nine_straight(rng):
@@ -270,8 +311,10 @@ def place(digit: int, style: str, rng: np.random.Generator) -> Drawing:
         strokes = [s * ((CANVAS - 2 * margin) / extent) for s in strokes]
         points = np.concatenate(strokes)
     low, high = points.min(0), points.max(0)
-    offset = [rng.uniform(margin - lo, max(margin - lo, CANVAS - margin - hi))
-              for lo, hi in zip(low, high, strict=True)]
+    offset = [
+        rng.uniform(margin - lo, max(margin - lo, CANVAS - margin - hi))
+        for lo, hi in zip(low, high, strict=True)
+    ]
     strokes = [_tremor(_resample(s + offset, 3.0), rng, 0.8) for s in strokes]
     return Drawing(digit, style, tuple(strokes), float(width))
 
@@ -329,9 +372,11 @@ def drawn_digits(count: int, seed: int, *, per: str = "class") -> DrawnDigits:
     if per not in ("class", "style"):
         raise ValueError(f"per must be 'class' or 'style', not {per!r}")
     rng = np.random.default_rng(seed)
-    jobs = [(digit, list(styles)[i % len(styles)])
-            for digit, styles in STYLES.items()
-            for i in range(count * (len(styles) if per == "style" else 1))]
+    jobs = [
+        (digit, list(styles)[i % len(styles)])
+        for digit, styles in STYLES.items()
+        for i in range(count * (len(styles) if per == "style" else 1))
+    ]
     jobs = [jobs[i] for i in rng.permutation(len(jobs))]
     tensors = [digit_stages(draw(digit, style, rng)).tensor for digit, style in jobs]
     return DrawnDigits(

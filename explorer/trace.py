@@ -62,9 +62,15 @@ _HOOK_USERS = 0
 _HOOK_HANDLES: list[RemovableHandle] = []
 
 
-def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
-          train: bool | None = None, params: Mapping[str, torch.Tensor] | None = None,
-          **forward_kwargs: Any) -> Trace:
+def trace(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    seed: int | None = None,
+    train: bool | None = None,
+    params: Mapping[str, torch.Tensor] | None = None,
+    **forward_kwargs: Any,
+) -> Trace:
     """Run ``model(x)`` and record every op.
 
     Args:
@@ -83,14 +89,21 @@ def trace(model: nn.Module, x: torch.Tensor, *, seed: int | None = None,
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"the input must be a torch.Tensor, not {type(x).__name__}")
-    target = (session_view(model, train=train, params=params) if params
-              else _pass_target(model, train))
+    target = (
+        session_view(model, train=train, params=params) if params else _pass_target(model, train)
+    )
     return record_pass(target, x, seed=seed, forward_kwargs=forward_kwargs)[0]
 
 
-def record_pass(target: nn.Module, x: torch.Tensor, *, seed: int | None,
-                forward_kwargs: dict[str, Any], grad: bool = False,
-                on_output: Callable[[int, Any], None] | None = None) -> tuple[Trace, Any]:
+def record_pass(
+    target: nn.Module,
+    x: torch.Tensor,
+    *,
+    seed: int | None,
+    forward_kwargs: dict[str, Any],
+    grad: bool = False,
+    on_output: Callable[[int, Any], None] | None = None,
+) -> tuple[Trace, Any]:
     """Run ``target(x)`` under the recorder: the ``Trace`` and the live output.
 
     ``target`` is the module to run as is (the model or a view of it). With ``grad`` the pass
@@ -104,8 +117,9 @@ def record_pass(target: nn.Module, x: torch.Tensor, *, seed: int | None,
     with _RNG_LOCK if uses_rng else _nothing(), _seeded(seed), torch.set_grad_enabled(grad):
         recorder = _Recorder(target, on_output)
         output = recorder.run(x, forward_kwargs)
-    t = Trace(type(target).__name__, x.detach().clone(), _detach(output), recorder.steps,
-              training, seed)
+    t = Trace(
+        type(target).__name__, x.detach().clone(), _detach(output), recorder.steps, training, seed
+    )
     return t, output
 
 
@@ -180,18 +194,30 @@ class _Recorder(TorchFunctionMode):
         finally:
             self.busy = False
 
-    def _record_module(self, module: nn.Module, args: tuple, output: Any,
-                       note: dict[str, Any]) -> None:
+    def _record_module(
+        self, module: nn.Module, args: tuple, output: Any, note: dict[str, Any]
+    ) -> None:
         path = self.paths.get(id(module), f"?{type(module).__name__}")
         cls = type(module).__name__
         op = note["op"]
         inputs, parents = self._inputs(tensors_in(args))
         step = Step(
-            index=len(self.steps), op=op, kind="module", module=path,
-            nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
-            **note["where"], module_type=cls, call_flow=note["flow"],
-            params={f"{path}.{n}" if path else n: p.detach()
-                    for n, p in module._parameters.items() if p is not None},
+            index=len(self.steps),
+            op=op,
+            kind="module",
+            module=path,
+            nesting=self._nesting(),
+            inputs=inputs,
+            output=None,
+            parents=parents,
+            **note["where"],
+            module_type=cls,
+            call_flow=note["flow"],
+            params={
+                f"{path}.{n}" if path else n: p.detach()
+                for n, p in module._parameters.items()
+                if p is not None
+            },
             args=module_args(module, op),
         )
         step.output = self._outputs(output, step.index)
@@ -221,15 +247,25 @@ class _Recorder(TorchFunctionMode):
 
     def _record_function(self, func, args, kwargs, result, rng) -> None:
         tensors = [t for t in tensors_in((args, kwargs)) if id(t) not in self.param_names]
-        params = {self.param_names[id(t)]: t.detach() for t in tensors_in((args, kwargs))
-                  if id(t) in self.param_names}
+        params = {
+            self.param_names[id(t)]: t.detach()
+            for t in tensors_in((args, kwargs))
+            if id(t) in self.param_names
+        }
         inputs, parents = self._inputs(tensors)
         name = op_name(func)
         step = Step(
-            index=len(self.steps), op=name, kind=func_kind(func),
+            index=len(self.steps),
+            op=name,
+            kind=func_kind(func),
             module=self._enclosing(),
-            nesting=self._nesting(), inputs=inputs, output=None, parents=parents,
-            **self._where(), params=params, args=plain_args(args, kwargs),
+            nesting=self._nesting(),
+            inputs=inputs,
+            output=None,
+            parents=parents,
+            **self._where(),
+            params=params,
+            args=plain_args(args, kwargs),
         )
         step.output = self._outputs(result, step.index)
         records = _records(name)
@@ -245,8 +281,9 @@ class _Recorder(TorchFunctionMode):
         # Holding ``t`` keeps its id from being reused while the pass runs.
         self.producers[id(t)] = (t, index, t._version, saved)
 
-    def _inputs(self, tensors: list[torch.Tensor]) -> tuple[tuple[torch.Tensor, ...],
-                                                            tuple[int, ...]]:
+    def _inputs(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[int, ...]]:
         saved, parents = [], []
         for t in tensors:
             known = self.producers.get(id(t))
@@ -288,9 +325,13 @@ class _Recorder(TorchFunctionMode):
             if user:
                 line = frame.f_lineno
                 text = linecache.getline(code.co_filename, line)
-                return {"file": code.co_filename, "line": line, "code": text.strip(),
-                        "function": code.co_qualname,
-                        "columns": self._columns(code, frame.f_lasti, line, text)}
+                return {
+                    "file": code.co_filename,
+                    "line": line,
+                    "code": text.strip(),
+                    "function": code.co_qualname,
+                    "columns": self._columns(code, frame.f_lasti, line, text),
+                }
             frame = frame.f_back
         return {"file": "", "line": 0, "code": "", "function": ""}
 
@@ -307,8 +348,10 @@ class _Recorder(TorchFunctionMode):
         if start_line != line or end_line != line or start is None or end is None:
             return None
         raw = text.encode("utf-8")  # the offsets count UTF-8 bytes
-        return (len(raw[:start].decode("utf-8", "replace")),
-                len(raw[:end].decode("utf-8", "replace")))
+        return (
+            len(raw[:start].decode("utf-8", "replace")),
+            len(raw[:end].decode("utf-8", "replace")),
+        )
 
 
 @contextmanager
@@ -321,8 +364,10 @@ def _global_hooks():
     global _HOOK_USERS
     with _HOOKS_LOCK:
         if _HOOK_USERS == 0:
-            _HOOK_HANDLES[:] = [nn.modules.module.register_module_forward_pre_hook(_pre_hook),
-                                nn.modules.module.register_module_forward_hook(_post_hook)]
+            _HOOK_HANDLES[:] = [
+                nn.modules.module.register_module_forward_pre_hook(_pre_hook),
+                nn.modules.module.register_module_forward_hook(_post_hook),
+            ]
         _HOOK_USERS += 1
     try:
         yield

@@ -125,7 +125,9 @@ def change_strokes(ink: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     return ink + a.abs() * (target - ink)
 
 
-def random_affine(ink: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+def random_affine(
+    ink: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
     """Rotate, scale, shear and shift each [0, 1] image by its own random amounts."""
     n, _, h, w = ink.shape
     angle = torch.deg2rad(_uniform(n, -config.rotation_deg, config.rotation_deg, generator))
@@ -150,7 +152,9 @@ def random_affine(ink: torch.Tensor, config: AugmentConfig, generator: torch.Gen
     return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def augment(images: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+def augment(
+    images: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
     """Random stroke width and affine changes of normalised digits; returns normalised digits."""
     # work on ink in [0, 1] so that dilation, erosion and zero padding mean what they say
     ink = unnormalise(images).clamp(0, 1)  # (N, 1, 28, 28)
@@ -191,10 +195,16 @@ def _loss(
         return loss
     t = config.distill_temperature
     # T^2 keeps the soft-target gradients on the same scale as the hard ones (Hinton et al.)
-    soft = F.kl_div(
-        F.log_softmax(outputs / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-        reduction="batchmean", log_target=True,
-    ) * t * t
+    soft = (
+        F.kl_div(
+            F.log_softmax(outputs / t, dim=1),
+            F.log_softmax(teacher_logits / t, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * t
+        * t
+    )
     return (1 - config.distill_weight) * loss + config.distill_weight * soft
 
 

@@ -32,5 +32,6 @@ def verdict(logits: torch.Tensor, *, sample: int = 0) -> Verdict:
     """The verdict on example ``sample`` of (N, C) class scores (C >= 2)."""
     probs = torch.softmax(logits.detach().double()[sample].reshape(-1), dim=0)
     top = torch.topk(probs, 2)
-    return Verdict(int(top.indices[0]), float(top.values[0]),
-                   int(top.indices[1]), float(top.values[1]))
+    return Verdict(
+        int(top.indices[0]), float(top.values[0]), int(top.indices[1]), float(top.values[1])
+    )

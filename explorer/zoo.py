@@ -214,32 +214,86 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("simple_nn", "SimpleNN (3-4-1)",
-               "The tutorial's first network: Linear(3,4) -> ReLU -> Linear(4,1).",
-               "vector", (3,), "regress", SimpleNN,
-               default_input=((0.5, 0.3, 0.2),)),  # 21 parameters
-        Preset("forward_demo", "ForwardPassDemo (2-3-1)",
-               "The forward-pass walkthrough: Linear(2,3) -> ReLU -> Linear(3,1).",
-               "vector", (2,), "regress", ForwardPassDemo,
-               default_input=((1.0, 2.0),)),  # 13 parameters
-        Preset("mlp", "MLP 784-128-10",
-               "MyNetwork: flatten the digit, Linear(784,128) -> ReLU -> Linear(128,10).",
-               "image", (1, 28, 28), "classify", MyNetwork, True),  # 101,770 parameters
-        Preset("cnn", "MNIST CNN",
-               "ImageClassifier: conv-relu-pool x2, view, fc1-relu, dropout(0.25), fc2.",
-               "image", (1, 28, 28), "classify", ImageClassifier, True),  # 421,642 parameters
-        Preset("autoencoder", "Autoencoder 784-32-784",
-               "Encodes a digit into 32 numbers and decodes it back to 28x28.",
-               "image", (1, 28, 28), "reconstruct", Autoencoder, True),  # 209,968 parameters
-        Preset("skip", "Skip-connection CNN",
-               "A small CNN whose residual block computes relu(x + f(x)).",
-               "image", (1, 28, 28), "classify", SkipNet, True),  # 12,650 parameters
-        Preset("conditional", "Conditional forward()",
-               "An `if` in forward(): an extra layer runs only on the deep path.",
-               "image", (1, 28, 28), "classify", ConditionalNet, True),  # 55,050 parameters
-        Preset("bn_cnn", "CNN with BatchNorm",
-               "Conv-BatchNorm-ReLU-pool x2: batch statistics in train, running ones in eval.",
-               "image", (1, 28, 28), "classify", BatchNormCNN, True),  # 20,586 parameters
+        Preset(
+            "simple_nn",
+            "SimpleNN (3-4-1)",
+            "The tutorial's first network: Linear(3,4) -> ReLU -> Linear(4,1).",
+            "vector",
+            (3,),
+            "regress",
+            SimpleNN,
+            default_input=((0.5, 0.3, 0.2),),
+        ),  # 21 parameters
+        Preset(
+            "forward_demo",
+            "ForwardPassDemo (2-3-1)",
+            "The forward-pass walkthrough: Linear(2,3) -> ReLU -> Linear(3,1).",
+            "vector",
+            (2,),
+            "regress",
+            ForwardPassDemo,
+            default_input=((1.0, 2.0),),
+        ),  # 13 parameters
+        Preset(
+            "mlp",
+            "MLP 784-128-10",
+            "MyNetwork: flatten the digit, Linear(784,128) -> ReLU -> Linear(128,10).",
+            "image",
+            (1, 28, 28),
+            "classify",
+            MyNetwork,
+            True,
+        ),  # 101,770 parameters
+        Preset(
+            "cnn",
+            "MNIST CNN",
+            "ImageClassifier: conv-relu-pool x2, view, fc1-relu, dropout(0.25), fc2.",
+            "image",
+            (1, 28, 28),
+            "classify",
+            ImageClassifier,
+            True,
+        ),  # 421,642 parameters
+        Preset(
+            "autoencoder",
+            "Autoencoder 784-32-784",
+            "Encodes a digit into 32 numbers and decodes it back to 28x28.",
+            "image",
+            (1, 28, 28),
+            "reconstruct",
+            Autoencoder,
+            True,
+        ),  # 209,968 parameters
+        Preset(
+            "skip",
+            "Skip-connection CNN",
+            "A small CNN whose residual block computes relu(x + f(x)).",
+            "image",
+            (1, 28, 28),
+            "classify",
+            SkipNet,
+            True,
+        ),  # 12,650 parameters
+        Preset(
+            "conditional",
+            "Conditional forward()",
+            "An `if` in forward(): an extra layer runs only on the deep path.",
+            "image",
+            (1, 28, 28),
+            "classify",
+            ConditionalNet,
+            True,
+        ),  # 55,050 parameters
+        Preset(
+            "bn_cnn",
+            "CNN with BatchNorm",
+            "Conv-BatchNorm-ReLU-pool x2: batch statistics in train, running ones in eval.",
+            "image",
+            (1, 28, 28),
+            "classify",
+            BatchNormCNN,
+            True,
+        ),  # 20,586 parameters
     ]
 }
 

@@ -44,15 +44,22 @@ DRAWN_PER_STYLE = 150
 # softened outputs on the same augmented digits (knowledge distillation): with only 4,500
 # digits that is worth about two points of held-out accuracy to a network without convolutions.
 RECIPES: dict[str, dict] = {
-    "cnn": {"config": TrainConfig(epochs=40, lr=2e-3, weight_decay=1e-4, label_smoothing=0.05),
-            "drawn": True},
+    "cnn": {
+        "config": TrainConfig(epochs=40, lr=2e-3, weight_decay=1e-4, label_smoothing=0.05),
+        "drawn": True,
+    },
     "skip": {"config": TrainConfig(epochs=30, lr=3e-3, weight_decay=1e-4, label_smoothing=0.05)},
-    "bn_cnn": {"config": TrainConfig(epochs=30, lr=3e-3, weight_decay=1e-4,
-                                     label_smoothing=0.05)},
-    "mlp": {"config": TrainConfig(epochs=40, lr=2e-3, weight_decay=1e-4, distill_weight=0.7),
-            "teacher": "cnn", "drawn": True},
-    "conditional": {"config": TrainConfig(epochs=60, lr=2e-3, weight_decay=1e-4,
-                                          distill_weight=0.7), "teacher": "cnn", "drawn": True},
+    "bn_cnn": {"config": TrainConfig(epochs=30, lr=3e-3, weight_decay=1e-4, label_smoothing=0.05)},
+    "mlp": {
+        "config": TrainConfig(epochs=40, lr=2e-3, weight_decay=1e-4, distill_weight=0.7),
+        "teacher": "cnn",
+        "drawn": True,
+    },
+    "conditional": {
+        "config": TrainConfig(epochs=60, lr=2e-3, weight_decay=1e-4, distill_weight=0.7),
+        "teacher": "cnn",
+        "drawn": True,
+    },
     "autoencoder": {"config": TrainConfig(task="reconstruct", epochs=40, lr=2e-3)},
 }
 ORDER = ["cnn", "skip", "bn_cnn", "mlp", "conditional", "autoencoder"]  # the teacher first
@@ -85,27 +92,40 @@ def train_one(name: str) -> None:
 
     def report(stats) -> None:
         acc = "" if stats.test_accuracy is None else f" held-out acc {stats.test_accuracy:.4f}"
-        print(f"  {name} epoch {stats.epoch + 1:2d}/{config.epochs} loss {stats.train_loss:.4f}"
-              f" held-out loss {stats.test_loss:.4f}{acc} ({stats.seconds:.1f}s)", flush=True)
+        print(
+            f"  {name} epoch {stats.epoch + 1:2d}/{config.epochs} loss {stats.train_loss:.4f}"
+            f" held-out loss {stats.test_loss:.4f}{acc} ({stats.seconds:.1f}s)",
+            flush=True,
+        )
 
     result = train(model, data, config, teacher=teacher, forward=forward, on_epoch_end=report)
     if name == "conditional":
         _set_threshold(model, data.train_images)
         for deep in (True, False, None):
-            ev = evaluate(model, data.test_images, data.test_labels,
-                          forward=lambda m, x, deep=deep: m(x, deep=deep), batch_size=1)
+            ev = evaluate(
+                model,
+                data.test_images,
+                data.test_labels,
+                forward=lambda m, x, deep=deep: m(x, deep=deep),
+                batch_size=1,
+            )
             print(f"  conditional deep={deep}: held-out accuracy {ev.accuracy:.4f}")
     model.eval()
     final = evaluate(model, data.test_images, data.test_labels, task=config.task)
-    summary = (f"held-out MSE {final.loss:.4f}" if final.accuracy is None
-               else f"held-out accuracy {final.accuracy:.4f}")
+    summary = (
+        f"held-out MSE {final.loss:.4f}"
+        if final.accuracy is None
+        else f"held-out accuracy {final.accuracy:.4f}"
+    )
     print(f"{name}: {summary} after {result.seconds:.0f}s", flush=True)
     if config.task == "classify" and forward is None:  # ConditionalNet's pick depends on its batch
         report_drawn(name, model)
     path = PRESETS[name].weights_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float32 if v.is_floating_point() else v.dtype).clone()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().to(torch.float32 if v.is_floating_point() else v.dtype).clone()
+        for k, v in model.state_dict().items()
+    }
     torch.save(state, path)
 
 
@@ -149,21 +169,29 @@ def write_samples(per_class: int = 3) -> None:
     images, labels = raw_mnist()
     chosen = []
     for digit in range(10):
-        rows = [i for i in range(len(split.test_labels))
-                if split.test_labels[i] == digit and predictions[i] == digit]
+        rows = [
+            i
+            for i in range(len(split.test_labels))
+            if split.test_labels[i] == digit and predictions[i] == digit
+        ]
         chosen.extend(rows[:per_class])
     index = split.test_index[chosen]
-    np.savez_compressed(SAMPLES, images=images[index], labels=labels[index],
-                        index=index.astype(np.int64))
+    np.savez_compressed(
+        SAMPLES, images=images[index], labels=labels[index], index=index.astype(np.int64)
+    )
     print(f"wrote {len(index)} sample digits to {SAMPLES}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=ORDER, help="train only these presets")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a busy 2-core machine two threads "
-                             "spin-wait on each other and train several times slower)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a busy 2-core machine two threads "
+        "spin-wait on each other and train several times slower)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()

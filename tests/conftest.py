@@ -27,8 +27,10 @@ from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, probe_js
 # machine show up as about 2x. REFERENCE_SECONDS is its time on the idle 2-core development
 # machine; the factor is clamped so that a hiccup can neither shorten a wait nor make a real
 # hang take half an hour to report.
-_SPIN = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(3_000_000):\n"
-         "    x += i % 7\nprint(time.perf_counter() - t)")
+_SPIN = (
+    "import time\nt = time.perf_counter()\nx = 0\nfor i in range(3_000_000):\n"
+    "    x += i % 7\nprint(time.perf_counter() - t)"
+)
 REFERENCE_SECONDS = 0.23
 SLOWEST = 6.0
 
@@ -43,8 +45,10 @@ def slowness() -> float:
         return float(os.environ["FPE_TEST_SLOWNESS"])
     rounds = []
     for _ in range(3):  # the median of three: one round is at the mercy of the scheduler
-        procs = [subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         rounds.append(max(float(p.communicate()[0]) for p in procs))
     return min(max(sorted(rounds)[1] / REFERENCE_SECONDS, 1.0), SLOWEST)
 
@@ -78,10 +82,26 @@ def start_app(env: dict[str, str] | None = None) -> Iterator[str]:
     data_dir = tempfile.mkdtemp(prefix="fpe-data-")  # saved networks stay out of the checkout
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "FPE_DATA_DIR": data_dir, **(env or {})},
         )
         url = f"http://127.0.0.1:{port}"
@@ -167,8 +187,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     path = os.environ.get("FPE_SYSTEM_NEEDS")
     if not path:
         return
-    needed = {pkg for item in session.items for marker, pkgs in SYSTEM_PACKAGES.items()
-              if item.get_closest_marker(marker) for pkg in pkgs}
+    needed = {
+        pkg
+        for item in session.items
+        for marker, pkgs in SYSTEM_PACKAGES.items()
+        if item.get_closest_marker(marker)
+        for pkg in pkgs
+    }
     Path(path).write_text("".join(f"{pkg}\n" for pkg in sorted(needed)))
 
 
@@ -206,5 +231,3 @@ def database(request, tmp_path):
         yield db
     finally:
         db.close()
-
-

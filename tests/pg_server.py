@@ -22,8 +22,9 @@ RUN_AS = "nobody"
 
 def binaries() -> str | None:
     """The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/N/bin)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                   key=lambda p: int(p.split("/")[-3]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[-3])
+    )
     return os.path.dirname(found[-1]) if found else None
 
 
@@ -42,18 +43,53 @@ def postgres_server() -> Iterator[str]:
         os.chmod(tmp, 0o700)
     port = free_port()
     try:
-        subprocess.run([*prefix, f"{bin_dir}/initdb", "-D", data, "-U", "postgres",
-                        "--auth=trust", "--no-sync", "-E", "UTF8"], check=True,
-                       capture_output=True, cwd=tmp)
-        options = (f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200")
-        subprocess.run([*prefix, f"{bin_dir}/pg_ctl", "-D", data, "-l", log, "-o", options,
-                        "-w", "-t", "60", "start"], check=True, capture_output=True, cwd=tmp)
+        subprocess.run(
+            [
+                *prefix,
+                f"{bin_dir}/initdb",
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=tmp,
+        )
+        options = (
+            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        subprocess.run(
+            [
+                *prefix,
+                f"{bin_dir}/pg_ctl",
+                "-D",
+                data,
+                "-l",
+                log,
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=tmp,
+        )
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
-            subprocess.run([*prefix, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate",
-                            "-w", "stop"], capture_output=True, cwd=tmp)
+            subprocess.run(
+                [*prefix, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                cwd=tmp,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -168,10 +168,13 @@ def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> N
         assert torch.equal(trace(model, x).output, load_model("cnn")(x))
 
 
-@pytest.mark.parametrize("edit, message", [
-    ({"edited_rows": {0: {"x1": None}}, "added_rows": [], "deleted_rows": []}, "finite"),
-    ({"edited_rows": {}, "added_rows": [], "deleted_rows": [0]}, "at least one row"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"edited_rows": {0: {"x1": None}}, "added_rows": [], "deleted_rows": []}, "finite"),
+        ({"edited_rows": {}, "added_rows": [], "deleted_rows": [0]}, "at least one row"),
+    ],
+)
 def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
     at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Typed numbers"})
     assert not at.warning  # the tutorial's input [[0.5, 0.3, 0.2]] works
@@ -179,8 +182,11 @@ def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
     at.run()
     assert not at.exception
     assert message in _text(at)
-    at.session_state["editor_simple_nn"] = {"edited_rows": {0: {"x1": 1.5}}, "added_rows": [],
-                                            "deleted_rows": []}
+    at.session_state["editor_simple_nn"] = {
+        "edited_rows": {0: {"x1": 1.5}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.warning and at.slider(key=Keys.step).max == 2
 
@@ -195,10 +201,16 @@ def test_parse_numbers_checks_the_count() -> None:
 
 def test_numbers_float32_cannot_hold_are_refused_with_the_limit() -> None:
     """Finite as float64, they used to become infinity in float32 without a word."""
-    for values, shown in [([[1e308, 0, 0]], "1e308"), ([[0, -3.5e38, 0]], "-3.5e38"),
-                          ([[10**400, 0, 0]], "A number in the table")]:  # past float64 too
-        with pytest.raises(ValueError, match=f"{shown} is too large for float32, the type the "
-                                             "network computes in: numbers up to about 3.4e38"):
+    for values, shown in [
+        ([[1e308, 0, 0]], "1e308"),
+        ([[0, -3.5e38, 0]], "-3.5e38"),
+        ([[10**400, 0, 0]], "A number in the table"),
+    ]:  # past float64 too
+        with pytest.raises(
+            ValueError,
+            match=f"{shown} is too large for float32, the type the "
+            "network computes in: numbers up to about 3.4e38",
+        ):
             parse_numbers(values, 3)
     x = parse_numbers([[3.4e38, -3.4e38, 1e-50]], 3)  # the largest fit; tiny ones become 0
     assert bool(torch.isfinite(x).all()) and x[0, 2] == 0
@@ -228,9 +240,12 @@ def test_upload_decoding_handles_good_and_bad_files() -> None:
     digit = decode_upload(_png(white_page))
     assert digit[0, 0] == 0 and digit[100, 100] == 255  # dark ink on paper was inverted
     assert preprocess_digit(digit).shape == (1, 1, 28, 28)
-    for bad, words in [(b"", "empty"), (b"not an image at all", "not an image"),
-                       (_png(white_page)[:200], "could not be read"),
-                       (_png(Image.new("L", (64, 64)), "GIF"), "PNG or JPEG")]:
+    for bad, words in [
+        (b"", "empty"),
+        (b"not an image at all", "not an image"),
+        (_png(white_page)[:200], "could not be read"),
+        (_png(Image.new("L", (64, 64)), "GIF"), "PNG or JPEG"),
+    ]:
         with pytest.raises(ValueError, match=words):
             decode_upload(bad)
 
@@ -351,8 +366,9 @@ def test_backward_page_works_for_every_kind_of_model(name: str) -> None:
 
 def test_a_shared_link_opens_the_same_view_and_bad_values_are_named() -> None:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"model": "mlp", "sample": "4", "mode": "train", "seed": "3",
-                            "step": "2", "rseed": "oops"})
+    at.query_params.update(
+        {"model": "mlp", "sample": "4", "mode": "train", "seed": "3", "step": "2", "rseed": "oops"}
+    )
     at.run()
     assert "rseed" in " ".join(w.value for w in at.warning)  # named once, on arrival
     at.switch_page("views/forward.py").run()
@@ -398,10 +414,12 @@ def test_forward_says_when_numbers_overflow_inside_the_network(tmp_path, monkeyp
     from explorer.builder import LayerSpec, NetworkSpec, NetworkStore
 
     monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
-    spec = NetworkSpec("Big", "vector", 1, (LayerSpec("Linear", {"in_features": 1,
-                                                                 "out_features": 1}),))
-    NetworkStore(tmp_path).save("Big", spec, {"fc1.weight": torch.tensor([[1e30]]),
-                                              "fc1.bias": torch.zeros(1)})
+    spec = NetworkSpec(
+        "Big", "vector", 1, (LayerSpec("Linear", {"in_features": 1, "out_features": 1}),)
+    )
+    NetworkStore(tmp_path).save(
+        "Big", spec, {"fc1.weight": torch.tensor([[1e30]]), "fc1.bias": torch.zeros(1)}
+    )
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"model": "yours:Big", "input": "typed", "x": "1e30"})
     at.switch_page("views/forward.py")
@@ -440,8 +458,9 @@ def test_shared_figures_follow_each_sessions_view() -> None:
     assert spec(again) == spec(plain)  # the same pass and step: the same figure
     # and the figure shows what torch computed for this session's pass
     images, _ = ui_state.samples()
-    step = trace(ui_state.shared_model("cnn"), ui_state.image_to_tensor(images[0]),
-                 train=True, seed=0).steps[9]
+    step = trace(
+        ui_state.shared_model("cnn"), ui_state.image_to_tensor(images[0]), train=True, seed=0
+    ).steps[9]
     values = np.concatenate([step.inputs[0].numpy().ravel(), step.output.numpy().ravel(), [1]])
     shown = np.concatenate([_plotly_array(tr["z"]) for tr in spec(train)["data"] if "z" in tr])
     shown = shown[np.isfinite(shown)]
@@ -452,6 +471,7 @@ def test_shared_figures_follow_each_sessions_view() -> None:
 def test_shared_backward_figures_follow_each_sessions_target() -> None:
     """Backward passes and their figures are shared per target: another target, another
     figure; the same target, the same figure and loss."""
+
     def gradient_spec(at: AppTest) -> str:
         return next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("grad_out"))
 
@@ -469,15 +489,20 @@ def _plotly_array(z) -> np.ndarray:
     """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"}."""
     if isinstance(z, dict):
         return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).astype(float)
-    return np.array([np.nan if v is None else v for v in np.ravel(np.array(z, dtype=object))],
-                    dtype=float)
+    return np.array(
+        [np.nan if v is None else v for v in np.ravel(np.array(z, dtype=object))], dtype=float
+    )
 
 
 def test_forward_page_offers_the_downloads() -> None:
     at = _app("views/forward.py")
     labels = {b.proto.label for b in at.get("download_button")}
-    assert labels == {"Activations (.npz)", "Activations (.csv)", "Model code (.py)",
-                      "Weights (.pt)"}
+    assert labels == {
+        "Activations (.npz)",
+        "Activations (.csv)",
+        "Model code (.py)",
+        "Weights (.pt)",
+    }
 
 
 def test_a_link_opens_a_network_saved_for_the_class(tmp_path, monkeypatch) -> None:

@@ -49,8 +49,12 @@ def _draw(page, strokes: list[list[tuple[float, float]]]) -> None:
 
 
 ONE = [[(140, 40), (140, 240)]]
-ZERO = [[(140 + 60 * math.sin(t / 20 * 2 * math.pi), 140 - 95 * math.cos(t / 20 * 2 * math.pi))
-         for t in range(21)]]
+ZERO = [
+    [
+        (140 + 60 * math.sin(t / 20 * 2 * math.pi), 140 - 95 * math.cos(t / 20 * 2 * math.pi))
+        for t in range(21)
+    ]
+]
 SEVEN = [[(70, 50), (210, 50), (120, 245)]]
 # as many students write them: a 1 with a flag at the top, a 7 with a crossbar
 FLAGGED_ONE = [[(110, 80), (150, 40), (148, 240)]]
@@ -65,9 +69,13 @@ def test_draw_predict_then_step_through_the_forward_pass(page, app_url) -> None:
     expect(page.get_by_text("Draw a digit on the black square")).to_be_visible()
     prediction = page.get_by_test_id("stMetricValue")
 
-    for name, strokes, digit in [("1", ONE, "1"), ("0", ZERO, "0"), ("7", SEVEN, "7"),
-                                 ("flagged-1", FLAGGED_ONE, "1"),
-                                 ("crossed-7", CROSSED_SEVEN, "7")]:
+    for name, strokes, digit in [
+        ("1", ONE, "1"),
+        ("0", ZERO, "0"),
+        ("7", SEVEN, "7"),
+        ("flagged-1", FLAGGED_ONE, "1"),
+        ("crossed-7", CROSSED_SEVEN, "7"),
+    ]:
         _draw(page, strokes)
         expect(prediction).to_have_text(digit)
         expect(page.get_by_test_id("stMetricLabel")).to_have_text("Prediction")  # a sure one
@@ -177,8 +185,9 @@ def test_a_shared_link_round_trips(page, app_url, browser) -> None:
 
     page.goto(f"{app_url}/forward?model=skip&sample=5&mode=train&seed=3&step=6")
     expect(page.locator(".fpe-src .hit")).to_contain_text("x + out")
-    expect(page.get_by_text("Skip-connection CNN · train mode · dropout seed 3",
-                            exact=False)).to_be_visible()
+    expect(
+        page.get_by_text("Skip-connection CNN · train mode · dropout seed 3", exact=False)
+    ).to_be_visible()
     page.get_by_role("button", name="Next ▶").click()
     expect(page).to_have_url(re.compile(r"step=7"))
     page.get_by_text("Share this view").click()
@@ -206,8 +215,13 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
     hidden toolbar used to swallow touches (ui/canvas_touch.py)."""
     from playwright.sync_api import expect
 
-    context = new_context(browser, viewport={"width": 1024, "height": 1366}, has_touch=True,
-                          is_mobile=True, device_scale_factor=2)
+    context = new_context(
+        browser,
+        viewport={"width": 1024, "height": 1366},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
     try:
         page = context.new_page()
         page.goto(f"{app_url}/draw")
@@ -218,11 +232,14 @@ def test_drawing_with_a_finger_on_a_tablet(browser, app_url, start) -> None:
         assert box["width"] == 280  # the whole canvas, not clipped by a narrow column
         touch = context.new_cdp_session(page)  # real touch events, as a finger sends them
         x, y = box["x"] + start[0], box["y"] + start[1]
-        touch.send("Input.dispatchTouchEvent", {"type": "touchStart",
-                                                "touchPoints": [{"x": x, "y": y}]})
+        touch.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+        )
         for k in range(1, 21):
-            touch.send("Input.dispatchTouchEvent", {"type": "touchMove",
-                                                    "touchPoints": [{"x": x, "y": y + 10 * k}]})
+            touch.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 10 * k}]},
+            )
         touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         expect(page.get_by_test_id("stMetricValue")).to_have_text("1")
         page.screenshot(path=SHOTS / f"draw-touch-{start[0]}-{start[1]}.png")
@@ -245,8 +262,7 @@ def rerun(page):
     from playwright.sync_api import expect
 
     # a run still going from before would end inside the block and pass for the new one
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state",
-                                                           "notRunning")
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
     page.evaluate(ARM)
     yield
     done = page.evaluate("ms => __fpe.wait(ms)", scaled_ms(30))
@@ -326,9 +342,12 @@ def test_concurrent_sessions_each_get_only_their_own_results(browser, app_url) -
     contexts = [new_context(browser) for _ in range(4)]
     try:
         seed5, seed6, evals, back = (c.new_page() for c in contexts)
-        urls = {seed5: "/forward?sample=3&mode=train&seed=5&step=9",
-                seed6: "/forward?sample=3&mode=train&seed=6&step=9",
-                evals: "/forward?sample=3&step=9", back: "/backward?sample=3"}
+        urls = {
+            seed5: "/forward?sample=3&mode=train&seed=5&step=9",
+            seed6: "/forward?sample=3&mode=train&seed=6&step=9",
+            evals: "/forward?sample=3&step=9",
+            back: "/backward?sample=3",
+        }
         for pg, url in urls.items():  # each page's first run starts while the others run
             pg.goto(app_url + url, wait_until="commit")
         for pg, seed in ((seed5, 5), (seed6, 6)):
@@ -385,13 +404,15 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             with rerun(page):
                 radio.check(force=True)
             page.get_by_role("button", name="Run forward()").click()
-            expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv1(x)",
-                                                                  timeout=scaled_ms(30))
+            expect(page.locator(".fpe-src .hit")).to_contain_text(
+                "self.conv1(x)", timeout=scaled_ms(30)
+            )
             page.get_by_role("button", name="open the backward pass").click()
             expect(page).to_have_url(re.compile(r"/backward$"))
             main = page.get_by_test_id("stMainBlockContainer")
             expect(main.get_by_text("from Your code", exact=False)).to_be_visible(
-                timeout=scaled_ms(30))
+                timeout=scaled_ms(30)
+            )
             sidebar = page.get_by_test_id("stSidebar")  # names the model /backward shows
             expect(sidebar.get_by_text("shows your ImageClassifier", exact=False)).to_be_visible()
             expect(page.get_by_text("ConvolutionBackward0")).to_be_visible(timeout=scaled_ms(30))
@@ -408,8 +429,9 @@ def test_your_code_runs_and_is_sent_to_the_backward_page(browser, monkeypatch) -
             context.close()
 
 
-def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
-                                                                         monkeypatch) -> None:
+def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(
+    browser, monkeypatch
+) -> None:
     """/code's editor in a real browser: Tab indents, a wrong indent is marked at its line,
     Shift+Tab takes it back, a typed line runs; nothing is fetched from outside the server."""
     from conftest import start_app
@@ -421,8 +443,12 @@ def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
         outside: list[str] = []
         try:
             page = context.new_page()
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith((url, "data:", "blob:")) else None)
+            page.on(
+                "request",
+                lambda r: (
+                    outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None
+                ),
+            )
             page.goto(f"{url}/code")
             editor = page.frame_locator('iframe[title="ui.code_editor.fpe_code_editor"]')
             lines = editor.locator(".ace_line")
@@ -437,7 +463,9 @@ def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
                 page.keyboard.press("Tab")
             expect(line("return x")).to_have_text(" " * 12 + "return x")
             page.get_by_role("button", name="Run forward()").click()
-            expect(page.get_by_text("line 17", exact=False).first).to_be_visible(timeout=scaled_ms(30))
+            expect(page.get_by_text("line 17", exact=False).first).to_be_visible(
+                timeout=scaled_ms(30)
+            )
             expect(editor.locator(".ace_error-marker")).to_have_count(1)
             expect(editor.locator(".ace_gutter-cell.ace_error")).to_have_text("17")
             page.screenshot(path=SHOTS / "code-error.png", full_page=True)
@@ -453,7 +481,8 @@ def test_the_code_editor_indents_marks_the_error_line_and_runs_the_edit(browser,
             expect(editor.locator(".ace_error-marker")).to_have_count(0)  # the code changed
             page.get_by_role("button", name="Run forward()").click()
             expect(page.get_by_text("x = x * 2", exact=False).first).to_be_visible(
-                timeout=scaled_ms(30))
+                timeout=scaled_ms(30)
+            )
             expect(page.get_by_test_id("stAlert").filter(has_text="line 17")).to_have_count(0)
             page.screenshot(path=SHOTS / "code-run.png", full_page=True)
             assert outside == []  # the editor's code, mode and theme come from the server

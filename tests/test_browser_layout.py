@@ -48,8 +48,9 @@ def _open(browser, app_url, size, path, projector=False):
 
 @pytest.mark.parametrize("name", list(VIEWPORTS))
 def test_nothing_is_wider_than_the_screen_or_cut(browser, app_url, name) -> None:
-    context, page = _open(browser, app_url, VIEWPORTS[name], "/forward?step=2",
-                          projector=name == "projector")
+    context, page = _open(
+        browser, app_url, VIEWPORTS[name], "/forward?step=2", projector=name == "projector"
+    )
     try:
         page_overflow, main_overflow = page.evaluate(TOO_WIDE)
         assert page_overflow <= 1 and main_overflow <= 1, (page_overflow, main_overflow)

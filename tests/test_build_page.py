@@ -49,8 +49,9 @@ def test_a_preset_opens_with_every_shape_and_its_code(at) -> None:
     code = next(c.value for c in at.code if "class MyNetwork" in c.value)
     assert "self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)" in code
     namespace: dict = {}
-    exec(compile(code.replace('if __name__ == "__main__":', "if False:"), "<gen>", "exec"),
-         namespace)  # noqa: S102 - the page's own generated code
+    exec(
+        compile(code.replace('if __name__ == "__main__":', "if False:"), "<gen>", "exec"), namespace
+    )  # noqa: S102 - the page's own generated code
     assert sum(p.numel() for p in namespace["MyNetwork"]().parameters()) == 421_642
 
 
@@ -59,7 +60,8 @@ def test_an_impossible_layer_is_named_with_its_fix(at) -> None:
     at.number_input(key=key).set_value(100).run()
     assert [e.value for e in at.error] == [
         "Linear expects 3136 input features here (64×7×7 after Flatten) but in_features is "
-        "100: set in_features to 3136"]
+        "100: set in_features to 3136"
+    ]
     assert any("Fix the layer marked in red" in i.value for i in at.info)
     next(b for b in at.button if (b.label or "").startswith("Apply the fix")).click().run()
     assert not at.error and "421,642" in _total(at)
@@ -84,7 +86,10 @@ def test_build_train_and_use_a_small_network(at) -> None:
     mine = at.session_state[Keys.networks]["yours:MyNetwork"]
     t = trace(mine.model, torch.zeros(1, 1, 28, 28))
     assert [s.op for s in t.steps] == ["flatten", "linear"]
-    assert t.steps[1].function == "MyNetwork.forward" and t.steps[1].code == "x = self.fc1(x)  # (N, 10)"
+    assert (
+        t.steps[1].function == "MyNetwork.forward"
+        and t.steps[1].code == "x = self.fc1(x)  # (N, 10)"
+    )
 
 
 def test_save_for_the_class_and_refuse_a_duplicate(at) -> None:
@@ -191,8 +196,9 @@ def test_save_names_files_and_shows_the_students_link_and_import_says_what_it_lo
 
     older = export_spec_json(from_preset("mlp")).encode()
     newer = export_spec_json(from_preset("simple_nn")).encode()
-    at.file_uploader(key="build_import_0").set_value([
-        ("old.json", older, "application/json"), ("new.json", newer, "application/json")]).run()
+    at.file_uploader(key="build_import_0").set_value(
+        [("old.json", older, "application/json"), ("new.json", newer, "application/json")]
+    ).run()
     next(b for b in at.button if b.key == "build_import_go").click().run()
     assert not at.exception
     assert any("Imported “simple_nn” from new.json: 3 layers" in s.value for s in at.success)

@@ -27,26 +27,44 @@ from explorer.builder import (
 from explorer.trace import source_of, trace
 
 L = LayerSpec
-EVERY_KIND = NetworkSpec("every kind", "image", None, (
-    L("Conv2d", {"in_channels": 1, "out_channels": 8, "kernel_size": 5, "stride": 2,
-                 "padding": 2, "bias": False}),
-    L("BatchNorm2d", {"num_features": 8}),
-    L("LeakyReLU", {"negative_slope": 0.1}),
-    L("Residual", {}, (
-        L("Conv2d", {"in_channels": 8, "out_channels": 8, "kernel_size": 3, "padding": 1}),
-        L("Tanh"),
-        L("Residual", {}, (L("Sigmoid"),)),
-    )),
-    L("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
-    L("MaxPool2d", {"kernel_size": 2}),
-    L("Flatten"),
-    L("Dropout", {"p": 0.25}),
-    L("Linear", {"in_features": 8 * 3 * 3, "out_features": 32}),
-    L("BatchNorm1d", {"num_features": 32}),
-    L("ReLU"),
-    L("Residual", {}, (L("Linear", {"in_features": 32, "out_features": 32}),)),
-    L("Linear", {"in_features": 32, "out_features": 10, "bias": False}),
-))
+EVERY_KIND = NetworkSpec(
+    "every kind",
+    "image",
+    None,
+    (
+        L(
+            "Conv2d",
+            {
+                "in_channels": 1,
+                "out_channels": 8,
+                "kernel_size": 5,
+                "stride": 2,
+                "padding": 2,
+                "bias": False,
+            },
+        ),
+        L("BatchNorm2d", {"num_features": 8}),
+        L("LeakyReLU", {"negative_slope": 0.1}),
+        L(
+            "Residual",
+            {},
+            (
+                L("Conv2d", {"in_channels": 8, "out_channels": 8, "kernel_size": 3, "padding": 1}),
+                L("Tanh"),
+                L("Residual", {}, (L("Sigmoid"),)),
+            ),
+        ),
+        L("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+        L("MaxPool2d", {"kernel_size": 2}),
+        L("Flatten"),
+        L("Dropout", {"p": 0.25}),
+        L("Linear", {"in_features": 8 * 3 * 3, "out_features": 32}),
+        L("BatchNorm1d", {"num_features": 32}),
+        L("ReLU"),
+        L("Residual", {}, (L("Linear", {"in_features": 32, "out_features": 32}),)),
+        L("Linear", {"in_features": 32, "out_features": 10, "bias": False}),
+    ),
+)
 SPECS = {"every_kind": EVERY_KIND, **{name: from_preset(name) for name in convertible_presets()}}
 
 
@@ -121,10 +139,15 @@ def test_generated_code_reads_like_a_tutorial() -> None:
     assert "        out = self.conv1(x)  # (N, 16, 14, 14)" in code
     assert "        return x + out  # the skip connection: (N, 16, 14, 14)" in code
     code = generate_code(EVERY_KIND)
-    for snippet in ["nn.Conv2d(1, 8, kernel_size=5, stride=2, padding=2, bias=False)",
-                    "nn.LeakyReLU(0.1)", "nn.AvgPool2d(3, stride=2, padding=1)",
-                    "nn.Linear(32, 10, bias=False)", "nn.BatchNorm1d(32)",
-                    "self.block1 = Block1Block1()", "class Block2(nn.Module):"]:
+    for snippet in [
+        "nn.Conv2d(1, 8, kernel_size=5, stride=2, padding=2, bias=False)",
+        "nn.LeakyReLU(0.1)",
+        "nn.AvgPool2d(3, stride=2, padding=1)",
+        "nn.Linear(32, 10, bias=False)",
+        "nn.BatchNorm1d(32)",
+        "self.block1 = Block1Block1()",
+        "class Block2(nn.Module):",
+    ]:
         assert snippet in code
 
 
@@ -159,9 +182,14 @@ def test_a_trace_of_the_built_network_shows_the_residual_add() -> None:
     with torch.no_grad():
         assert torch.equal(t.output, model(x))
     ops = [(s.op, s.module) for s in t.steps]
-    assert ops[:6] == [("conv2d", "conv1"), ("relu", "relu1"), ("max_pool2d", "pool1"),
-                       ("conv2d", "block1.conv1"), ("relu", "block1.relu1"),
-                       ("conv2d", "block1.conv2")]
+    assert ops[:6] == [
+        ("conv2d", "conv1"),
+        ("relu", "relu1"),
+        ("max_pool2d", "pool1"),
+        ("conv2d", "block1.conv1"),
+        ("relu", "block1.relu1"),
+        ("conv2d", "block1.conv2"),
+    ]
     add = t.steps[6]
     assert add.op == "add" and add.module == "block1"
     assert set(add.parents) == {2, 5}  # x from pool1, f(x) from the block's last conv
@@ -178,8 +206,9 @@ def test_presets_open_in_the_builder_with_the_same_architecture(name: str) -> No
     assert analyse(spec).ok and analyse(spec).parameters == zoo.PRESETS[name].parameter_count
     preset = zoo.load_model(name)
     built = build(spec)
-    assert [tuple(p.shape) for p in built.parameters()] == \
-        [tuple(p.shape) for p in preset.parameters()]
+    assert [tuple(p.shape) for p in built.parameters()] == [
+        tuple(p.shape) for p in preset.parameters()
+    ]
     built.load_state_dict(preset_weights(name))
     x = zoo.example_input(name, batch=2 if zoo.PRESETS[name].input_kind == "image" else 1)
     with torch.no_grad():

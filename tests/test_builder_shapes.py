@@ -105,8 +105,10 @@ def _assert_agrees_with_torch(spec: NetworkSpec) -> bool:
             assert r.output_shape == shapes[r.name], r.name
             assert r.input_shape == inputs[r.name], r.name
         if spec.layers:
-            assert report.output_shape == shapes[layers[0].name if len(spec.layers) == 1
-                                                 else report.layers[-1].name]
+            assert (
+                report.output_shape
+                == shapes[layers[0].name if len(spec.layers) == 1 else report.layers[-1].name]
+            )
         return True
     error = report.error
     assert error is not None
@@ -139,8 +141,12 @@ def test_presets_shapes_match_torch(name: str) -> None:
 def _random_spec(rng: random.Random) -> NetworkSpec:
     spec = image() if rng.random() < 0.7 else vector(rng.choice([2, 3, 4, 17]))
     for _ in range(rng.randint(1, 8)):
-        spec = NetworkSpec("test", spec.input_kind, spec.input_features,
-                           (*spec.layers, _random_layer(rng, spec, depth=0)))
+        spec = NetworkSpec(
+            "test",
+            spec.input_kind,
+            spec.input_features,
+            (*spec.layers, _random_layer(rng, spec, depth=0)),
+        )
     return spec
 
 
@@ -157,8 +163,9 @@ def _random_layer(rng: random.Random, spec: NetworkSpec, depth: int) -> LayerSpe
         inner = NetworkSpec("test", "vector", 1, ()) if shape is None else spec
         children: tuple[LayerSpec, ...] = ()
         for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 3)):
-            probe = NetworkSpec("test", inner.input_kind, inner.input_features,
-                                (*inner.layers, *children))
+            probe = NetworkSpec(
+                "test", inner.input_kind, inner.input_features, (*inner.layers, *children)
+            )
             children += (_random_layer(rng, probe, depth + 1),)
         return L("Residual", {}, children)
     if shape is None or rng.random() < 0.15:
@@ -221,11 +228,14 @@ def _error(spec: NetworkSpec):
 def test_linear_after_conv_needs_flatten() -> None:
     e = _error(image(conv(1, 64, padding=1), RELU, pool(), pool(), fc(3136, 10)))
     assert e.name == "fc1" and e.path == (4,)
-    assert e.error == ("Linear after MaxPool2d needs a Flatten first: the input here is 64×7×7. "
-                       "Add a Flatten before it; then in_features should be 64*7*7 = 3136")
+    assert e.error == (
+        "Linear after MaxPool2d needs a Flatten first: the input here is 64×7×7. "
+        "Add a Flatten before it; then in_features should be 64*7*7 = 3136"
+    )
     e = _error(image(conv(1, 8), fc(8, 10)))
-    assert e.error.startswith("Linear after Conv2d needs a Flatten first: the input here is "
-                              "8×26×26.")
+    assert e.error.startswith(
+        "Linear after Conv2d needs a Flatten first: the input here is 8×26×26."
+    )
     e = _error(image(fc(784, 10)))
     assert e.error.startswith("Linear on the 1×28×28 input image needs a Flatten first")
     assert e.error.endswith("in_features should be 1*28*28 = 784")
@@ -233,48 +243,69 @@ def test_linear_after_conv_needs_flatten() -> None:
 
 def test_wrong_in_features_names_the_source_and_the_fix() -> None:
     e = _error(image(conv(1, 64, padding=1), pool(), pool(), FLAT, fc(128, 10)))
-    assert e.error == ("Linear expects 3136 input features here (64×7×7 after Flatten) but "
-                       "in_features is 128: set in_features to 3136")
+    assert e.error == (
+        "Linear expects 3136 input features here (64×7×7 after Flatten) but "
+        "in_features is 128: set in_features to 3136"
+    )
     assert e.fix == {"in_features": 3136}
     e = _error(vector(4, fc(3, 2)))
-    assert e.error == ("Linear expects 4 input features here (the network's input) but "
-                       "in_features is 3: set in_features to 4")
+    assert e.error == (
+        "Linear expects 4 input features here (the network's input) but "
+        "in_features is 3: set in_features to 4"
+    )
     e = _error(vector(4, fc(4, 8), RELU, fc(6, 2)))
-    assert e.error == ("Linear expects 8 input features here (out_features of fc1) but "
-                       "in_features is 6: set in_features to 8")
+    assert e.error == (
+        "Linear expects 8 input features here (out_features of fc1) but "
+        "in_features is 6: set in_features to 8"
+    )
 
 
 def test_conv_messages() -> None:
     e = _error(image(pool(), pool(), pool(), conv(1, 4, 5)))
-    assert e.error == ("kernel 5 is bigger than the 3×3 input: use kernel_size 3 or less, "
-                       "or padding 1 or more")
+    assert e.error == (
+        "kernel 5 is bigger than the 3×3 input: use kernel_size 3 or less, or padding 1 or more"
+    )
     e = _error(image(pool(), pool(), pool(), conv(1, 4, 7, padding=1)))
-    assert e.error == ("kernel 7 is bigger than the 3×3 input even with padding 1 (5×5): use "
-                       "kernel_size 5 or less, or padding 2 or more")
+    assert e.error == (
+        "kernel 7 is bigger than the 3×3 input even with padding 1 (5×5): use "
+        "kernel_size 5 or less, or padding 2 or more"
+    )
     assert e.fix == {"kernel_size": 5}
     e = _error(image(conv(1, 32, padding=1), conv(16, 8)))
-    assert e.error == ("Conv2d expects 32 input channels here (the input is 32×28×28) but "
-                       "in_channels is 16: set in_channels to 32")
+    assert e.error == (
+        "Conv2d expects 32 input channels here (the input is 32×28×28) but "
+        "in_channels is 16: set in_channels to 32"
+    )
     assert e.fix == {"in_channels": 32}
     e = _error(image(FLAT, conv(1, 4)))
-    assert e.error == ("Conv2d needs an image-shaped input (channels×height×width), but the "
-                       "input here is a vector of 784 features: convolutions must come before "
-                       "Flatten and Linear")
+    assert e.error == (
+        "Conv2d needs an image-shaped input (channels×height×width), but the "
+        "input here is a vector of 784 features: convolutions must come before "
+        "Flatten and Linear"
+    )
     e = _error(vector(4, conv(1, 4)))
-    assert e.error == ("Conv2d needs an image-shaped input (channels×height×width), but this "
-                       "network's input is a vector of 4 features: choose the image input, or "
-                       "remove it")
+    assert e.error == (
+        "Conv2d needs an image-shaped input (channels×height×width), but this "
+        "network's input is a vector of 4 features: choose the image input, or "
+        "remove it"
+    )
 
 
 def test_pool_messages() -> None:
     e = _error(image(pool(), pool(), pool(), pool(), pool()))
     assert e.path == (4,)
-    assert e.error == ("MaxPool2d(2) would shrink 1×1 to 0×0: remove it, or use kernel_size 1 "
-                       "or less")
-    e = _error(image(L("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
-                     L("AvgPool2d", {"kernel_size": 30})))
-    assert e.error == ("AvgPool2d(30) would shrink 14×14 to 0×0: remove it, or use kernel_size "
-                       "14 or less")
+    assert e.error == (
+        "MaxPool2d(2) would shrink 1×1 to 0×0: remove it, or use kernel_size 1 or less"
+    )
+    e = _error(
+        image(
+            L("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+            L("AvgPool2d", {"kernel_size": 30}),
+        )
+    )
+    assert e.error == (
+        "AvgPool2d(30) would shrink 14×14 to 0×0: remove it, or use kernel_size 14 or less"
+    )
     e = _error(image(pool(3, padding=2)))
     assert e.error == "padding 2 is more than half of kernel_size 3: MaxPool2d allows at most 1"
     assert e.fix == {"padding": 1}
@@ -284,14 +315,20 @@ def test_pool_messages() -> None:
 
 def test_batchnorm_messages() -> None:
     e = _error(image(conv(1, 8), L("BatchNorm1d", {"num_features": 8})))
-    assert e.error == ("BatchNorm1d needs a vector input, but the input here is 8×26×26: use "
-                       "BatchNorm2d after convolutions")
+    assert e.error == (
+        "BatchNorm1d needs a vector input, but the input here is 8×26×26: use "
+        "BatchNorm2d after convolutions"
+    )
     e = _error(image(conv(1, 8), L("BatchNorm2d", {"num_features": 16})))
-    assert e.error == ("BatchNorm2d expects 8 channels here (the input is 8×26×26) but "
-                       "num_features is 16: set num_features to 8")
+    assert e.error == (
+        "BatchNorm2d expects 8 channels here (the input is 8×26×26) but "
+        "num_features is 16: set num_features to 8"
+    )
     e = _error(vector(4, fc(4, 8), L("BatchNorm1d", {"num_features": 4})))
-    assert e.error == ("BatchNorm1d expects 8 features here (out_features of fc1) but "
-                       "num_features is 4: set num_features to 8")
+    assert e.error == (
+        "BatchNorm1d expects 8 features here (out_features of fc1) but "
+        "num_features is 4: set num_features to 8"
+    )
     e = _error(vector(4, L("BatchNorm2d", {"num_features": 4})))
     assert e.error.startswith("BatchNorm2d needs an image-shaped input")
 
@@ -300,16 +337,22 @@ def test_residual_messages() -> None:
     block = L("Residual", {}, (conv(16, 32, padding=1), RELU))
     e = _error(image(conv(1, 16, padding=1), pool(), block))
     assert e.name == "block1"
-    assert e.error == ("the residual block's output is 32×14×14 but its input is 16×14×14: the "
-                       "block must keep the shape to add x + f(x); make its layers end with 16 "
-                       "channels")
+    assert e.error == (
+        "the residual block's output is 32×14×14 but its input is 16×14×14: the "
+        "block must keep the shape to add x + f(x); make its layers end with 16 "
+        "channels"
+    )
     e = _error(image(conv(1, 16, padding=1), L("Residual", {}, (conv(16, 16),))))
-    assert e.error.endswith("keep the size inside it: stride 1 with padding = kernel_size // 2, "
-                            "and pool outside the block")
+    assert e.error.endswith(
+        "keep the size inside it: stride 1 with padding = kernel_size // 2, "
+        "and pool outside the block"
+    )
     e = _error(vector(4, L("Residual", {}, (fc(4, 8),))))
-    assert e.error == ("the residual block's output is 8 but its input is 4: the block must keep "
-                       "the shape to add x + f(x); make the last Linear inside it output 4 "
-                       "features")
+    assert e.error == (
+        "the residual block's output is 8 but its input is 4: the block must keep "
+        "the shape to add x + f(x); make the last Linear inside it output 4 "
+        "features"
+    )
     e = _error(image(L("Residual", {}, (FLAT,))))
     assert e.error.endswith("keep Flatten out of the block")
     e = _error(image(L("Residual")))
@@ -344,19 +387,22 @@ def test_layers_after_the_first_error_get_no_shape_but_keep_their_counts() -> No
 def test_class_limits_are_reported_at_the_layer_that_crosses_them() -> None:
     e = _error(image(FLAT, fc(784, 16), fc(16, 6400), fc(6400, 784)))
     assert e.name == "fc3"
-    assert e.error == (f"this layer brings the network to 5,139,744 parameters, over the class "
-                       f"limit of {MAX_PARAMETERS:,}: use fewer features or channels")
+    assert e.error == (
+        f"this layer brings the network to 5,139,744 parameters, over the class "
+        f"limit of {MAX_PARAMETERS:,}: use fewer features or channels"
+    )
     e = _error(image(conv(1, 1024, padding=1), RELU))
     assert e.name == "relu1"
-    assert e.error.startswith(f"this layer's output brings the values kept for one example to "
-                              f"1,605,632, over the limit of {MAX_ACTIVATIONS:,}")
+    assert e.error.startswith(
+        f"this layer's output brings the values kept for one example to "
+        f"1,605,632, over the limit of {MAX_ACTIVATIONS:,}"
+    )
     e = _error(image(conv(1, 64, padding=1), conv(64, 128, padding=1), conv(128, 128, padding=1)))
     assert e.name == "conv3"
     assert e.error.startswith("this layer brings the work for one example to ")
     assert f"multiply-adds, over the limit of {MAX_MULTIPLY_ADDS:,}" in e.error
     with pytest.raises(ValueError, match="layer 3 \\(conv3\\): this layer brings the work"):
-        build(image(conv(1, 64, padding=1), conv(64, 128, padding=1),
-                    conv(128, 128, padding=1)))
+        build(image(conv(1, 64, padding=1), conv(64, 128, padding=1), conv(128, 128, padding=1)))
 
 
 def test_shape_text() -> None:

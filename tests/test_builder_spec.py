@@ -58,9 +58,11 @@ def test_json_round_trip(preset: str) -> None:
 
 
 def test_params_are_completed_with_defaults_and_hand_written_json_is_accepted() -> None:
-    spec = import_spec_json('{"name": "tiny", "input_kind": "vector", "input_features": 4,'
-                            ' "layers": [{"kind": "Linear", "params": {"in_features": 4,'
-                            ' "out_features": 3}}, {"kind": "ReLU"}, {"kind": "Dropout"}]}')
+    spec = import_spec_json(
+        '{"name": "tiny", "input_kind": "vector", "input_features": 4,'
+        ' "layers": [{"kind": "Linear", "params": {"in_features": 4,'
+        ' "out_features": 3}}, {"kind": "ReLU"}, {"kind": "Dropout"}]}'
+    )
     assert spec.layers[0].params == {"in_features": 4, "out_features": 3, "bias": True}
     assert spec.layers[2].params == {"p": 0.5}
     assert spec.layers[0] == _linear(4, 3)
@@ -69,11 +71,22 @@ def test_params_are_completed_with_defaults_and_hand_written_json_is_accepted() 
 
 def test_layer_names_are_numbered_per_kind_and_nested_names_are_dotted() -> None:
     spec = from_preset("skip")
-    assert layer_names(spec.layers) == ["conv1", "relu1", "pool1", "block1", "relu2", "pool2",
-                                        "flatten1", "fc1"]
+    assert layer_names(spec.layers) == [
+        "conv1",
+        "relu1",
+        "pool1",
+        "block1",
+        "relu2",
+        "pool2",
+        "flatten1",
+        "fc1",
+    ]
     assert [(p, n) for p, n, _ in walk(spec.layers)][3:7] == [
-        ((3,), "block1"), ((3, 0), "block1.conv1"), ((3, 1), "block1.relu1"),
-        ((3, 2), "block1.conv2")]
+        ((3,), "block1"),
+        ((3, 0), "block1.conv1"),
+        ((3, 1), "block1.relu1"),
+        ((3, 2), "block1.conv2"),
+    ]
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -82,9 +95,17 @@ def test_layer_names_are_numbered_per_kind_and_nested_names_are_dotted() -> None
 def test_names_are_tidied_and_odd_names_refused() -> None:
     assert clean_name("  My   first net ") == "My first net"
     assert clean_name("cnn-2_b") == "cnn-2_b"
-    for bad, says in [("", "empty"), ("   ", "empty"), ("x" * 41, "at most 40"),
-                      ("a/b", "'/'"), ("../etc", "'.'"), ("naïve", "'ï'"), ("a\nb;", "';'"),
-                      (None, "text"), (3, "text")]:
+    for bad, says in [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 41, "at most 40"),
+        ("a/b", "'/'"),
+        ("../etc", "'.'"),
+        ("naïve", "'ï'"),
+        ("a\nb;", "';'"),
+        (None, "text"),
+        (3, "text"),
+    ]:
         with pytest.raises(ValueError, match=says):
             clean_name(bad)
     with pytest.raises(ValueError, match="name"):
@@ -95,8 +116,10 @@ def test_the_name_rule_says_exactly_what_is_allowed() -> None:
     """It used to say "letters" and then refuse é, which is a letter."""
     with pytest.raises(ValueError) as e:
         clean_name("Réseau  Neuronal")
-    assert str(e.value) == ("a name may use only the letters A–Z and a–z (no accents), digits, "
-                            "spaces, - and _, up to 40 characters; 'Réseau Neuronal' has 'é'")
+    assert str(e.value) == (
+        "a name may use only the letters A–Z and a–z (no accents), digits, "
+        "spaces, - and _, up to 40 characters; 'Réseau Neuronal' has 'é'"
+    )
     with pytest.raises(ValueError, match="'Сеть' has 'С', 'е', 'т', 'ь'$"):
         clean_name("Сеть")  # Cyrillic: looks like Latin letters, would not fold case in SQLite
 
@@ -104,38 +127,58 @@ def test_the_name_rule_says_exactly_what_is_allowed() -> None:
 # --- strict validation -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("layer", "says"), [
-    ({"kind": "Conv3d"}, "unknown layer kind 'Conv3d'"),
-    ({"kind": "Linear", "params": {"in_features": 4}}, "Linear needs out_features"),
-    ({"kind": "Linear", "params": {"in_features": 4, "out_features": 2, "bais": True}},
-     "Linear has no parameter 'bais'; its parameters are in_features, out_features, bias"),
-    ({"kind": "ReLU", "params": {"inplace": True}}, "ReLU has no parameter 'inplace'"),
-    ({"kind": "Linear", "params": {"in_features": "4", "out_features": 2}},
-     "Linear in_features must be a whole number, not '4'"),
-    ({"kind": "Linear", "params": {"in_features": 4.0, "out_features": 2}}, "whole number"),
-    ({"kind": "Linear", "params": {"in_features": True, "out_features": 2}}, "whole number"),
-    ({"kind": "Linear", "params": {"in_features": 0, "out_features": 2}},
-     "Linear in_features must be from 1 to 65,536, not 0"),
-    ({"kind": "Linear", "params": {"in_features": 10**30, "out_features": 2}},
-     "must be from 1 to 65,536"),
-    ({"kind": "Linear", "params": {"in_features": 4, "out_features": 2, "bias": 1}},
-     "Linear bias must be true or false"),
-    ({"kind": "Conv2d", "params": {"in_channels": 1, "out_channels": 2000, "kernel_size": 3}},
-     "Conv2d out_channels must be from 1 to 1,024"),
-    ({"kind": "Conv2d", "params": {"in_channels": 1, "out_channels": 2, "kernel_size": 0}},
-     "kernel_size must be from 1 to 64"),
-    ({"kind": "MaxPool2d", "params": {"stride": 0}}, "MaxPool2d stride must be from 1"),
-    ({"kind": "Dropout", "params": {"p": 1.0}}, "Dropout p must be at least 0 and less than 1"),
-    ({"kind": "Dropout", "params": {"p": -0.1}}, "Dropout p must be at least 0"),
-    ({"kind": "Dropout", "params": {"p": 2}}, "less than 1, not 2.0"),
-    ({"kind": "LeakyReLU", "params": {"negative_slope": "0.1"}}, "must be a number"),
-    ({"kind": "ReLU", "children": [{"kind": "ReLU"}]}, "only a Residual block holds layers"),
-    ({"kind": "Residual", "children": {"kind": "ReLU"}}, "must be a list"),
-    ({"kind": "ReLU", "name": "x"}, "unexpected field 'name'"),
-    ({"params": {}}, "missing the field 'kind'"),
-    ([1, 2], "must be a JSON object"),
-    ({"kind": "Linear", "params": [4, 2]}, "parameters must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("layer", "says"),
+    [
+        ({"kind": "Conv3d"}, "unknown layer kind 'Conv3d'"),
+        ({"kind": "Linear", "params": {"in_features": 4}}, "Linear needs out_features"),
+        (
+            {"kind": "Linear", "params": {"in_features": 4, "out_features": 2, "bais": True}},
+            "Linear has no parameter 'bais'; its parameters are in_features, out_features, bias",
+        ),
+        ({"kind": "ReLU", "params": {"inplace": True}}, "ReLU has no parameter 'inplace'"),
+        (
+            {"kind": "Linear", "params": {"in_features": "4", "out_features": 2}},
+            "Linear in_features must be a whole number, not '4'",
+        ),
+        ({"kind": "Linear", "params": {"in_features": 4.0, "out_features": 2}}, "whole number"),
+        ({"kind": "Linear", "params": {"in_features": True, "out_features": 2}}, "whole number"),
+        (
+            {"kind": "Linear", "params": {"in_features": 0, "out_features": 2}},
+            "Linear in_features must be from 1 to 65,536, not 0",
+        ),
+        (
+            {"kind": "Linear", "params": {"in_features": 10**30, "out_features": 2}},
+            "must be from 1 to 65,536",
+        ),
+        (
+            {"kind": "Linear", "params": {"in_features": 4, "out_features": 2, "bias": 1}},
+            "Linear bias must be true or false",
+        ),
+        (
+            {
+                "kind": "Conv2d",
+                "params": {"in_channels": 1, "out_channels": 2000, "kernel_size": 3},
+            },
+            "Conv2d out_channels must be from 1 to 1,024",
+        ),
+        (
+            {"kind": "Conv2d", "params": {"in_channels": 1, "out_channels": 2, "kernel_size": 0}},
+            "kernel_size must be from 1 to 64",
+        ),
+        ({"kind": "MaxPool2d", "params": {"stride": 0}}, "MaxPool2d stride must be from 1"),
+        ({"kind": "Dropout", "params": {"p": 1.0}}, "Dropout p must be at least 0 and less than 1"),
+        ({"kind": "Dropout", "params": {"p": -0.1}}, "Dropout p must be at least 0"),
+        ({"kind": "Dropout", "params": {"p": 2}}, "less than 1, not 2.0"),
+        ({"kind": "LeakyReLU", "params": {"negative_slope": "0.1"}}, "must be a number"),
+        ({"kind": "ReLU", "children": [{"kind": "ReLU"}]}, "only a Residual block holds layers"),
+        ({"kind": "Residual", "children": {"kind": "ReLU"}}, "must be a list"),
+        ({"kind": "ReLU", "name": "x"}, "unexpected field 'name'"),
+        ({"params": {}}, "missing the field 'kind'"),
+        ([1, 2], "must be a JSON object"),
+        ({"kind": "Linear", "params": [4, 2]}, "parameters must be a JSON object"),
+    ],
+)
 def test_bad_layers_are_refused_with_where_and_what(layer, says: str) -> None:
     doc = _doc(layers=[{"kind": "Flatten"}, layer])
     with pytest.raises(ValueError, match="^layer 2") as e:
@@ -149,18 +192,21 @@ def test_a_bad_layer_inside_a_block_is_located() -> None:
         _loads(doc)
 
 
-@pytest.mark.parametrize(("changes", "says"), [
-    ({"input_kind": "audio"}, "input_kind must be 'image' or 'vector'"),
-    ({"input_features": 5}, "an image input is always 1x28x28"),
-    ({"input_kind": "vector", "input_features": None}, "input_features must be a whole number"),
-    ({"input_kind": "vector", "input_features": 0}, "input_features must be from 1"),
-    ({"layers": {"kind": "ReLU"}}, "layers in the network must be a list"),
-    ({"format": "something-else"}, "not a network file from the builder"),
-    ({"version": 2}, "this builder reads version 1"),
-    ({"version": True}, "version"),
-    ({"extra": 1}, "unexpected field 'extra'"),
-    ({"name": "a" * 1000}, "use at most 40"),
-])
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"input_kind": "audio"}, "input_kind must be 'image' or 'vector'"),
+        ({"input_features": 5}, "an image input is always 1x28x28"),
+        ({"input_kind": "vector", "input_features": None}, "input_features must be a whole number"),
+        ({"input_kind": "vector", "input_features": 0}, "input_features must be from 1"),
+        ({"layers": {"kind": "ReLU"}}, "layers in the network must be a list"),
+        ({"format": "something-else"}, "not a network file from the builder"),
+        ({"version": 2}, "this builder reads version 1"),
+        ({"version": True}, "version"),
+        ({"extra": 1}, "unexpected field 'extra'"),
+        ({"name": "a" * 1000}, "use at most 40"),
+    ],
+)
 def test_bad_networks_are_refused(changes: dict, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         _loads(_doc(**changes))
@@ -193,21 +239,28 @@ def test_limits_on_layers_and_nesting() -> None:
         L("Residual", {}, (L("Residual", {}, (L("Residual", {}, (L("Residual"),)),)),))
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("", "not valid JSON"),
-    ("{", "not valid JSON"),
-    ("{'name': 1}", "not valid JSON"),
-    ('{"name": "a", "name": "b"}', "the field 'name' twice"),
-    ('{"layers": [{"kind": "Dropout", "params": {"p": NaN}}]}', "NaN"),
-    ('{"x": Infinity}', "Infinity"),
-    ('{"name": "a", "input_kind": "image", "input_features": null, "layers": [{"kind": '
-     '"Dropout", "params": {"p": 1e999}}]}', "p must be at least 0 and less than 1, not inf"),
-    ("[" * 100_001 + "]" * 100_001, "too long"),
-    ("[" * 100_000 + "]" * 100_000, "nested far too deeply"),
-    ('{"name": "' + "a" * 300_000 + '"}', "too long"),
-    ("1" * 5000, "a whole number 5,000 digits long"),  # int() would refuse past 4,300 digits
-    ('{"name": -' + "9" * 1001 + "}", "a whole number 1,001 digits long"),
-], ids=lambda v: v[:30] if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "not valid JSON"),
+        ("{", "not valid JSON"),
+        ("{'name': 1}", "not valid JSON"),
+        ('{"name": "a", "name": "b"}', "the field 'name' twice"),
+        ('{"layers": [{"kind": "Dropout", "params": {"p": NaN}}]}', "NaN"),
+        ('{"x": Infinity}', "Infinity"),
+        (
+            '{"name": "a", "input_kind": "image", "input_features": null, "layers": [{"kind": '
+            '"Dropout", "params": {"p": 1e999}}]}',
+            "p must be at least 0 and less than 1, not inf",
+        ),
+        ("[" * 100_001 + "]" * 100_001, "too long"),
+        ("[" * 100_000 + "]" * 100_000, "nested far too deeply"),
+        ('{"name": "' + "a" * 300_000 + '"}', "too long"),
+        ("1" * 5000, "a whole number 5,000 digits long"),  # int() would refuse past 4,300 digits
+        ('{"name": -' + "9" * 1001 + "}", "a whole number 1,001 digits long"),
+    ],
+    ids=lambda v: v[:30] if isinstance(v, str) else None,
+)
 def test_hostile_json_is_a_value_error(text: str, says: str) -> None:
     started = time.perf_counter()
     with pytest.raises(ValueError, match=says):
@@ -222,8 +275,24 @@ def test_bytes_that_are_not_utf8_and_non_text_are_refused() -> None:
         import_spec_json(123)  # type: ignore[arg-type]
 
 
-_JUNK = [None, True, False, 0, -1, 1.5, 10**20, -(10**20), "", "x" * 100, [], [1, [2]], {},
-         {"a": {"b": {}}}, 1e308, -0.0]
+_JUNK = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    10**20,
+    -(10**20),
+    "",
+    "x" * 100,
+    [],
+    [1, [2]],
+    {},
+    {"a": {"b": {}}},
+    1e308,
+    -0.0,
+]
 
 
 def test_fuzzed_documents_only_ever_raise_value_error() -> None:
@@ -263,11 +332,16 @@ def _mutate(doc: dict, rng: random.Random) -> None:
 
 def test_a_whole_number_past_float_range_is_out_of_range_not_an_overflow() -> None:
     """float(10**400) raises OverflowError; a float setting given it is simply out of range."""
-    with pytest.raises(ValueError, match="Dropout p must be at least 0 and less than 1, not a "
-                                         "whole number about 400 digits long"):
+    with pytest.raises(
+        ValueError,
+        match="Dropout p must be at least 0 and less than 1, not a "
+        "whole number about 400 digits long",
+    ):
         L("Dropout", {"p": 10**400})
-    with pytest.raises(ValueError, match="in_features must be from 1 to 65,536, not a whole "
-                                         "number about 5,000 digits long"):
+    with pytest.raises(
+        ValueError,
+        match="in_features must be from 1 to 65,536, not a whole number about 5,000 digits long",
+    ):
         L("Linear", {"in_features": 10**5000, "out_features": 2})  # repr() refuses it
 
 
@@ -314,8 +388,7 @@ def test_edits_inside_a_block() -> None:
     spec = insert_layer(spec, (3, 3), L("ReLU"))
     assert get_layer(spec, (3,)).children[-1] == L("ReLU")
     spec = move_layer(spec, (3, 3), -1)
-    assert [c.kind for c in get_layer(spec, (3,)).children] == ["Conv2d", "ReLU", "ReLU",
-                                                                "Conv2d"]
+    assert [c.kind for c in get_layer(spec, (3,)).children] == ["Conv2d", "ReLU", "ReLU", "Conv2d"]
     spec = remove_layer(spec, (3, 0))
     assert len(get_layer(spec, (3,)).children) == 3
     with pytest.raises(ValueError, match="layer 1 is a Conv2d; only a Residual block"):

@@ -30,10 +30,16 @@ from explorer.builder import (
 from explorer.builder import weights as weights_module
 
 L = LayerSpec
-SMALL = NetworkSpec("small", "vector", 4, (
-    L("Linear", {"in_features": 4, "out_features": 8}), L("ReLU"),
-    L("Linear", {"in_features": 8, "out_features": 3}),
-))
+SMALL = NetworkSpec(
+    "small",
+    "vector",
+    4,
+    (
+        L("Linear", {"in_features": 4, "out_features": 8}),
+        L("ReLU"),
+        L("Linear", {"in_features": 8, "out_features": 3}),
+    ),
+)
 
 
 def _filled(value: float) -> dict[str, torch.Tensor]:
@@ -68,8 +74,14 @@ def _saved(obj) -> bytes:
 
 def test_files_that_are_not_weights_are_refused_clearly() -> None:
     good = export_weights(_filled(0.5))
-    for data in [b"", b"hello", os.urandom(5000), good[: len(good) // 2], good[:-30],
-                 b'{"fc1.weight": [1, 2]}']:
+    for data in [
+        b"",
+        b"hello",
+        os.urandom(5000),
+        good[: len(good) // 2],
+        good[:-30],
+        b'{"fc1.weight": [1, 2]}',
+    ]:
         with pytest.raises(ValueError, match="not a .pt file saved by torch.save, or it was cut"):
             import_weights(SMALL, data)
     with pytest.raises(ValueError, match="expected the bytes of a .pt file"):
@@ -78,8 +90,9 @@ def test_files_that_are_not_weights_are_refused_clearly() -> None:
 
 def test_pickled_code_is_refused_by_weights_only() -> None:
     for hostile in [{"fc1.weight": os.system}, {"fc1.weight": zipfile.ZipFile}, threading.Lock]:
-        with pytest.raises(ValueError, match="could not be read .* not a PyTorch .pt file of "
-                                             "plain tensors"):
+        with pytest.raises(
+            ValueError, match="could not be read .* not a PyTorch .pt file of plain tensors"
+        ):
             import_weights(SMALL, _saved(hostile))
 
 
@@ -87,13 +100,20 @@ def test_weights_that_do_not_fit_the_network_are_refused() -> None:
     good = _filled(0.5)
     cases = [
         (list(good.values()), "must be a dictionary of tensors"),
-        (preset_weights("mlp"), "'fc1.weight' has shape 128×784 but this network needs 8×4: "
-                                "these weights belong to a different network"),
-        ({**good, "fc1.weight": torch.zeros(8, 5)},
-         "'fc1.weight' has shape 8×5 but this network needs 8×4"),
+        (
+            preset_weights("mlp"),
+            "'fc1.weight' has shape 128×784 but this network needs 8×4: "
+            "these weights belong to a different network",
+        ),
+        (
+            {**good, "fc1.weight": torch.zeros(8, 5)},
+            "'fc1.weight' has shape 8×5 but this network needs 8×4",
+        ),
         ({**good, "extra": torch.zeros(1)}, "has 'extra', which this network does not"),
-        ({**good, "fc2.bias": good["fc2.bias"].double()},
-         "'fc2.bias' holds float64 values but this network needs float32"),
+        (
+            {**good, "fc2.bias": good["fc2.bias"].double()},
+            "'fc2.bias' holds float64 values but this network needs float32",
+        ),
         ({**good, "fc2.bias": torch.tensor([0.0, float("nan"), 1.0])}, "NaN or infinite"),
         ({**good, "fc2.bias": torch.tensor([0.0, float("inf"), 1.0])}, "NaN or infinite"),
         ({**good, "fc2.bias": [0.0, 1.0, 2.0]}, "'fc2.bias' must be a tensor, not list"),
@@ -115,9 +135,11 @@ def test_weights_saved_from_a_meta_device_model_are_refused_clearly() -> None:
 def test_other_networks_weights_name_what_is_missing_and_extra() -> None:
     with pytest.raises(ValueError) as e:
         import_weights(SMALL, export_weights(preset_weights("skip")))
-    assert str(e.value) == ("these weights belong to a different network: they are missing "
-                            "'fc2.weight', 'fc2.bias' and has 'conv1.weight', 'conv1.bias', "
-                            "'block1.conv1.weight' and 3 more, which this network does not")
+    assert str(e.value) == (
+        "these weights belong to a different network: they are missing "
+        "'fc2.weight', 'fc2.bias' and has 'conv1.weight', 'conv1.bias', "
+        "'block1.conv1.weight' and 3 more, which this network does not"
+    )
 
 
 def test_batchnorm_statistics_are_checked() -> None:
@@ -135,8 +157,10 @@ def test_batchnorm_statistics_are_checked() -> None:
 def test_compressed_or_oversized_archives_are_refused(monkeypatch) -> None:
     good = export_weights(_filled(0.5))
     squeezed = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(good)) as src, \
-            zipfile.ZipFile(squeezed, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(good)) as src,
+        zipfile.ZipFile(squeezed, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info))
     with pytest.raises(ValueError, match="compressed"):
@@ -159,8 +183,7 @@ def test_save_load_list_delete(tmp_path: Path) -> None:
     assert spec.name == "My net" and spec.layers == SMALL.layers
     assert _single_value(state) == 0.25
     store.save("cnn", from_preset("cnn"), preset_weights("cnn"))
-    assert [(e.name, e.parameter_count) for e in store.list()] == [("cnn", 421_642),
-                                                                   ("My net", 67)]
+    assert [(e.name, e.parameter_count) for e in store.list()] == [("cnn", 421_642), ("My net", 67)]
     assert store.exists("CNN") and not store.exists("rnn")
     store.delete("My Net")
     assert [e.name for e in store.list()] == ["cnn"]
@@ -189,13 +212,15 @@ def test_the_data_directory_comes_from_the_environment(tmp_path: Path, monkeypat
 def test_nothing_saved_is_lost_by_bad_saves(tmp_path: Path) -> None:
     store = NetworkStore(tmp_path)
     store.save("mine", SMALL, _filled(0.5))
-    with pytest.raises(ValueError, match="a network called “mine” is already saved \\(yours; "
-                                         "names ignore upper/lower case\\): choose another "
-                                         "name, or replace it"):
+    with pytest.raises(
+        ValueError,
+        match="a network called “mine” is already saved \\(yours; "
+        "names ignore upper/lower case\\): choose another "
+        "name, or replace it",
+    ):
         store.save("MINE", SMALL, _filled(9.0))
     with pytest.raises(ValueError, match="shape"):
-        store.save("mine", SMALL, {**_filled(9.0), "fc1.weight": torch.zeros(2, 2)},
-                   overwrite=True)
+        store.save("mine", SMALL, {**_filled(9.0), "fc1.weight": torch.zeros(2, 2)}, overwrite=True)
     broken = NetworkSpec("b", "vector", 5, SMALL.layers)
     with pytest.raises(ValueError, match="layer 1 \\(fc1\\): Linear expects 5"):
         store.save("mine", broken, _filled(9.0), overwrite=True)
@@ -270,8 +295,10 @@ def test_concurrent_saves_from_processes(tmp_path: Path) -> None:
     # opens its own connections (the store opens one per call), as separate servers would.
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(3)
-    processes = [context.Process(target=_save_from_process, args=(str(tmp_path), w, barrier))
-                 for w in range(3)]
+    processes = [
+        context.Process(target=_save_from_process, args=(str(tmp_path), w, barrier))
+        for w in range(3)
+    ]
     for p in processes:
         p.start()
     for p in processes:

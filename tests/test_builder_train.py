@@ -31,16 +31,26 @@ def fc(i: int, o: int) -> LayerSpec:
 
 def _digits(n: int = 320) -> MnistSplit:
     s = load_split()
-    return MnistSplit(s.train_images[:n], s.train_labels[:n], s.test_images[:200],
-                      s.test_labels[:200])
+    return MnistSplit(
+        s.train_images[:n], s.train_labels[:n], s.test_images[:200], s.test_labels[:200]
+    )
 
 
 def test_an_image_network_learns_digits_in_one_small_epoch() -> None:
-    spec = NetworkSpec("tiny cnn", "image", None, (
-        L("Conv2d", {"in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1}),
-        L("BatchNorm2d", {"num_features": 4}), L("ReLU"), L("MaxPool2d", {"kernel_size": 4}),
-        L("Flatten"), L("Dropout", {"p": 0.1}), fc(4 * 7 * 7, 10),
-    ))
+    spec = NetworkSpec(
+        "tiny cnn",
+        "image",
+        None,
+        (
+            L("Conv2d", {"in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1}),
+            L("BatchNorm2d", {"num_features": 4}),
+            L("ReLU"),
+            L("MaxPool2d", {"kernel_size": 4}),
+            L("Flatten"),
+            L("Dropout", {"p": 0.1}),
+            fc(4 * 7 * 7, 10),
+        ),
+    )
     assert training_problem(spec) is None
     data = _digits(384)
     model = build(spec)
@@ -63,9 +73,16 @@ def test_mnist_is_the_data_for_image_networks() -> None:
 @pytest.mark.parametrize("name", list(TOY_DATASETS))
 def test_a_vector_network_learns_its_toy_data_set(name: str) -> None:
     toy = TOY_DATASETS[name]
-    spec = NetworkSpec(f"{name} net", "vector", toy.features, (
-        fc(toy.features, 16), L("Tanh"), fc(16, toy.classes),
-    ))
+    spec = NetworkSpec(
+        f"{name} net",
+        "vector",
+        toy.features,
+        (
+            fc(toy.features, 16),
+            L("Tanh"),
+            fc(16, toy.classes),
+        ),
+    )
     data = training_data(spec)
     assert data.name == name and data.classes == toy.classes
     split = load_toy(name)
@@ -89,23 +106,43 @@ def test_the_toy_splits_are_fixed_and_standardised() -> None:
     assert not set(iris.train_index.tolist()) & set(iris.test_index.tolist())
 
 
-@pytest.mark.parametrize(("spec", "says"), [
-    (from_preset("autoencoder"), "training on the MNIST digits needs 10 outputs, one score per "
-                                 "digit, but this network has 784: set the last layer's "
-                                 "out_features to 10"),
-    (NetworkSpec("x", "image", None, (L("Conv2d", {"in_channels": 1, "out_channels": 10,
-                                                   "kernel_size": 3}),)),
-     "training on the MNIST digits needs 10 outputs, one score per digit, but this network "
-     "outputs 10×26×26: end it with Flatten and a Linear with out_features 10"),
-    (from_preset("simple_nn"), "a vector network trains on a toy data set: iris (4 features, 3 "
-                               "classes) or moons (2 features, 2 classes); this network takes 3 "
-                               "features: set the input to 4 or 2 features"),
-    (from_preset("forward_demo"), "the moons data set has 2 classes, so the network needs 2 "
-                                  "outputs, one score per class; it has 1: set the last layer's "
-                                  "out_features to 2"),
-    (NetworkSpec("x", "vector", 4, (fc(3, 3),)), "fix the network first: layer 1 (fc1): Linear "
-                                                 "expects 4 input features"),
-])
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        (
+            from_preset("autoencoder"),
+            "training on the MNIST digits needs 10 outputs, one score per "
+            "digit, but this network has 784: set the last layer's "
+            "out_features to 10",
+        ),
+        (
+            NetworkSpec(
+                "x",
+                "image",
+                None,
+                (L("Conv2d", {"in_channels": 1, "out_channels": 10, "kernel_size": 3}),),
+            ),
+            "training on the MNIST digits needs 10 outputs, one score per digit, but this network "
+            "outputs 10×26×26: end it with Flatten and a Linear with out_features 10",
+        ),
+        (
+            from_preset("simple_nn"),
+            "a vector network trains on a toy data set: iris (4 features, 3 "
+            "classes) or moons (2 features, 2 classes); this network takes 3 "
+            "features: set the input to 4 or 2 features",
+        ),
+        (
+            from_preset("forward_demo"),
+            "the moons data set has 2 classes, so the network needs 2 "
+            "outputs, one score per class; it has 1: set the last layer's "
+            "out_features to 2",
+        ),
+        (
+            NetworkSpec("x", "vector", 4, (fc(3, 3),)),
+            "fix the network first: layer 1 (fc1): Linear expects 4 input features",
+        ),
+    ],
+)
 def test_untrainable_networks_are_refused_with_the_change_to_make(spec, says: str) -> None:
     problem = training_problem(spec)
     assert problem is not None and problem.startswith(says)
@@ -116,8 +153,10 @@ def test_untrainable_networks_are_refused_with_the_change_to_make(spec, says: st
 
 def test_a_model_that_does_not_match_its_spec_is_refused() -> None:
     with pytest.raises(ValueError, match="not built from this spec"):
-        train_network(from_preset("mlp"), build(from_preset("cnn")),
-                      TrainConfig(epochs=1), data=_digits(64))
+        train_network(
+            from_preset("mlp"), build(from_preset("cnn")), TrainConfig(epochs=1), data=_digits(64)
+        )
     with pytest.raises(ValueError, match="10 outputs"):
-        train_network(from_preset("autoencoder"), build(from_preset("autoencoder")),
-                      data=_digits(64))
+        train_network(
+            from_preset("autoencoder"), build(from_preset("autoencoder")), data=_digits(64)
+        )

@@ -20,8 +20,9 @@ from explorer.classroom.classes import (
 from explorer.classroom.db import StoreError, migrations, open_database
 from explorer.classroom.teacher import MAX_FAILURES, TeacherKey, configured_key, exchange_key
 
-SMALL = NetworkSpec("small", "vector", 4, (
-    LayerSpec("Linear", {"in_features": 4, "out_features": 3}),))
+SMALL = NetworkSpec(
+    "small", "vector", 4, (LayerSpec("Linear", {"in_features": 4, "out_features": 3}),)
+)
 
 
 class Clock:
@@ -38,8 +39,9 @@ def _weights(value: float) -> dict[str, torch.Tensor]:
 
 def test_migrations_run_once_and_every_dialect_has_the_same_numbers(database) -> None:
     with database.read() as con:
-        applied = [r[0] for r in con.execute("SELECT version FROM schema_migrations "
-                                             "ORDER BY version")]
+        applied = [
+            r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version")
+        ]
     assert applied == [n for n, _, _ in migrations(database.dialect)]
     assert [n for n, _, _ in migrations("sqlite")] == [n for n, _, _ in migrations("postgresql")]
     # opening again (a second replica, a restart) applies nothing twice
@@ -58,8 +60,9 @@ def test_a_saved_network_belongs_to_whoever_saved_it(database) -> None:
         store.save("CLASS cnn", SMALL, _weights(9.0), owner=alice, overwrite=True)
     with pytest.raises(ValueError, match="that network is another student's"):
         store.save("Mine", SMALL, _weights(9.0), owner=bob, overwrite=True)
-    with pytest.raises(ValueError, match="“mine” is another student's: only its owner or the "
-                                         "teacher can remove it"):
+    with pytest.raises(
+        ValueError, match="“mine” is another student's: only its owner or the teacher can remove it"
+    ):
         store.delete("mine", owner=bob)
     with pytest.raises(ValueError, match=r"already saved \(yours;"):
         store.save("MINE", SMALL, _weights(3.0), owner=alice)
@@ -128,8 +131,16 @@ def test_answers_one_per_browser_flood_refused_nothing_lost(database) -> None:
     clock = Clock()
     store = ClassStore(database, clock=clock)
     c = store.start("lead")
-    q = store.ask(c.code, "lead", step=2, kind="zeros", prompt="What fraction?", options=(),
-                  pass_id="p", answer="about 40%")
+    q = store.ask(
+        c.code,
+        "lead",
+        step=2,
+        kind="zeros",
+        prompt="What fraction?",
+        options=(),
+        pass_id="p",
+        answer="about 40%",
+    )
     assert store.get(c.code).question.id == q.id
     store.answer(q.id, "b1", "about 40%", True, nickname="Ada")
     store.answer(q.id, "b2", "about 90%", False)
@@ -139,14 +150,17 @@ def test_answers_one_per_browser_flood_refused_nothing_lost(database) -> None:
         clock.t += 2
         store.answer(q.id, "b2", f"about {n}0%", False)
     clock.t += 2
-    with pytest.raises(ValueError, match=f"changed your answer {MAX_CHANGES} times; “about 20%” "
-                                         "stands"):
+    with pytest.raises(
+        ValueError, match=f"changed your answer {MAX_CHANGES} times; “about 20%” stands"
+    ):
         store.answer(q.id, "b2", "about 40%", True)
     got = {a.browser: a for a in store.answers(q.id)}
     assert got["b1"].nickname == "Ada" and got["b2"].answer == "about 20%"
     shares = class_answers.distribution(store.answers(q.id))
-    assert [(s.label, s.count, s.correct) for s in shares] == [("about 40%", 1, True),
-                                                               ("about 20%", 1, False)]
+    assert [(s.label, s.count, s.correct) for s in shares] == [
+        ("about 40%", 1, True),
+        ("about 20%", 1, False),
+    ]
     store.reveal(c.code, "lead", q.id)
     assert store.get(c.code).question.revealed
     with pytest.raises(ValueError, match="this question is closed"):
@@ -158,17 +172,20 @@ def test_answers_one_per_browser_flood_refused_nothing_lost(database) -> None:
 def test_a_new_question_closes_the_last_and_an_ended_class_takes_none(database) -> None:
     store = ClassStore(database)
     c = store.start("lead")
-    q1 = store.ask(c.code, "lead", step=0, kind="shape", prompt="?", options=(), pass_id="p",
-                   answer="(1, 10)")
-    q2 = store.ask(c.code, "lead", step=1, kind="shape", prompt="?", options=(), pass_id="p",
-                   answer="(1, 10)")
+    q1 = store.ask(
+        c.code, "lead", step=0, kind="shape", prompt="?", options=(), pass_id="p", answer="(1, 10)"
+    )
+    q2 = store.ask(
+        c.code, "lead", step=1, kind="shape", prompt="?", options=(), pass_id="p", answer="(1, 10)"
+    )
     with pytest.raises(ValueError, match="closed"):
         store.answer(q1.id, "b", "(1, 10)", True)
     store.answer(q2.id, "b", "(1, 10)", True)
     store.end(c.code, "lead")
     with pytest.raises(ValueError, match="has ended"):
-        store.ask(c.code, "lead", step=1, kind="shape", prompt="?", options=(), pass_id="p",
-                  answer="x")
+        store.ask(
+            c.code, "lead", step=1, kind="shape", prompt="?", options=(), pass_id="p", answer="x"
+        )
     assert [q.id for q in store.questions(c.code)] == [q1.id, q2.id]  # nothing half-asked
 
 
@@ -181,8 +198,9 @@ def test_the_teacher_key_is_exchanged_once_and_wrong_keys_are_rate_limited(datab
     for n in range(MAX_FAILURES):
         with pytest.raises(ValueError, match="not the teacher key"):
             exchange_key(store, key, f"guess {n}", "10.0.0.2")
-    with pytest.raises(ValueError, match="Too many wrong keys from this address: try again in "
-                                         "60 s"):
+    with pytest.raises(
+        ValueError, match="Too many wrong keys from this address: try again in 60 s"
+    ):
         exchange_key(store, key, "correct horse battery", "10.0.0.2")  # even the right one
     assert exchange_key(store, key, "correct horse battery", "10.0.0.3")  # others are not held
     clock.t += 61
@@ -244,8 +262,9 @@ class _server_of:
 
         port = url.rsplit(":", 1)[1].split("/")[0]
         pids = glob.glob("/tmp/fpe-pg-*/data/postmaster.pid")
-        self.data = next(os.path.dirname(p) for p in pids
-                         if Path(p).read_text().splitlines()[3] == port)
+        self.data = next(
+            os.path.dirname(p) for p in pids if Path(p).read_text().splitlines()[3] == port
+        )
         self.port = port
 
     def _ctl(self, *args: str) -> None:
@@ -254,14 +273,23 @@ class _server_of:
         from pg_server import RUN_AS, binaries
 
         prefix = ["runuser", "-u", RUN_AS, "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, f"{binaries()}/pg_ctl", "-D", self.data, *args], check=True,
-                       capture_output=True, cwd=os.path.dirname(self.data))
+        subprocess.run(
+            [*prefix, f"{binaries()}/pg_ctl", "-D", self.data, *args],
+            check=True,
+            capture_output=True,
+            cwd=os.path.dirname(self.data),
+        )
 
     def stop(self) -> None:
         self._ctl("-m", "immediate", "-w", "stop")
 
     def start(self) -> None:
         tmp = os.path.dirname(self.data)
-        self._ctl("-l", f"{tmp}/server.log", "-o",
-                  f"-p {self.port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off",
-                  "-w", "start")
+        self._ctl(
+            "-l",
+            f"{tmp}/server.log",
+            "-o",
+            f"-p {self.port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-w",
+            "start",
+        )

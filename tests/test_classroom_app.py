@@ -208,8 +208,10 @@ def test_a_database_that_goes_away_mid_class_leaves_everyone_served(monkeypatch)
         while time.monotonic() < deadline:  # the pool reconnects with a back-off
             _button(t, "next_step").click().run()
             s.run()
-            if not any("lost" in w.body for w in s.warning) and \
-                    s.session_state[Keys.step] == t.session_state[Keys.step]:
+            if (
+                not any("lost" in w.body for w in s.warning)
+                and s.session_state[Keys.step] == t.session_state[Keys.step]
+            ):
                 break
             time.sleep(1)
         assert s.session_state[Keys.step] == t.session_state[Keys.step] >= 2

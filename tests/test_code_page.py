@@ -46,7 +46,8 @@ def test_switched_off_the_page_explains_and_runs_nothing(monkeypatch, tmp_path) 
 def test_a_students_skip_connection_is_traced_at_their_lines(monkeypatch) -> None:
     at = _code_page(monkeypatch, allowed=True)
     source = TEMPLATES["simple_nn"].source.replace(
-        "x = self.fc2(x)", "x = self.fc2(x + torch.ones_like(x))  # a change of mine")
+        "x = self.fc2(x)", "x = self.fc2(x + torch.ones_like(x))  # a change of mine"
+    )
     _edit(at, source)
     next(b for b in at.button if b.key == "code_run").click().run()
     assert not at.exception and not at.error
@@ -89,8 +90,9 @@ def test_a_students_model_is_sent_to_the_backward_page(monkeypatch) -> None:
     assert loss() < reference
     assert any("after 1 SGD step" in i.value for i in at.info)
     assert at.number_input(key=Keys.lr).value == 0.1  # the presets' learning rate
-    assert any("SimpleNN" in i.value and "Backward pass" in i.value
-               for i in at.sidebar.info)  # the sidebar names what /backward shows
+    assert any(
+        "SimpleNN" in i.value and "Backward pass" in i.value for i in at.sidebar.info
+    )  # the sidebar names what /backward shows
     stepped = loss()
     next(b for b in at.button if b.key == "code_sgd").click().run()
     assert loss() < stepped
@@ -122,8 +124,11 @@ def test_the_tutorials_classifier_starts_from_the_trained_weights(monkeypatch) -
 
 def test_a_changed_layer_keeps_its_random_start_and_says_so(monkeypatch) -> None:
     at = _code_page(monkeypatch, allowed=True)
-    source = TEMPLATES["simple_nn"].source.replace("nn.Linear(3, 4)", "nn.Linear(3, 5)") \
+    source = (
+        TEMPLATES["simple_nn"]
+        .source.replace("nn.Linear(3, 4)", "nn.Linear(3, 5)")
         .replace("nn.Linear(4, 1)", "nn.Linear(5, 1)")
+    )
     _edit(at, source)
     next(b for b in at.button if b.key == "code_run").click().run()
     assert not at.exception and not at.error
@@ -133,9 +138,11 @@ def test_a_changed_layer_keeps_its_random_start_and_says_so(monkeypatch) -> None
 
 def test_forward_arguments_get_controls_and_reach_the_run(monkeypatch) -> None:
     at = _code_page(monkeypatch, allowed=True)
-    source = TEMPLATES["simple_nn"].source.replace(
-        "def forward(self, x):", "def forward(self, x, flag=True, scale=2.0):").replace(
-        "x = self.fc2(x)", "x = self.fc2(x) * scale if flag else self.fc2(x)")
+    source = (
+        TEMPLATES["simple_nn"]
+        .source.replace("def forward(self, x):", "def forward(self, x, flag=True, scale=2.0):")
+        .replace("x = self.fc2(x)", "x = self.fc2(x) * scale if flag else self.fc2(x)")
+    )
     assert source != TEMPLATES["simple_nn"].source
     _edit(at, source)
     assert at.toggle(key="code_arg_simple_nn_flag").value is True
@@ -151,8 +158,7 @@ def test_forward_arguments_get_controls_and_reach_the_run(monkeypatch) -> None:
     at.toggle(key="code_arg_simple_nn_flag").set_value(False).run()
     next(b for b in at.button if b.key == "code_run").click().run()
     at.slider(key="code_step").set_value(at.slider(key="code_step").max).run()
-    assert at.dataframe[0].value.loc["output", "max"] == pytest.approx(float(plain.max()),
-                                                                       abs=1e-4)
+    assert at.dataframe[0].value.loc["output", "max"] == pytest.approx(float(plain.max()), abs=1e-4)
 
 
 def test_an_error_line_is_marked_in_the_editor(monkeypatch) -> None:

@@ -28,14 +28,19 @@ def proxy_url():
         site = site.replace("server app1:8501;", f"server {one.removeprefix('http://')};")
         site = site.replace("server app2:8501;", f"server {two.removeprefix('http://')};")
         site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-        temp = "\n".join(f"{k}_temp_path {tmp}/{k};" for k in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "\n".join(
+            f"{k}_temp_path {tmp}/{k};"
+            for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(f"daemon off; worker_processes 1; pid {tmp}/nginx.pid; "
-                        f"error_log {tmp}/error.log;\nevents {{}}\n"
-                        f"http {{ access_log off; {temp}\n{site}\n}}\n")
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", tmp],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        conf.write_text(
+            f"daemon off; worker_processes 1; pid {tmp}/nginx.pid; "
+            f"error_log {tmp}/error.log;\nevents {{}}\n"
+            f"http {{ access_log off; {temp}\n{site}\n}}\n"
+        )
+        proc = subprocess.Popen(
+            [NGINX, "-c", str(conf), "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", proc)
             yield f"http://127.0.0.1:{port}"
@@ -59,8 +64,9 @@ def test_a_session_sticks_to_one_replica_through_nginx(browser, proxy_url) -> No
         # the sidebar's sample picture is served over HTTP by the replica holding the session
         thumbnail = page.get_by_test_id("stSidebar").locator("img").first
         expect(thumbnail).to_be_visible()
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                               arg=thumbnail.element_handle())
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle()
+        )
         page.reload()
         expect(page.locator(".fpe-src .hit")).to_contain_text("self.conv2(x)")  # step 3
         assert next(c for c in context.cookies() if c["name"] == "fpe_route") == cookie

@@ -112,6 +112,7 @@ def test_a_failing_page_keeps_the_sidebar_and_says_what_happened(monkeypatch) ->
 
 def test_a_bad_input_message_is_shown_as_written() -> None:
     assert errors.message_for(ValueError("Type at least one row of numbers."), "x") == (
-        "Type at least one row of numbers.")
+        "Type at least one row of numbers."
+    )
     hidden = errors.message_for(OSError(2, "No such file", SECRET), "loading")
     assert SECRET not in hidden and "while loading" in hidden

@@ -23,8 +23,12 @@ def cnn_eval() -> Trace:
 
 @pytest.fixture(scope="module")
 def cnn_train() -> Trace:
-    return trace(load_model("cnn", pretrained=False), example_input("cnn", batch=2, seed=3),
-                 train=True, seed=11)
+    return trace(
+        load_model("cnn", pretrained=False),
+        example_input("cnn", batch=2, seed=3),
+        train=True,
+        seed=11,
+    )
 
 
 def test_linear_names_its_sizes(cnn_eval: Trace) -> None:
@@ -37,8 +41,15 @@ def test_linear_names_its_sizes(cnn_eval: Trace) -> None:
 
 def test_conv2d_names_kernel_channels_padding_and_shape(cnn_eval: Trace) -> None:
     text = explain(_step(cnn_eval, "conv2d", "conv2"))
-    for part in ("64 output channels", "32 input channels", "3×3 kernel", "plus a bias",
-                 "padding 1", "stride 1", "64×14×14 per example"):
+    for part in (
+        "64 output channels",
+        "32 input channels",
+        "3×3 kernel",
+        "plus a bias",
+        "padding 1",
+        "stride 1",
+        "64×14×14 per example",
+    ):
         assert part in text, part
     assert "the 1 input channel of" in explain(_step(cnn_eval, "conv2d", "conv1"))
 
@@ -198,7 +209,8 @@ class _Uncatalogued(nn.Module):
 def test_generic_fallback_names_the_kind() -> None:
     t = trace(_Uncatalogued(), torch.randn(3, 4))
     assert explain(_step(t, "flip")) == (
-        "`flip` is a tensor method (`x.flip(...)`). It took (3, 4) and returned (3, 4).")
+        "`flip` is a tensor method (`x.flip(...)`). It took (3, 4) and returned (3, 4)."
+    )
     assert "a function from torch.nn.functional" in explain(_step(t, "softshrink"))
     assert "the module act (Hardshrink)" in explain(_step(t, "hardshrink"))
 
@@ -220,10 +232,16 @@ def test_permute_leaky_relu_and_gelu_have_their_own_words() -> None:
 
 
 def test_kind_labels_and_titles(cnn_eval: Trace) -> None:
-    conv, relu, view = (_step(cnn_eval, "conv2d", "conv1"), _step(cnn_eval, "relu"),
-                        _step(cnn_eval, "view"))
+    conv, relu, view = (
+        _step(cnn_eval, "conv2d", "conv1"),
+        _step(cnn_eval, "relu"),
+        _step(cnn_eval, "view"),
+    )
     assert [kind_label(s) for s in (conv, relu, view)] == [
-        "module call", "functional call", "tensor method"]
+        "module call",
+        "functional call",
+        "tensor method",
+    ]
     assert op_title(conv) == "conv2d · conv1 (Conv2d)"
     assert op_title(relu) == "relu · F.relu()"
     assert op_title(view) == "view · Tensor.view()"
@@ -239,5 +257,6 @@ def test_an_overflow_inside_the_network_is_named_at_its_first_step() -> None:
         model[0].weight.fill_(1e30)
     assert overflow_note(trace(model, torch.tensor([[1.0]]))) is None
     note = overflow_note(trace(model, torch.tensor([[1e30]])))
-    assert note is not None and note.startswith("From step 0 (linear) on, some values are "
-                                                "infinite or NaN")
+    assert note is not None and note.startswith(
+        "From step 0 (linear) on, some values are infinite or NaN"
+    )

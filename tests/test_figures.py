@@ -60,8 +60,9 @@ def panel_titles(fig: go.Figure) -> list[str]:
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal values and equal NaN positions."""
-    return a.shape == b.shape and np.array_equal(np.asarray(a, np.float64),
-                                                 np.asarray(b, np.float64), equal_nan=True)
+    return a.shape == b.shape and np.array_equal(
+        np.asarray(a, np.float64), np.asarray(b, np.float64), equal_nan=True
+    )
 
 
 def tile_values(m: Mosaic, z: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ def tile_values(m: Mosaic, z: np.ndarray) -> np.ndarray:
     out = np.empty((m.channels, m.tile_h, m.tile_w), dtype=np.float64)
     for c in range(m.channels):
         r0, c0 = m.position(m.first + c, 0, 0)
-        out[c] = z[r0:r0 + m.tile_h, c0:c0 + m.tile_w]
+        out[c] = z[r0 : r0 + m.tile_h, c0 : c0 + m.tile_w]
     return out
 
 
@@ -79,9 +80,14 @@ def tile_values(m: Mosaic, z: np.ndarray) -> np.ndarray:
 def test_tensor_stats_are_plain_numbers_matching_torch() -> None:
     t = torch.tensor([[0.0, 1.0], [-2.0, 0.0]])
     s = tensor_stats(t)
-    assert s == {"min": -2.0, "max": 1.0, "mean": -0.25,
-                 "std": pytest.approx(float(t.double().std(unbiased=False))), "frac_zero": 0.5,
-                 "shape": (2, 2)}
+    assert s == {
+        "min": -2.0,
+        "max": 1.0,
+        "mean": -0.25,
+        "std": pytest.approx(float(t.double().std(unbiased=False))),
+        "frac_zero": 0.5,
+        "shape": (2, 2),
+    }
     assert all(type(s[k]) is float for k in ("min", "max", "mean", "std", "frac_zero"))
 
 
@@ -278,8 +284,10 @@ def test_pool_marks_each_windows_winner_at_the_recorded_index() -> None:
     expected = [(c, int(i) // w, int(i) % w) for c in range(64) for i in idx[c].reshape(-1)]
     assert _marker_units(fig, inp, mosaic(x)) == expected
     # the marked inputs are exactly the outputs: the max of each window
-    assert all(x[c, r, q] == step.output[0].reshape(64, -1)[c, k % 49]
-               for k, (c, r, q) in enumerate(expected))
+    assert all(
+        x[c, r, q] == step.output[0].reshape(64, -1)[c, k % 49]
+        for k, (c, r, q) in enumerate(expected)
+    )
 
 
 def test_pool_with_too_many_winners_marks_none_and_says_so() -> None:
@@ -335,7 +343,9 @@ def test_add_shows_both_inputs_and_the_sum_on_one_range() -> None:
     m = mosaic(step.output[0])
     for h, t in zip(hs, (*step.inputs, step.output), strict=True):
         assert same(tile_values(m, h.z), t[0].numpy())
-    assert panel_titles(fig) == [f"{n} (1, 16, 14, 14)" for n in ("x", "out", "x + out")]  # as written
+    assert panel_titles(fig) == [
+        f"{n} (1, 16, 14, 14)" for n in ("x", "out", "x + out")
+    ]  # as written
 
 
 def test_linear_shows_input_and_output_vectors() -> None:
@@ -353,8 +363,7 @@ def test_view_keeps_the_values_and_says_only_the_shape_changed() -> None:
     assert "only the shape changed" in fig.layout.title.text
     assert panel_titles(fig) == ["before (1, 64, 7, 7)", "after (1, 3136)"]
     assert np.array_equal(after.z[0], step.output[0].numpy())
-    assert np.array_equal(tile_values(mosaic(step.inputs[0][0]), before.z).reshape(-1),
-                          after.z[0])
+    assert np.array_equal(tile_values(mosaic(step.inputs[0][0]), before.z).reshape(-1), after.z[0])
 
 
 def test_other_ops_show_input_and_output() -> None:
@@ -432,8 +441,9 @@ def test_flow_has_a_node_per_step_and_an_edge_per_parent(name: str) -> None:
     dot = flow_dot(t)
     assert dot.startswith("digraph") and "rankdir=TB" in dot
     assert sorted(NODE.findall(dot)) == sorted(["input", *(f"s{s.index}" for s in t.steps)])
-    expected = {("input" if p == INPUT else f"s{p}", f"s{s.index}")
-                for s in t.steps for p in s.parents}
+    expected = {
+        ("input" if p == INPUT else f"s{p}", f"s{s.index}") for s in t.steps for p in s.parents
+    }
     assert set(EDGE.findall(dot)) == expected
     assert len(EDGE.findall(dot)) == sum(len(s.parents) for s in t.steps)
 
@@ -454,8 +464,10 @@ def test_flow_labels_highlight_params_and_gradients() -> None:
     assert len(selected) == 1 and selected[0].lstrip().startswith("s3 ")
     assert 'color="#1565c0"' in selected[0]  # a frame in no colour of the gradient scale
     assert 'label="conv1.weight\\n(32, 1, 3, 3)"' in dot and dot.count("style=dashed") == 8
-    shaded = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(s\d+) \[.*fillcolor=\"(#\w+)\"",
-                                                          dot, re.M)}
+    shaded = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\s+(s\d+) \[.*fillcolor=\"(#\w+)\"", dot, re.M)
+    }
     assert shaded["s0"] != shaded["s7"]
     assert "grad RMS 2" in dot
     assert "(1, 1, 28, 28) → (1, 32, 28, 28)" in model_flow_dot(t)

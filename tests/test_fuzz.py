@@ -34,13 +34,26 @@ from explorer.links import DEFAULTS, from_params
 # Not a registered profile: that would change hypothesis' settings for every test module.
 # derandomize: the same examples on every run, so CI is repeatable; the deadline is the "no
 # hang" half of the property (generous, for a loaded 2-core machine).
-FUZZ = settings(derandomize=True, database=None, deadline=2_000, max_examples=300,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    derandomize=True,
+    database=None,
+    deadline=2_000,
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Python's own words, which mean a bug slipped through as a ValueError nobody wrote for students.
-INTERNAL = ("could not convert", "cannot convert", "invalid literal", "Exceeds the limit",
-            "set_int_max_str_digits", "not subscriptable", "unhashable", "too many values",
-            "not enough values")
+INTERNAL = (
+    "could not convert",
+    "cannot convert",
+    "invalid literal",
+    "Exceeds the limit",
+    "set_int_max_str_digits",
+    "not subscriptable",
+    "unhashable",
+    "too many values",
+    "not enough values",
+)
 
 T = TypeVar("T")
 
@@ -67,7 +80,9 @@ cells = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=-1e40, max_value=1e40),  # around float32's limit
     st.integers(min_value=-(10**400), max_value=10**400),
-    st.text(max_size=12), st.none(), st.booleans(),
+    st.text(max_size=12),
+    st.none(),
+    st.booleans(),
 )
 
 
@@ -105,7 +120,7 @@ def images(draw: st.DrawFn) -> bytes:
     width, height = draw(side), draw(side)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     pixels = rng.integers(0, 256, (height, width, 4), np.uint8)  # (H, W, RGBA)
-    pixels[draw(st.integers(0, height - 1)):] = draw(st.sampled_from([0, 255]))  # a flat part
+    pixels[draw(st.integers(0, height - 1)) :] = draw(st.sampled_from([0, 255]))  # a flat part
     buffer = io.BytesIO()
     Image.fromarray(pixels).convert(mode).save(buffer, fmt)
     return buffer.getvalue()
@@ -134,10 +149,16 @@ def test_an_upload_is_a_grayscale_image_or_refused(data: bytes) -> None:
 sides = st.sampled_from([0, 1, 2, 7, 8, 9, 28, 280, 4096, 5000])
 pixel_arrays = st.one_of(
     hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=12)),
-    hnp.arrays(np.uint8, st.tuples(sides, sides).filter(lambda s: s[0] * s[1] <= 50_000),
-               elements=st.sampled_from([0, 30, 255]), fill=st.just(np.uint8(0))),
-    hnp.arrays(np.uint8, st.tuples(st.integers(8, 40), st.integers(8, 40),
-                                   st.sampled_from([1, 2, 3, 4, 5]))),
+    hnp.arrays(
+        np.uint8,
+        st.tuples(sides, sides).filter(lambda s: s[0] * s[1] <= 50_000),
+        elements=st.sampled_from([0, 30, 255]),
+        fill=st.just(np.uint8(0)),
+    ),
+    hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(8, 40), st.integers(8, 40), st.sampled_from([1, 2, 3, 4, 5])),
+    ),
     hnp.arrays(np.float32, st.tuples(st.integers(8, 30), st.integers(8, 30))),
 )
 
@@ -158,12 +179,34 @@ def test_any_pixels_give_a_digit_or_a_reason(image: np.ndarray) -> None:
 NAMES = ["model", "input", "sample", "rseed", "seed", "step", "mode", "path", "x"]
 link_values = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["cnn", "mlp", "simple_nn", "yours:My net", "typed", "train", "deep",
-                     "1e308", "-0", "1_000", "٣", "nan", "inf", "3.4e38", "3.5e38", "1e-50"]),
-    st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**50), 10**50),
-             min_size=1, max_size=8).map(lambda v: ",".join(map(str, v))),
-    st.lists(st.lists(st.floats(-1e39, 1e39), min_size=1, max_size=4), min_size=1, max_size=4)
-    .map(lambda rows: ";".join(",".join(map(repr, r)) for r in rows)),
+    st.sampled_from(
+        [
+            "cnn",
+            "mlp",
+            "simple_nn",
+            "yours:My net",
+            "typed",
+            "train",
+            "deep",
+            "1e308",
+            "-0",
+            "1_000",
+            "٣",
+            "nan",
+            "inf",
+            "3.4e38",
+            "3.5e38",
+            "1e-50",
+        ]
+    ),
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**50), 10**50),
+        min_size=1,
+        max_size=8,
+    ).map(lambda v: ",".join(map(str, v))),
+    st.lists(st.lists(st.floats(-1e39, 1e39), min_size=1, max_size=4), min_size=1, max_size=4).map(
+        lambda rows: ";".join(",".join(map(repr, r)) for r in rows)
+    ),
 )
 
 
@@ -181,33 +224,62 @@ def test_a_link_gives_valid_state_and_names_what_it_ignored(params: dict[str, st
 # --- network JSON ----------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False)
     | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
-KINDS = ["Linear", "Conv2d", "ReLU", "Dropout", "Residual", "MaxPool2d", "BatchNorm1d",
-         "Flatten", "Nope"]
+KINDS = [
+    "Linear",
+    "Conv2d",
+    "ReLU",
+    "Dropout",
+    "Residual",
+    "MaxPool2d",
+    "BatchNorm1d",
+    "Flatten",
+    "Nope",
+]
 
 
 @st.composite
 def almost_specs(draw: st.DrawFn) -> dict[str, Any]:
     """A network dict close to a valid one, with some fields replaced by anything."""
-    plain = st.sampled_from([{"kind": "ReLU"}, {"kind": "Flatten", "params": {}},
-                             {"kind": "Dropout", "params": {"p": 0.5}},
-                             {"kind": "Linear", "params": {"in_features": 3, "out_features": 2}}])
+    plain = st.sampled_from(
+        [
+            {"kind": "ReLU"},
+            {"kind": "Flatten", "params": {}},
+            {"kind": "Dropout", "params": {"p": 0.5}},
+            {"kind": "Linear", "params": {"in_features": 3, "out_features": 2}},
+        ]
+    )
     odd = st.fixed_dictionaries(
         {"kind": st.sampled_from(KINDS)},
-        optional={"params": st.dictionaries(
-            st.sampled_from(["in_features", "out_features", "p", "kernel_size", "bias", "x"]),
-            json_values | st.integers(-(10**400), 10**400), max_size=3),
-            "children": st.lists(st.fixed_dictionaries({"kind": st.sampled_from(KINDS)}),
-                                 max_size=2)})
+        optional={
+            "params": st.dictionaries(
+                st.sampled_from(["in_features", "out_features", "p", "kernel_size", "bias", "x"]),
+                json_values | st.integers(-(10**400), 10**400),
+                max_size=3,
+            ),
+            "children": st.lists(
+                st.fixed_dictionaries({"kind": st.sampled_from(KINDS)}), max_size=2
+            ),
+        },
+    )
     kind = draw(st.sampled_from(["image", "vector"]))
-    spec = {"format": "forward-pass-explorer/network", "version": 1, "name": "Net",
-            "input_kind": kind, "input_features": None if kind == "image" else 3,
-            "layers": draw(st.lists(plain | odd, max_size=4))}
+    spec = {
+        "format": "forward-pass-explorer/network",
+        "version": 1,
+        "name": "Net",
+        "input_kind": kind,
+        "input_features": None if kind == "image" else 3,
+        "layers": draw(st.lists(plain | odd, max_size=4)),
+    }
     for key in draw(st.lists(st.sampled_from([*spec, "extra"]), max_size=2)):  # often none
         spec[key] = draw(json_values)
     return spec
@@ -227,11 +299,15 @@ def _huge_int(data: Any) -> bool:
 
 
 @FUZZ
-@given(st.one_of(
-    almost_specs().map(_dumps), json_values.map(json.dumps), st.text(max_size=200),
-    st.binary(max_size=200), st.sampled_from(['{"a": NaN}', "[" * 100_000, "1" * 5_000,
-                                             '{"name": 1' + "0" * 400 + "}"]),
-))
+@given(
+    st.one_of(
+        almost_specs().map(_dumps),
+        json_values.map(json.dumps),
+        st.text(max_size=200),
+        st.binary(max_size=200),
+        st.sampled_from(['{"a": NaN}', "[" * 100_000, "1" * 5_000, '{"name": 1' + "0" * 400 + "}"]),
+    )
+)
 def test_network_json_is_a_spec_or_refused(text: str | bytes) -> None:
     spec = clear_error_or(lambda: import_spec_json(text))
     if spec is not None:
@@ -240,11 +316,17 @@ def test_network_json_is_a_spec_or_refused(text: str | bytes) -> None:
 
 # --- .pt weights -----------------------------------------------------------------------------
 
-SMALL = NetworkSpec("Small", "vector", 3, (
-    LayerSpec("Linear", {"in_features": 3, "out_features": 4}),
-    LayerSpec("BatchNorm1d", {"num_features": 4}), LayerSpec("ReLU"),
-    LayerSpec("Linear", {"in_features": 4, "out_features": 2}),
-))
+SMALL = NetworkSpec(
+    "Small",
+    "vector",
+    3,
+    (
+        LayerSpec("Linear", {"in_features": 3, "out_features": 4}),
+        LayerSpec("BatchNorm1d", {"num_features": 4}),
+        LayerSpec("ReLU"),
+        LayerSpec("Linear", {"in_features": 4, "out_features": 2}),
+    ),
+)
 EXPECTED = expected_state(SMALL)
 DTYPES = [torch.float32, torch.float16, torch.float64, torch.int64, torch.bool, torch.complex64]
 
@@ -252,8 +334,22 @@ DTYPES = [torch.float32, torch.float16, torch.float64, torch.int64, torch.bool, 
 @st.composite
 def odd_tensors(draw: st.DrawFn, shape: tuple[int, ...], dtype: torch.dtype) -> Any:
     """A tensor (or not) that is wrong, or odd but right, in a way a saved file can be."""
-    kind = draw(st.sampled_from(["shape", "dtype", "nan", "meta", "expanded", "strided",
-                                 "sparse", "scalar", "text", "list"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "shape",
+                "dtype",
+                "nan",
+                "meta",
+                "expanded",
+                "strided",
+                "sparse",
+                "scalar",
+                "text",
+                "list",
+            ]
+        )
+    )
     right = torch.ones(shape, dtype=dtype)
     if kind == "shape":
         return torch.zeros(draw(st.lists(st.integers(0, 5), max_size=3)), dtype=dtype)
@@ -321,9 +417,14 @@ def junk_zips(draw: st.DrawFn) -> bytes:
                 for info in real.infolist():
                     archive.writestr(info.filename, real.read(info))
         for _ in range(draw(st.integers(0, 3))):
-            archive.writestr(draw(st.sampled_from(["archive/data.pkl", "archive/data/0",
-                                                   "archive/version", "x/../y", "a"])),
-                             draw(st.binary(max_size=100)))
+            archive.writestr(
+                draw(
+                    st.sampled_from(
+                        ["archive/data.pkl", "archive/data/0", "archive/version", "x/../y", "a"]
+                    )
+                ),
+                draw(st.binary(max_size=100)),
+            )
     return buffer.getvalue()
 
 
@@ -332,13 +433,24 @@ def _right_state() -> dict[str, torch.Tensor]:
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=1_000), odd_state_dicts().map(_saved), junk_zips(),
-                 damaged(st.just(_saved(_right_state())))))
+@given(
+    st.one_of(
+        st.binary(max_size=1_000),
+        odd_state_dicts().map(_saved),
+        junk_zips(),
+        damaged(st.just(_saved(_right_state()))),
+    )
+)
 def test_a_weights_file_loads_or_is_refused(data: bytes) -> None:
     state = clear_error_or(lambda: import_weights(SMALL, data))
     if state is not None:
         assert {k: (tuple(v.shape), v.dtype) for k, v in state.items()} == EXPECTED
-        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
-                                    torch.nn.ReLU(), torch.nn.Linear(4, 2))
-        model.load_state_dict({k.replace("fc1", "0").replace("bn1", "1").replace("fc2", "3"): v
-                               for k, v in state.items()})
+        model = torch.nn.Sequential(
+            torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 2)
+        )
+        model.load_state_dict(
+            {
+                k.replace("fc1", "0").replace("bn1", "1").replace("fc2", "3"): v
+                for k, v in state.items()
+            }
+        )

@@ -36,8 +36,11 @@ def _reference(name: str, x: torch.Tensor, target, train: bool, seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = model(xr)
-    loss = (F.cross_entropy(out, target) if PRESETS[name].task == "classify"
-            else F.mse_loss(out, xr.detach() if target is None else target))
+    loss = (
+        F.cross_entropy(out, target)
+        if PRESETS[name].task == "classify"
+        else F.mse_loss(out, xr.detach() if target is None else target)
+    )
     names, params = zip(*model.named_parameters(), strict=True)
     grads = torch.autograd.grad(loss, [*params, xr], allow_unused=True, materialize_grads=True)
     return loss.item(), dict(zip(names, grads[:-1], strict=True)), grads[-1]
@@ -69,8 +72,9 @@ def test_the_trace_is_the_one_trace_gives(name: str, train: bool) -> None:
     x = example_input(name, batch=_batch(name), seed=2)
     b = backward(model, x, _target(name, x), seed=5, train=train)
     t = trace(model, x, seed=5, train=train)
-    assert [(s.index, s.op, s.kind, s.module, s.parents, s.line) for s in b.trace] == \
-        [(s.index, s.op, s.kind, s.module, s.parents, s.line) for s in t]
+    assert [(s.index, s.op, s.kind, s.module, s.parents, s.line) for s in b.trace] == [
+        (s.index, s.op, s.kind, s.module, s.parents, s.line) for s in t
+    ]
     for mine, ref in zip(b.trace, t, strict=True):
         assert torch.equal(mine.output, ref.output)
         assert all(torch.equal(a, c) for a, c in zip(mine.inputs, ref.inputs, strict=True))
@@ -154,10 +158,18 @@ def test_finite_differences_on_a_tiny_model(factory) -> None:
     for name, p in base.items():
         for k in range(p.numel()):
             up, down = dict(base), dict(base)
-            up[name] = p.flatten().clone().index_add_(0, torch.tensor([k]),
-                                                      torch.tensor([h], dtype=p.dtype)).view_as(p)
-            down[name] = p.flatten().clone().index_add_(0, torch.tensor([k]),
-                                                        torch.tensor([-h], dtype=p.dtype)).view_as(p)
+            up[name] = (
+                p.flatten()
+                .clone()
+                .index_add_(0, torch.tensor([k]), torch.tensor([h], dtype=p.dtype))
+                .view_as(p)
+            )
+            down[name] = (
+                p.flatten()
+                .clone()
+                .index_add_(0, torch.tensor([k]), torch.tensor([-h], dtype=p.dtype))
+                .view_as(p)
+            )
             fd = (loss_at(up, x) - loss_at(down, x)) / (2 * h)
             assert b.param_grads[name].flatten()[k].item() == pytest.approx(fd, abs=1e-7), name
     for k in range(x.numel()):
@@ -198,8 +210,9 @@ def test_max_pool_routes_gradient_only_to_each_windows_winner(name: str) -> None
 
 def test_train_mode_dropout_scales_gradient_by_mask_over_keep() -> None:
     model = load_model("cnn", pretrained=False)
-    b = backward(model, example_input("cnn", batch=4), torch.tensor([0, 1, 2, 3]), seed=0,
-                 train=True)
+    b = backward(
+        model, example_input("cnn", batch=4), torch.tensor([0, 1, 2, 3]), seed=0, train=True
+    )
     drop = next(s for s in b.trace if s.op == "dropout")
     mask, scale = drop.extras["mask"], drop.extras["scale"]
     assert scale == pytest.approx(1 / 0.75) and not mask.all()
@@ -209,8 +222,9 @@ def test_train_mode_dropout_scales_gradient_by_mask_over_keep() -> None:
     assert b.grad_fns[drop.index] == "MulBackward0"
 
 
-@pytest.mark.parametrize(("name", "op"), [("cnn", "view"), ("skip", "flatten"),
-                                          ("autoencoder", "view")])
+@pytest.mark.parametrize(
+    ("name", "op"), [("cnn", "view"), ("skip", "flatten"), ("autoencoder", "view")]
+)
 def test_view_and_flatten_only_reshape_the_gradient(name: str, op: str) -> None:
     x = example_input(name, batch=2)
     b = backward(load_model(name, pretrained=False), x, _target(name, x))
@@ -222,9 +236,15 @@ def test_view_and_flatten_only_reshape_the_gradient(name: str, op: str) -> None:
 def test_cnn_grad_fn_names() -> None:
     b = backward(load_model("cnn", pretrained=False), example_input("cnn"), 5)
     assert [b.grad_fns[s.index] for s in b.trace] == [
-        "ConvolutionBackward0", "ReluBackward0", "MaxPool2DWithIndicesBackward0",
-        "ConvolutionBackward0", "ReluBackward0", "MaxPool2DWithIndicesBackward0",
-        "ViewBackward0", "AddmmBackward0", "ReluBackward0",
+        "ConvolutionBackward0",
+        "ReluBackward0",
+        "MaxPool2DWithIndicesBackward0",
+        "ConvolutionBackward0",
+        "ReluBackward0",
+        "MaxPool2DWithIndicesBackward0",
+        "ViewBackward0",
+        "AddmmBackward0",
+        "ReluBackward0",
         "ReluBackward0",  # eval dropout hands back its input tensor itself
         "AddmmBackward0",
     ]
@@ -244,21 +264,26 @@ def test_steps_off_the_path_to_the_loss_have_no_gradient() -> None:
 def _state(model: nn.Module) -> dict:
     return {
         "modes": [m.training for m in model.modules()],
-        "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
-                  for m in model.modules()],
+        "hooks": [
+            (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+            for m in model.modules()
+        ],
         "grads": [p.grad for p in model.parameters()],
         "requires_grad": [p.requires_grad for p in model.parameters()],
         "tensors": {k: v.clone() for k, v in model.state_dict().items()},
-        "global": (len(nn.modules.module._global_forward_hooks),
-                   len(nn.modules.module._global_forward_pre_hooks)),
+        "global": (
+            len(nn.modules.module._global_forward_hooks),
+            len(nn.modules.module._global_forward_pre_hooks),
+        ),
     }
 
 
 @pytest.mark.parametrize("name", ["cnn", "bn_cnn", "conditional"])
 @pytest.mark.parametrize("requires_grad", [False, True])
 @pytest.mark.parametrize("train", [None, True, False])
-def test_the_shared_model_is_left_exactly_as_found(name: str, requires_grad: bool,
-                                                   train: bool | None) -> None:
+def test_the_shared_model_is_left_exactly_as_found(
+    name: str, requires_grad: bool, train: bool | None
+) -> None:
     model = load_model(name, pretrained=False).requires_grad_(requires_grad)
     before = _state(model)
     x = example_input(name, batch=2)
@@ -294,14 +319,14 @@ def _concurrent_calls_each_get_their_own_results() -> None:
     expected = [backward(model, x, c, seed=s, train=tr) for x, c, s, tr in jobs]
     errors: list[str] = []
 
-
     def work(k: int) -> None:
         torch.set_num_threads(1)  # OpenMP keeps the count per thread
         x, c, s, tr = jobs[k]
         for _ in range(4):
             got = backward(model, x, c, seed=s, train=tr)
             if got.loss != expected[k].loss or not all(
-                    torch.equal(g, expected[k].param_grads[n]) for n, g in got.param_grads.items()):
+                torch.equal(g, expected[k].param_grads[n]) for n, g in got.param_grads.items()
+            ):
                 errors.append(f"job {k}: loss {got.loss} != {expected[k].loss}")
             if not torch.equal(got.input_grad, expected[k].input_grad):
                 errors.append(f"job {k}: input grad differs")
@@ -320,8 +345,7 @@ def _concurrent_calls_each_get_their_own_results() -> None:
 
 
 def test_loss_is_chosen_from_output_and_target() -> None:
-    cnn, ae, simple = (load_model(n, pretrained=False) for n in ("cnn", "autoencoder",
-                                                                  "simple_nn"))
+    cnn, ae, simple = (load_model(n, pretrained=False) for n in ("cnn", "autoencoder", "simple_nn"))
     x = example_input("cnn")
     b = backward(cnn, x, 3)
     assert b.loss_name == "cross_entropy" and torch.equal(b.target, torch.tensor([3]))
@@ -335,21 +359,24 @@ def test_loss_is_chosen_from_output_and_target() -> None:
     assert backward(cnn, x, torch.zeros(1, 10)).loss_name == "mse"
 
 
-@pytest.mark.parametrize(("name", "target", "kwargs", "message"), [
-    ("cnn", 10, {}, "class index 10 is out of range"),
-    ("cnn", -1, {}, "out of range"),
-    ("cnn", torch.tensor([1, 2]), {}, "one class index per example"),
-    ("cnn", 3.0, {}, "class index"),
-    ("cnn", torch.tensor([0.2]), {}, "class index"),
-    ("cnn", torch.tensor([[0.1] * 10]), {"loss": "cross_entropy"}, "class index"),
-    ("cnn", None, {}, "a target is needed"),
-    ("cnn", 3, {"loss": "hinge"}, "unknown loss"),
-    ("simple_nn", torch.zeros(1, 2), {}, "same shape"),
-    ("simple_nn", torch.tensor([[float("nan")]]), {}, "NaN"),
-    ("autoencoder", torch.zeros(1, 784), {}, "same shape"),
-    ("cnn", 3, {"params": {"nope.weight": torch.zeros(1)}}, "no parameter named 'nope.weight'"),
-    ("cnn", 3, {"params": {"fc2.bias": torch.zeros(3)}}, "shape"),
-])
+@pytest.mark.parametrize(
+    ("name", "target", "kwargs", "message"),
+    [
+        ("cnn", 10, {}, "class index 10 is out of range"),
+        ("cnn", -1, {}, "out of range"),
+        ("cnn", torch.tensor([1, 2]), {}, "one class index per example"),
+        ("cnn", 3.0, {}, "class index"),
+        ("cnn", torch.tensor([0.2]), {}, "class index"),
+        ("cnn", torch.tensor([[0.1] * 10]), {"loss": "cross_entropy"}, "class index"),
+        ("cnn", None, {}, "a target is needed"),
+        ("cnn", 3, {"loss": "hinge"}, "unknown loss"),
+        ("simple_nn", torch.zeros(1, 2), {}, "same shape"),
+        ("simple_nn", torch.tensor([[float("nan")]]), {}, "NaN"),
+        ("autoencoder", torch.zeros(1, 784), {}, "same shape"),
+        ("cnn", 3, {"params": {"nope.weight": torch.zeros(1)}}, "no parameter named 'nope.weight'"),
+        ("cnn", 3, {"params": {"fc2.bias": torch.zeros(3)}}, "shape"),
+    ],
+)
 def test_wrong_targets_are_refused_clearly(name, target, kwargs, message) -> None:
     model = load_model(name, pretrained=False)
     with pytest.raises(ValueError, match=message):

@@ -25,8 +25,9 @@ TUTORIAL = {"forward_demo": [[1.0, 2.0]], "simple_nn": [[0.5, 0.3, 0.2]]}
 
 def _iris_mlp() -> nn.Module:
     torch.manual_seed(3)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 5), nn.Tanh(),
-                         nn.Linear(5, 3)).eval()
+    return nn.Sequential(
+        nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 5), nn.Tanh(), nn.Linear(5, 3)
+    ).eval()
 
 
 def _tutorial(name: str):
@@ -40,8 +41,10 @@ def test_the_columns_hold_torchs_values_before_and_after_relu(name) -> None:
     first, second = list(model.children())[0], list(model.children())[-1]
     z = first(x)
     net = neuron_net(explorer.trace(model, x))
-    assert [layer.title.split(" ")[0] for layer in net.layers] == ["input", *[
-        n for n, m in model.named_children() if isinstance(m, nn.Linear)]]
+    assert [layer.title.split(" ")[0] for layer in net.layers] == [
+        "input",
+        *[n for n, m in model.named_children() if isinstance(m, nn.Linear)],
+    ]
     assert torch.equal(torch.from_numpy(net.layers[0].values), x[0])
     assert torch.equal(torch.from_numpy(net.layers[1].pre), z[0])
     assert torch.equal(torch.from_numpy(net.layers[1].values), torch.relu(z)[0])
@@ -58,8 +61,7 @@ def test_large_or_branching_networks_get_no_neuron_diagram(name) -> None:
 
 
 def test_every_neurons_sum_is_the_value_torch_computed() -> None:
-    cases = [_tutorial(n) for n in TUTORIAL] + [(_iris_mlp(), torch.tensor([[5.1, 3.5, 1.4,
-                                                                               0.2]]))]
+    cases = [_tutorial(n) for n in TUTORIAL] + [(_iris_mlp(), torch.tensor([[5.1, 3.5, 1.4, 0.2]]))]
     for model, x in cases:
         net = neuron_net(explorer.trace(model, x))
         for col in range(1, len(net.layers)):
@@ -90,7 +92,8 @@ def test_printout_is_what_print_shows() -> None:
     t = explorer.trace(model, x)
     hidden = model.layer1(x)
     assert printout(t.steps[0]).text() == (
-        f">>> print(x.shape)\n{hidden.shape}\n>>> print(x)\n{hidden.detach()}")
+        f">>> print(x.shape)\n{hidden.shape}\n>>> print(x)\n{hidden.detach()}"
+    )
     assert printout(t.steps[2]).values == str(model(x).detach())
     assert "tensor([[" in printout(t.steps[2]).values
     cnn = explorer.trace(explorer.load_model("cnn"), explorer.example_input("cnn"))
@@ -106,13 +109,15 @@ def test_the_chain_rule_gives_autograds_gradient_for_every_weight(case) -> None:
     if case == "iris":
         model, x = _iris_mlp(), torch.tensor([[5.1, 3.5, 1.4, 0.2]])
         b = explorer.backward(model, x, 2)  # cross-entropy over 3 classes
-        grads = torch.autograd.grad(F.cross_entropy(model(x), torch.tensor([2])),
-                                    list(model.parameters()))
+        grads = torch.autograd.grad(
+            F.cross_entropy(model(x), torch.tensor([2])), list(model.parameters())
+        )
     else:
         model, x = _tutorial(case)
         b = explorer.backward(model, x, torch.tensor([[1.0]]))
-        grads = torch.autograd.grad(F.mse_loss(model(x), torch.tensor([[1.0]])),
-                                    list(model.parameters()))
+        grads = torch.autograd.grad(
+            F.mse_loss(model(x), torch.tensor([[1.0]])), list(model.parameters())
+        )
     reference = dict(zip([n for n, _ in model.named_parameters()], grads, strict=True))
     net = neuron_net(b.trace)
     for col in range(1, len(net.layers)):
@@ -192,8 +197,10 @@ def test_the_branch_not_taken_is_greyed_in_the_source() -> None:
 
 def test_batchnorm_shows_batch_and_running_statistics_side_by_side() -> None:
     for train in (False, True):
-        at = _app("views/forward.py", **{Keys.model: "bn_cnn", Keys.step: 1,
-                                         Keys.train: train, Keys.source: "Sample"})
+        at = _app(
+            "views/forward.py",
+            **{Keys.model: "bn_cnn", Keys.step: 1, Keys.train: train, Keys.source: "Sample"},
+        )
         table = next(d.value for d in at.dataframe if "running mean" in d.value.columns)
         bn = explorer.load_model("bn_cnn").bn1
         assert np.allclose(table["running mean"].to_numpy(), bn.running_mean.numpy())
@@ -205,10 +212,12 @@ def test_the_autoencoders_last_step_is_two_pictures() -> None:
     at = _app("views/forward.py", **{Keys.model: "autoencoder", Keys.source: "Sample"})
     at.slider(key=Keys.step).set_value(at.slider(key=Keys.step).max).run()
     x = ui_state.image_to_tensor(ui_state.samples()[0][0])
-    error = float(F.mse_loss(explorer.load_model("autoencoder")(x).detach().reshape(-1),
-                             x.reshape(-1)))
-    assert any(f"Mean squared difference from the input: **{error:.4f}**" in m.value
-               for m in at.markdown)
+    error = float(
+        F.mse_loss(explorer.load_model("autoencoder")(x).detach().reshape(-1), x.reshape(-1))
+    )
+    assert any(
+        f"Mean squared difference from the input: **{error:.4f}**" in m.value for m in at.markdown
+    )
 
 
 def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() -> None:
@@ -230,14 +239,15 @@ def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() ->
     r, c = divmod(int(out.argmax()), out.shape[1])  # the strongest unit of channel 0
     padded = F.pad(x, (1, 1, 1, 1))[0, 0]
     assert np.allclose(np.asarray(kernel, dtype=np.float32), conv.weight[0, 0].detach().numpy())
-    assert np.allclose(np.asarray(patch, dtype=np.float32), padded[r:r + 3, c:c + 3].numpy())
+    assert np.allclose(np.asarray(patch, dtype=np.float32), padded[r : r + 3, c : c + 3].numpy())
     assert any(f"= {float(out[r, c]):.4f} (torch" in cap.value for cap in at.caption)
     assert not any("more" in c.value for c in at.code if "Σ x·w" in c.value)  # all 9 terms
 
 
 def test_train_vs_eval_compares_batchnorm_too() -> None:
-    at = _app("views/forward.py", **{Keys.model: "bn_cnn", Keys.source: "Sample",
-                                     Keys.compare_open: True})
+    at = _app(
+        "views/forward.py", **{Keys.model: "bn_cnn", Keys.source: "Sample", Keys.compare_open: True}
+    )
     charts = {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
     assert {"compare_batch_norm", "compare_output"} <= charts
     assert any("running ones learned in training" in c.value for c in at.caption)

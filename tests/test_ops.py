@@ -28,12 +28,20 @@ def _palette_spec() -> NetworkSpec:
     """One image network using every layer kind of the palette."""
     conv = lambda i, o: LayerSpec("Conv2d", {"in_channels": i, "out_channels": o, "padding": 1})  # noqa: E731
     layers = (
-        conv(1, 4), LayerSpec("BatchNorm2d", {"num_features": 4}), LayerSpec("ReLU"),
+        conv(1, 4),
+        LayerSpec("BatchNorm2d", {"num_features": 4}),
+        LayerSpec("ReLU"),
         LayerSpec("MaxPool2d"),  # (4, 14, 14)
-        LayerSpec("Residual", children=(conv(4, 4), LayerSpec("LeakyReLU", {"negative_slope": 0.2}))),
-        LayerSpec("AvgPool2d"), LayerSpec("Tanh"), LayerSpec("Dropout", {"p": 0.3}),  # (4, 7, 7)
-        LayerSpec("Flatten"), LayerSpec("Linear", {"in_features": 196, "out_features": 16}),
-        LayerSpec("BatchNorm1d", {"num_features": 16}), LayerSpec("Sigmoid"),
+        LayerSpec(
+            "Residual", children=(conv(4, 4), LayerSpec("LeakyReLU", {"negative_slope": 0.2}))
+        ),
+        LayerSpec("AvgPool2d"),
+        LayerSpec("Tanh"),
+        LayerSpec("Dropout", {"p": 0.3}),  # (4, 7, 7)
+        LayerSpec("Flatten"),
+        LayerSpec("Linear", {"in_features": 196, "out_features": 16}),
+        LayerSpec("BatchNorm1d", {"num_features": 16}),
+        LayerSpec("Sigmoid"),
         LayerSpec("Linear", {"in_features": 16, "out_features": 10}),
     )
     return NetworkSpec(layers=layers)
@@ -77,8 +85,7 @@ def _preset_traces() -> list[tuple[str, Trace]]:
     out = []
     for name in PRESETS:
         model = load_model(name, pretrained=False)
-        out.append((name, trace(model, example_input(name, batch=2, seed=1), train=True,
-                                seed=2)))
+        out.append((name, trace(model, example_input(name, batch=2, seed=1), train=True, seed=2)))
         out.append((name, trace(model, example_input(name, batch=2, seed=1))))
     return out
 
@@ -102,18 +109,59 @@ def test_the_walk_covers_the_palette_and_the_common_ops() -> None:
     kinds = {type(m).__name__ for m in build(_palette_spec()).modules()}
     assert set(PALETTE) - {"Residual"} <= kinds
     palette_ops = {s.op for where, s, _ in CASES if where == "palette"}
-    assert {"conv2d", "batch_norm", "relu", "max_pool2d", "leaky_relu", "add", "avg_pool2d",
-            "tanh", "dropout", "flatten", "linear", "sigmoid"} <= palette_ops
+    assert {
+        "conv2d",
+        "batch_norm",
+        "relu",
+        "max_pool2d",
+        "leaky_relu",
+        "add",
+        "avg_pool2d",
+        "tanh",
+        "dropout",
+        "flatten",
+        "linear",
+        "sigmoid",
+    } <= palette_ops
     functional = {s.op for where, s, _ in CASES if where == "functional"}
-    assert {"dropout2d", "add", "avg_pool2d", "adaptive_avg_pool2d", "mul", "sub", "rsub", "cat",
-            "stack", "div", "sum", "mean", "gelu", "silu", "elu", "leaky_relu", "layer_norm",
-            "matmul", "transpose", "t", "T", "permute", "reshape", "contiguous", "unsqueeze",
-            "squeeze", "softmax", "log_softmax", "exp", "tanh", "sigmoid", "gt"} <= functional
+    assert {
+        "dropout2d",
+        "add",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "mul",
+        "sub",
+        "rsub",
+        "cat",
+        "stack",
+        "div",
+        "sum",
+        "mean",
+        "gelu",
+        "silu",
+        "elu",
+        "leaky_relu",
+        "layer_norm",
+        "matmul",
+        "transpose",
+        "t",
+        "T",
+        "permute",
+        "reshape",
+        "contiguous",
+        "unsqueeze",
+        "squeeze",
+        "softmax",
+        "log_softmax",
+        "exp",
+        "tanh",
+        "sigmoid",
+        "gt",
+    } <= functional
     assert len({name for name, _, _ in CASES} - {"palette", "functional"}) == len(PRESETS)
 
 
-@pytest.mark.parametrize("where,step,t", CASES,
-                         ids=[f"{w}-{s.index}-{s.op}" for w, s, _ in CASES])
+@pytest.mark.parametrize("where,step,t", CASES, ids=[f"{w}-{s.index}-{s.op}" for w, s, _ in CASES])
 def test_every_op_has_words_units_and_routing(where: str, step: Step, t: Trace) -> None:
     info = ops.lookup(step.op)
     assert info is not None, f"{step.op} is not in the catalogue"
@@ -145,13 +193,28 @@ def test_lookup_handles_aliases_in_place_forms_layers_and_operators() -> None:
     assert ops.module_op("BatchNorm1d") == ops.module_op("BatchNorm2d") == "batch_norm"
     assert ops.module_op("Linear") is None  # recorded under its snake_case name
     assert [ops.operator_op(d) for d in ("radd", "iadd", "rmul", "truediv", "rsub", "matmul")] == [
-        "add", "add_", "mul", "div", "rsub", "matmul"]
+        "add",
+        "add_",
+        "mul",
+        "div",
+        "rsub",
+        "matmul",
+    ]
 
 
 def test_every_reshape_gets_the_same_words_unit_figure_and_routing() -> None:
     # explain, units and figures each kept a set of reshapes, and the three disagreed
-    reshapes = ("view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as",
-                "reshape_as", "ravel")
+    reshapes = (
+        "view",
+        "reshape",
+        "flatten",
+        "unflatten",
+        "squeeze",
+        "unsqueeze",
+        "view_as",
+        "reshape_as",
+        "ravel",
+    )
     info = ops.lookup("view")
     assert all(ops.lookup(op) is info and ops.is_reshape(op) for op in reshapes)
     assert info.figure == "reshape" and info.unit and info.explain and info.routing
@@ -168,17 +231,21 @@ def test_in_place_relu_gets_relu_words_figure_and_routing() -> None:
     assert "zeroed 50.0% of the values (2 of 4)" in explain(step)
     assert "positive at 50.0% of the units" in ops.routing(step)
     from explorer.figures import step_figure
+
     assert "zeroed" in " ".join(a.text for a in step_figure(step).layout.annotations)
 
 
 def test_avg_pool_is_drawn_as_input_and_output() -> None:
     from explorer.figures import step_figure
+
     step = trace(nn.AvgPool2d(2), torch.randn(1, 3, 8, 8)).steps[0]
     fig = step_figure(step)
     heatmaps = [t for t in fig.data if t.type == "heatmap"]
     titles = [a.text for a in fig.layout.annotations]
     assert len(heatmaps) == 2 and not [t for t in fig.data if t.type == "scatter"]
-    assert titles[0].startswith("input (1, 3, 8, 8)") and titles[1].startswith("output (1, 3, 4, 4)")
+    assert titles[0].startswith("input (1, 3, 8, 8)") and titles[1].startswith(
+        "output (1, 3, 4, 4)"
+    )
 
 
 class _Pools(nn.Module):
@@ -187,8 +254,12 @@ class _Pools(nn.Module):
         self.exclude = nn.AvgPool2d(3, 2, 1, count_include_pad=False)
 
     def forward(self, x):  # (N, 2, 7, 9)
-        return (self.exclude(x), F.avg_pool2d(x, 3, 2, 1, True, True),
-                F.avg_pool2d(x, 2, divisor_override=3), F.adaptive_avg_pool2d(x, (3, 4)))
+        return (
+            self.exclude(x),
+            F.avg_pool2d(x, 3, 2, 1, True, True),
+            F.avg_pool2d(x, 2, divisor_override=3),
+            F.adaptive_avg_pool2d(x, (3, 4)),
+        )
 
 
 def test_avg_pool_units_follow_torchs_padding_ceil_and_divisor_rules() -> None:
@@ -253,6 +324,7 @@ def _all_units(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 def test_explain_and_unit_computation_are_public_at_the_top_level() -> None:
     import explorer
+
     t = trace(load_model("cnn", pretrained=False), example_input("cnn"))
     conv = t.steps[0]
     assert explorer.explain(conv, t) == explain(conv, t) and "convolution" in explorer.explain(conv)
@@ -264,5 +336,6 @@ def test_explain_and_unit_computation_are_public_at_the_top_level() -> None:
 def test_the_catalogue_never_imports_streamlit() -> None:
     import subprocess
     import sys
+
     code = "import sys, explorer.ops; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -16,14 +16,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_wheel_holds_the_library_and_its_weights(tmp_path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("forward_pass_explorer-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"explorer"}
-    assert {f"explorer/weights/{p.name}" for p in (ROOT / "explorer" / "weights").glob("*.pt")} \
-        <= set(names)
+    assert {
+        f"explorer/weights/{p.name}" for p in (ROOT / "explorer" / "weights").glob("*.pt")
+    } <= set(names)
     assert "explorer/sandbox/worker.py" in names and "explorer/py.typed" in names
 
 
@@ -57,17 +72,23 @@ def _norm(name: str) -> str:
 
 def test_no_module_of_the_library_imports_streamlit() -> None:
     """explorer/ is a library: every module imports in a process where streamlit cannot."""
-    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                     for p in (ROOT / "explorer").rglob("*.py") if "__main__" not in p.name)
-    probe = ("import importlib, sys\n"
-             "class Refuse:\n"
-             "    def find_spec(self, name, path=None, target=None):\n"
-             "        if name == 'streamlit' or name.startswith('streamlit.'):\n"
-             "            raise ImportError('explorer/ must not import ' + name)\n"
-             "sys.meta_path.insert(0, Refuse())\n"
-             f"for m in {modules!r}:\n"
-             "    importlib.import_module(m)\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    modules = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "explorer").rglob("*.py")
+        if "__main__" not in p.name
+    )
+    probe = (
+        "import importlib, sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'streamlit' or name.startswith('streamlit.'):\n"
+        "            raise ImportError('explorer/ must not import ' + name)\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(modules) > 60

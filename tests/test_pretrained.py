@@ -62,8 +62,11 @@ def test_digits_drawn_on_the_real_canvas(name: str) -> None:
     digits = strokes.load_canvas_digits(CANVAS_DIGITS)
     with torch.no_grad():
         predictions = load_model(name)(digits.images).argmax(1)
-    wrong = [(d, s, p) for d, s, p in zip(digits.labels.tolist(), digits.styles,
-                                          predictions.tolist(), strict=True) if d != p]
+    wrong = [
+        (d, s, p)
+        for d, s, p in zip(digits.labels.tolist(), digits.styles, predictions.tolist(), strict=True)
+        if d != p
+    ]
     assert not wrong, wrong  # (digit, style, predicted)
 
 
@@ -108,13 +111,17 @@ MOUSE_DIGITS = {
     "1": lambda d: d.line([(140, 40), (140, 240)], fill=WHITE, width=20),
     "0": lambda d: d.ellipse([85, 40, 195, 240], outline=WHITE, width=20),
     "7": lambda d: d.line([(70, 50), (210, 50), (120, 245)], fill=WHITE, width=20, joint="curve"),
-    "4": lambda d: (d.line([(170, 40), (170, 245)], fill=WHITE, width=20),
-                    d.line([(170, 40), (80, 170), (215, 170)], fill=WHITE, width=20)),
-    "1 with a flag": lambda d: d.line([(110, 80), (150, 40), (148, 240)], fill=WHITE, width=20,
-                                      joint="curve"),
-    "7 crossed": lambda d: (d.line([(70, 50), (210, 50), (120, 245)], fill=WHITE, width=20,
-                                   joint="curve"),
-                            d.line([(115, 150), (205, 150)], fill=WHITE, width=20)),
+    "4": lambda d: (
+        d.line([(170, 40), (170, 245)], fill=WHITE, width=20),
+        d.line([(170, 40), (80, 170), (215, 170)], fill=WHITE, width=20),
+    ),
+    "1 with a flag": lambda d: d.line(
+        [(110, 80), (150, 40), (148, 240)], fill=WHITE, width=20, joint="curve"
+    ),
+    "7 crossed": lambda d: (
+        d.line([(70, 50), (210, 50), (120, 245)], fill=WHITE, width=20, joint="curve"),
+        d.line([(115, 150), (205, 150)], fill=WHITE, width=20),
+    ),
 }
 
 

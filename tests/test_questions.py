@@ -105,14 +105,17 @@ def test_a_neurons_value_is_checked_within_the_stated_tolerance() -> None:
     assert f"{float(hidden[unit]):.4f} = " in q.why  # the sum written out
 
 
-@pytest.mark.parametrize(("kind", "bad", "message"), [
-    ("shape", "big", "whole numbers separated by commas"),
-    ("zeros", "most", "a percentage like `40%`"),
-    ("zeros", "140%", "between 0 and 1"),
-    ("prediction", "eleven", "Pick a class from 0 to 9"),
-    ("winner", "(5, 5)", "Pick a cell of the window"),
-    ("mode", "maybe", "yes or no"),
-])
+@pytest.mark.parametrize(
+    ("kind", "bad", "message"),
+    [
+        ("shape", "big", "whole numbers separated by commas"),
+        ("zeros", "most", "a percentage like `40%`"),
+        ("zeros", "140%", "between 0 and 1"),
+        ("prediction", "eleven", "Pick a class from 0 to 9"),
+        ("winner", "(5, 5)", "Pick a cell of the window"),
+        ("mode", "maybe", "yes or no"),
+    ],
+)
 def test_an_answer_that_cannot_be_read_says_what_to_give(kind, bad, message) -> None:
     t = explorer.trace(explorer.load_model("cnn"), explorer.example_input("cnn"), train=True)
     q = next(q for s in t.steps for q in questions(t, s.index, task="classify") if q.kind == kind)
@@ -164,9 +167,13 @@ def test_gradient_questions_are_autograds_truth() -> None:
     x, y = torch.tensor([[0.5, 0.3, 0.2]]), torch.tensor([[1.0]])
     b = explorer.backward(model, x, y)
     sign, size = gradient_questions(b)
-    grads = dict(zip([n for n, _ in model.named_parameters()],
-                     torch.autograd.grad(F.mse_loss(model(x), y), list(model.parameters())),
-                     strict=True))
+    grads = dict(
+        zip(
+            [n for n, _ in model.named_parameters()],
+            torch.autograd.grad(F.mse_loss(model(x), y), list(model.parameters())),
+            strict=True,
+        )
+    )
     assert size.answer == max(("fc1.weight", "fc2.weight"), key=lambda n: float(grads[n].norm()))
     name, index = sign.prompt.split("`")[3].split("[")
     j, i = (int(v) for v in index.rstrip("]").split(","))

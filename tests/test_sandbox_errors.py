@@ -28,8 +28,13 @@ def _explain(source: str, x: torch.Tensor, **forward_kwargs):
         phase = "define"
         ns: dict = {"__name__": "__student__"}
         exec(code, ns)
-        cls = [v for v in ns.values() if isinstance(v, type) and issubclass(v, torch.nn.Module)
-               and v.__module__ == "__student__"][-1]
+        cls = [
+            v
+            for v in ns.values()
+            if isinstance(v, type)
+            and issubclass(v, torch.nn.Module)
+            and v.__module__ == "__student__"
+        ][-1]
         phase = "build"
         model = cls()
         phase = "forward"
@@ -91,7 +96,8 @@ def test_a_view_to_a_size_that_does_not_divide() -> None:
 def test_a_skip_connection_between_different_shapes() -> None:
     src = CNN.replace(
         "        x = self.pool(F.relu(self.conv2(x)))  # (N, 32, 14, 14) -> (N, 64, 7, 7)",
-        "        skip = x\n        x = F.relu(self.conv2(x))\n        x = x + skip")
+        "        skip = x\n        x = F.relu(self.conv2(x))\n        x = x + skip",
+    )
     err = _explain(src, torch.randn(1, 1, 28, 28))
     assert err.kind == "shape" and err.line == _line_of(src, "x = x + skip")
     assert "dimension 1: 64 against 32" in err.hint
@@ -133,12 +139,15 @@ def test_a_plain_exception_keeps_its_line_and_message() -> None:
     assert err.shapes == [("x", (1, 4))]
 
 
-@pytest.mark.parametrize("broken, needle, hint", [
-    ("def forward(self, x):", "def forward(self, x)", "ends with a colon"),
-    ("x = self.relu(x)", "x = self.relu(x", "never closed"),
-    ("        x = self.relu(x)", "          x = self.relu(x)", "indent"),
-    ("x = self.fc2(x)", "x = self.fc2(x) x", "Python could not read this line"),
-])
+@pytest.mark.parametrize(
+    "broken, needle, hint",
+    [
+        ("def forward(self, x):", "def forward(self, x)", "ends with a colon"),
+        ("x = self.relu(x)", "x = self.relu(x", "never closed"),
+        ("        x = self.relu(x)", "          x = self.relu(x)", "indent"),
+        ("x = self.fc2(x)", "x = self.fc2(x) x", "Python could not read this line"),
+    ],
+)
 def test_syntax_errors_point_at_the_line_and_column(broken: str, needle: str, hint: str) -> None:
     src = MLP.replace(broken, needle)
     err = _explain(src, torch.randn(1, 3))
@@ -152,9 +161,15 @@ def test_syntax_errors_point_at_the_line_and_column(broken: str, needle: str, hi
 
 
 def test_facts_from_a_worker_are_explained_the_same_way() -> None:
-    facts = Facts("exception", "forward", "RuntimeError",
-                  "mat1 and mat2 shapes cannot be multiplied (4x12 and 10x2)", line=7,
-                  code="        return self.out(h)", function="Net.forward")
+    facts = Facts(
+        "exception",
+        "forward",
+        "RuntimeError",
+        "mat1 and mat2 shapes cannot be multiplied (4x12 and 10x2)",
+        line=7,
+        code="        return self.out(h)",
+        function="Net.forward",
+    )
     err = explain_error(facts)
     assert err.kind == "shape" and err.line == 7
     assert "the left side is 4x12, the right side 10x2, and 12 != 10" in err.hint

@@ -50,19 +50,21 @@ def planted(monkeypatch) -> Iterator[list[Path]]:
 
 def _reads(paths: list[Path]) -> str:
     """SimpleNN whose forward() tries to read each path and find it in its folder."""
-    body = ("import os\n"
-            f"for p in {[str(p) for p in paths]!r}:\n"
-            "    try:\n"
-            "        open(p).read()\n"
-            "        print('read', p, 'WORKED')\n"
-            "    except OSError as e:\n"
-            "        print('read', p, type(e).__name__)\n"
-            "    try:\n"
-            "        seen = os.path.basename(p) in os.listdir(os.path.dirname(p))\n"
-            "        print('list', p, 'SEEN' if seen else 'unseen')\n"
-            "    except OSError as e:\n"
-            "        print('list', p, type(e).__name__)\n"
-            "print('root', sorted(os.listdir('/')))")
+    body = (
+        "import os\n"
+        f"for p in {[str(p) for p in paths]!r}:\n"
+        "    try:\n"
+        "        open(p).read()\n"
+        "        print('read', p, 'WORKED')\n"
+        "    except OSError as e:\n"
+        "        print('read', p, type(e).__name__)\n"
+        "    try:\n"
+        "        seen = os.path.basename(p) in os.listdir(os.path.dirname(p))\n"
+        "        print('list', p, 'SEEN' if seen else 'unseen')\n"
+        "    except OSError as e:\n"
+        "        print('list', p, type(e).__name__)\n"
+        "print('root', sorted(os.listdir('/')))"
+    )
     lines = "".join(f"        {line}\n" for line in body.splitlines())
     return SIMPLE.source.replace("        x = self.fc1(x)  #", lines + "        x = self.fc1(x)  #")
 
@@ -77,7 +79,7 @@ def test_the_servers_files_do_not_exist_for_their_code(planted: list[Path]) -> N
     for p in planted:
         assert f"read {p} FileNotFoundError" in lines
         # its folder is missing too, or (a folder on the way to Python) holds only that
-        assert (f"list {p} FileNotFoundError" in lines or f"list {p} unseen" in lines)
+        assert f"list {p} FileNotFoundError" in lines or f"list {p} unseen" in lines
     # Only the top of what the worker needs: no home directories, data, /etc/passwd...
     view = plan("/tmp/x")
     needed = {Path(p).parts[1] for p in (*view.binds, *view.devices, "/proc", "/tmp/x")}
@@ -87,7 +89,8 @@ def test_the_servers_files_do_not_exist_for_their_code(planted: list[Path]) -> N
 
 
 def test_without_namespaces_a_root_server_runs_their_code_as_nobody(
-        planted: list[Path], monkeypatch) -> None:
+    planted: list[Path], monkeypatch
+) -> None:
     """The fallback where the kernel refuses namespaces (e.g. Docker's default seccomp
     profile): only a server running as root can switch users, so only that is tested here."""
     if os.geteuid() != 0:
@@ -96,8 +99,9 @@ def test_without_namespaces_a_root_server_runs_their_code_as_nobody(
     private = planted[0].parent / "private"
     private.mkdir(mode=0o700)
     (private / "secret.txt").write_text("hunter2")
-    run = run_user_code(_reads([private / "secret.txt", planted[1], planted[2]]),
-                        SIMPLE.default_input())
+    run = run_user_code(
+        _reads([private / "secret.txt", planted[1], planted[2]]), SIMPLE.default_input()
+    )
     assert run.isolation == ("other user",)
     assert run.ok and run.trace.output.shape == (1, 1)
     lines = run.printed.splitlines()

@@ -67,8 +67,10 @@ def test_an_endless_loop_is_stopped_at_its_line() -> None:
 
 
 def test_a_loop_that_swallows_the_stop_is_killed() -> None:
-    src = _with("while True:\n    try:\n        while True:\n            pass\n"
-                "    except BaseException:\n        pass")
+    src = _with(
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except BaseException:\n        pass"
+    )
     err = _fails(src)
     # whichever comes first: the CPU limit's SIGKILL, or the app's wall-clock kill
     assert err.kind in ("cpu", "timeout") and "(an endless loop?)" in err.message
@@ -77,8 +79,10 @@ def test_a_loop_that_swallows_the_stop_is_killed() -> None:
 def test_the_cpu_limits_hard_stop_is_reported_as_such() -> None:
     """A loop that swallows the CPU limit's warning dies of its SIGKILL a second later, well
     before the wall clock: that must read as the CPU limit, not as a crash of the worker."""
-    src = _with("while True:\n    try:\n        while True:\n            pass\n"
-                "    except BaseException:\n        pass")
+    src = _with(
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except BaseException:\n        pass"
+    )
     # a wide wall clock: the worker runs at a lower priority, and on a loaded machine its two
     # CPU seconds can take more than ten seconds of wall time
     err = _fails(src, Limits(cpu_seconds=1, wall_seconds=30))
@@ -95,8 +99,14 @@ def test_sleeping_counts_against_the_wall_clock() -> None:
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.parametrize("bomb", ["big = torch.zeros(10**10)", "big = [0] * 10**10",
-                                  "big = torch.ones(3 * 10**8, dtype=torch.float64)"])
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "big = torch.zeros(10**10)",
+        "big = [0] * 10**10",
+        "big = torch.ones(3 * 10**8, dtype=torch.float64)",
+    ],
+)
 def test_a_huge_allocation_is_refused(bomb: str) -> None:
     src = _with(bomb)
     err = _fails(src, Limits(cpu_seconds=5, wall_seconds=5))
@@ -120,23 +130,27 @@ def test_a_segfault_is_a_crash_message_with_its_line() -> None:
 
 def test_garbage_on_the_result_pipe_is_thrown_away() -> None:
     # Find the worker's private result pipe and write nonsense into it, then leave quietly.
-    src = _with("import os, stat\n"
-                "for fd in range(3, 64):\n"
-                "    try:\n"
-                "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
-                "            os.write(fd, b'FPE1 not really a frame')\n"
-                "    except OSError:\n"
-                "        pass\n"
-                "os._exit(0)")
+    src = _with(
+        "import os, stat\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        "            os.write(fd, b'FPE1 not really a frame')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(0)"
+    )
     err = _fails(src)
     assert err.kind == "protocol" and "not a valid result" in err.message
 
 
 def test_a_result_over_the_size_limit_is_refused() -> None:
     with pytest.raises(SandboxError) as err:
-        run_user_code(TEMPLATES["image_classifier"].source,
-                      TEMPLATES["image_classifier"].default_input(),
-                      limits=Limits(max_result_bytes=200_000))
+        run_user_code(
+            TEMPLATES["image_classifier"].source,
+            TEMPLATES["image_classifier"].default_input(),
+            limits=Limits(max_result_bytes=200_000),
+        )
     assert err.value.kind == "too_big"
     assert "larger than 195.3 KB" in err.value.message
 
@@ -151,8 +165,11 @@ def test_one_students_endless_loop_does_not_hold_up_another() -> None:
 
     def stuck() -> None:
         try:
-            run_user_code(_with("while True:\n    pass"), SIMPLE.default_input(),
-                          limits=Limits(cpu_seconds=4, wall_seconds=10))
+            run_user_code(
+                _with("while True:\n    pass"),
+                SIMPLE.default_input(),
+                limits=Limits(cpu_seconds=4, wall_seconds=10),
+            )
         except SandboxError as e:
             errors.append(e)
 
@@ -183,7 +200,8 @@ def test_the_walls_hold_where_the_kernel_grants_them(tmp_path: Path) -> None:
         "        tries.append(name + ' worked')\n"
         "    except Exception as e:\n"
         "        tries.append(name + ' failed')\n"
-        "print(', '.join(tries), sum(p.isdigit() for p in os.listdir('/proc')) == 1)")
+        "print(', '.join(tries), sum(p.isdigit() for p in os.listdir('/proc')) == 1)"
+    )
     os.environ["SECRET_FOR_TEST"] = "hunter2"
     try:
         run = run_user_code(src, SIMPLE.default_input())
@@ -205,16 +223,18 @@ def test_the_walls_hold_where_the_kernel_grants_them(tmp_path: Path) -> None:
 def test_no_worker_outlives_its_run() -> None:
     # Code that tries hard to stay: a forked child, then leaving the process group, dropping
     # the "die with the parent" signal and ignoring the alarm.
-    src = _with("import ctypes, os, signal, time\n"
-                "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-                "if os.fork() == 0:\n"
-                "    time.sleep(600)\n"
-                "try:\n"
-                "    os.setsid()\n"
-                "except OSError:\n"  # the walls already put it alone in its own group
-                "    pass\n"
-                "ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
-                "time.sleep(600)")
+    src = _with(
+        "import ctypes, os, signal, time\n"
+        "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(600)\n"
+        "try:\n"
+        "    os.setsid()\n"
+        "except OSError:\n"  # the walls already put it alone in its own group
+        "    pass\n"
+        "ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+        "time.sleep(600)"
+    )
     assert _fails(src, Limits(wall_seconds=1)).kind == "timeout"
     time.sleep(0.3)
     me = os.getpid()

@@ -61,6 +61,7 @@ def switched_off(monkeypatch: pytest.MonkeyPatch, tmp_path) -> list[str]:
         def call(*args, **kwargs):
             calls.append(name)
             return real(*args, **kwargs)
+
         return call
 
     monkeypatch.setattr(builtins, "compile", watched("compile", real_compile))
@@ -71,8 +72,10 @@ def switched_off(monkeypatch: pytest.MonkeyPatch, tmp_path) -> list[str]:
 
 def test_when_off_nothing_the_user_typed_is_executed(switched_off: list[str], tmp_path) -> None:
     marker = tmp_path / "ran.txt"
-    source = (f"open({str(marker)!r}, 'w').write('ran')\n"
-              "import builtins\nbuiltins.FPE_RAN = True\n" + TEMPLATES["simple_nn"].source)
+    source = (
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "import builtins\nbuiltins.FPE_RAN = True\n" + TEMPLATES["simple_nn"].source
+    )
     x = TEMPLATES["simple_nn"].default_input()
     with pytest.raises(CodeExecutionDisabled) as err:
         run_user_code(source, x)

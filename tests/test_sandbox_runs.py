@@ -53,7 +53,8 @@ def _assert_same_trace(run: CodeRun, model: torch.nn.Module, x: torch.Tensor, **
     assert got is not None, run.error and run.error.describe()
     assert torch.equal(got.output, here.output)
     assert [(s.op, s.module, s.line, s.code, s.function, s.parents) for s in got] == [
-        (s.op, s.module, s.line, s.code, s.function, s.parents) for s in here]
+        (s.op, s.module, s.line, s.code, s.function, s.parents) for s in here
+    ]
     for a, b in zip(got, here, strict=True):
         assert torch.equal(a.output, b.output)
         assert all(torch.equal(p, b.params[n]) for n, p in a.params.items())
@@ -82,8 +83,19 @@ def test_steps_point_at_lines_of_the_students_code() -> None:
     x = CNN.default_input(batch=2)
     run = run_user_code(CNN.source, x)
     steps = run.trace.steps
-    assert [s.op for s in steps] == ["conv2d", "relu", "max_pool2d", "conv2d", "relu",
-                                     "max_pool2d", "view", "linear", "relu", "dropout", "linear"]
+    assert [s.op for s in steps] == [
+        "conv2d",
+        "relu",
+        "max_pool2d",
+        "conv2d",
+        "relu",
+        "max_pool2d",
+        "view",
+        "linear",
+        "relu",
+        "dropout",
+        "linear",
+    ]
     assert {s.file for s in steps} == {run.filename} == {student_filename(CNN.source)}
     view = steps[6]
     assert view.line == _line_of(CNN.source, "x.view(-1, 64 * 7 * 7)")
@@ -100,9 +112,10 @@ def test_train_mode_with_a_seed_gives_the_same_dropout_mask() -> None:
     _assert_same_trace(run, model, x, train=True, seed=11)
     drop = next(s for s in run.trace if s.op == "dropout")
     assert run.trace.training and drop.extras["training"] is True
-    assert torch.equal(drop.extras["mask"],
-                       next(s for s in trace(model, x, train=True, seed=11)
-                            if s.op == "dropout").extras["mask"])
+    assert torch.equal(
+        drop.extras["mask"],
+        next(s for s in trace(model, x, train=True, seed=11) if s.op == "dropout").extras["mask"],
+    )
 
 
 def test_the_presets_trained_weights_load_where_they_fit() -> None:
@@ -115,8 +128,9 @@ def test_the_presets_trained_weights_load_where_they_fit() -> None:
     changed = CNN.source.replace("nn.Linear(128, 10)", "nn.Linear(128, 5)")
     run = run_user_code(changed, x, weights=trained.state_dict())
     assert run.trace.output.shape == (1, 5)
-    assert any(n.startswith("fc2.weight keeps its random start: yours is (5, 128)")
-               for n in run.notes)
+    assert any(
+        n.startswith("fc2.weight keeps its random start: yours is (5, 128)") for n in run.notes
+    )
     assert torch.equal(run.state_dict["conv1.weight"], trained.state_dict()["conv1.weight"])
 
 
@@ -140,12 +154,16 @@ def test_a_skip_connection() -> None:
     assert set(add.parents) == {relu, mid}
 
 
-FLAG = SIMPLE.source.replace(
-    "        self.fc2 = nn.Linear(4, 1)\n",
-    "        self.extra = nn.Linear(4, 4)\n        self.fc2 = nn.Linear(4, 1)\n",
-).replace("def forward(self, x):", "def forward(self, x, deep=False):").replace(
-    "        x = self.relu(x)\n",
-    "        x = self.relu(x)\n        if deep:\n            x = self.extra(x)\n",
+FLAG = (
+    SIMPLE.source.replace(
+        "        self.fc2 = nn.Linear(4, 1)\n",
+        "        self.extra = nn.Linear(4, 4)\n        self.fc2 = nn.Linear(4, 1)\n",
+    )
+    .replace("def forward(self, x):", "def forward(self, x, deep=False):")
+    .replace(
+        "        x = self.relu(x)\n",
+        "        x = self.relu(x)\n        if deep:\n            x = self.extra(x)\n",
+    )
 )
 
 
@@ -161,7 +179,8 @@ def test_print_output_is_captured_and_capped() -> None:
     src = SIMPLE.source.replace(
         "        x = self.relu(x)\n",
         "        print('hidden:', x.shape)\n        x = self.relu(x)\n"
-        "        for i in range(10_000):\n            print('line', i)\n")
+        "        for i in range(10_000):\n            print('line', i)\n",
+    )
     run = run_user_code(src, SIMPLE.default_input(), limits=Limits(max_print_chars=100))
     assert run.ok
     assert run.printed.startswith("hidden: torch.Size([1, 4])\nline 0\nline 1\n")
@@ -188,7 +207,8 @@ def test_an_exception_gives_its_line_and_the_steps_before_it() -> None:
     src = SIMPLE.source.replace(
         "        x = self.fc2(x)",
         "        if x.sum() >= 0:\n            raise ValueError('my own check failed')\n"
-        "        x = self.fc2(x)")
+        "        x = self.fc2(x)",
+    )
     run = run_user_code(src, SIMPLE.default_input())
     err = run.error
     assert not run.ok and run.trace is None
@@ -216,16 +236,21 @@ def test_a_shape_mismatch_gives_the_flatten_size() -> None:
     assert err.kind == "shape" and err.line == _line_of(src, "F.relu(self.fc1(x))")
     assert "fc1 gets 3136 features per example, but it was built for 784" in err.hint
     view_line = _line_of(src, "x.view(-1, 64 * 7 * 7)")
-    assert (f"The view on line {view_line} turned (1, 64, 7, 7) into (1, 3136): "
-            "64 x 7 x 7 = 3136 values per example.") in err.hint
+    assert (
+        f"The view on line {view_line} turned (1, 64, 7, 7) into (1, 3136): "
+        "64 x 7 x 7 = 3136 values per example."
+    ) in err.hint
     assert [s.op for s in err.steps][-2:] == ["max_pool2d", "view"]
     assert err.layer.path == "fc1" and err.layer.input_shapes == [[1, 3136]]
 
 
-@pytest.mark.parametrize("returned, described", [
-    ("'hello'", "a str ('hello')"),
-    ("[x, x]", "a list of 2 (Tensor)"),
-])
+@pytest.mark.parametrize(
+    "returned, described",
+    [
+        ("'hello'", "a str ('hello')"),
+        ("[x, x]", "a list of 2 (Tensor)"),
+    ],
+)
 def test_forward_returning_something_else_than_a_tensor(returned: str, described: str) -> None:
     src = SIMPLE.source.replace("        return x\n", f"        return {returned}\n")
     run = run_user_code(src, SIMPLE.default_input())
@@ -244,9 +269,10 @@ def test_a_class_that_is_not_there() -> None:
 
 
 def test_a_forward_with_more_ops_than_a_page_can_show() -> None:
-    src = SIMPLE.source.replace("        x = self.relu(x)\n",
-                                "        x = self.relu(x)\n        for _ in range(6000):\n"
-                                "            x = x + 0\n")
+    src = SIMPLE.source.replace(
+        "        x = self.relu(x)\n",
+        "        x = self.relu(x)\n        for _ in range(6000):\n            x = x + 0\n",
+    )
     err = run_user_code(src, SIMPLE.default_input()).error
     assert err.kind == "steps" and err.message.startswith("forward() ran 6003 ops")
     assert "whole tensors" in err.hint and len(err.steps) == 200

@@ -118,8 +118,9 @@ def test_a_third_student_waits_in_line_behind_two_workers() -> None:
     started.wait()
     time.sleep(0.3)  # both have taken their slots
     places: list[int] = []
-    run = run_user_code(_with("print('hello')"), SIMPLE.default_input(), owner="s3",
-                        on_queue=places.append)
+    run = run_user_code(
+        _with("print('hello')"), SIMPLE.default_input(), owner="s3", on_queue=places.append
+    )
     for t in holders:
         t.join()
     assert errors == [] and run.ok and run.printed == "hello\n"
@@ -127,9 +128,11 @@ def test_a_third_student_waits_in_line_behind_two_workers() -> None:
 
 
 def test_a_session_with_a_run_going_is_refused_a_second() -> None:
-    going = threading.Thread(target=run_user_code,
-                             args=(_with("import time\ntime.sleep(2)"), SIMPLE.default_input()),
-                             kwargs={"owner": "same"})
+    going = threading.Thread(
+        target=run_user_code,
+        args=(_with("import time\ntime.sleep(2)"), SIMPLE.default_input()),
+        kwargs={"owner": "same"},
+    )
     going.start()
     time.sleep(0.3)
     with pytest.raises(SandboxError) as err:
@@ -143,9 +146,11 @@ def test_a_session_with_a_run_going_is_refused_a_second() -> None:
 
 
 def test_the_worker_runs_at_a_lower_cpu_priority_it_cannot_raise() -> None:
-    src = _with("import os\nprint(os.nice(0))\n"
-                "try:\n    os.nice(-5)\n    print('raised')\n"
-                "except OSError as e:\n    print(type(e).__name__)")
+    src = _with(
+        "import os\nprint(os.nice(0))\n"
+        "try:\n    os.nice(-5)\n    print('raised')\n"
+        "except OSError as e:\n    print(type(e).__name__)"
+    )
     run = run_user_code(src, SIMPLE.default_input())
     nice, tried = run.printed.split()
     assert int(nice) >= NICE > os.nice(0)
@@ -214,8 +219,9 @@ def test_their_code_killing_its_parent() -> None:
     """The issue's ``os.kill(os.getppid(), 9)``. Inside the walls getppid() is 0 and
     kill(0, ...) reaches only their own process group, which holds only themselves, process 1
     of their PID namespace: the kernel ignores it and their code carries on."""
-    run = run_user_code(_with("import os\nos.kill(os.getppid(), 9)\nprint('still here')"),
-                        SIMPLE.default_input())
+    run = run_user_code(
+        _with("import os\nos.kill(os.getppid(), 9)\nprint('still here')"), SIMPLE.default_input()
+    )
     if "processes" not in run.isolation:
         pytest.skip("this kernel gives the worker no PID namespace")
     assert run.ok and run.printed == "still here\n"
@@ -224,8 +230,11 @@ def test_their_code_killing_its_parent() -> None:
 def test_their_code_killing_itself_without_the_walls(monkeypatch) -> None:
     monkeypatch.setenv(NAMESPACES_ENV, "0")  # no PID namespace: the signal lands
     with pytest.raises(SandboxError) as err:
-        run_user_code(_with("import os\nos.kill(os.getpid(), 9)"), SIMPLE.default_input(),
-                      limits=Limits(cpu_seconds=1))
+        run_user_code(
+            _with("import os\nos.kill(os.getpid(), 9)"),
+            SIMPLE.default_input(),
+            limits=Limits(cpu_seconds=1),
+        )
     assert err.value.kind == "killed"
     assert err.value.message.startswith("Your code's process was killed (SIGKILL) after ")
     assert "Did your code send it a signal (os.kill)?" in err.value.message

@@ -38,10 +38,31 @@ def _roundtrip(pack, unpack, record):
 def _same_steps(a, b) -> None:
     assert len(a) == len(b)
     for s, r in zip(a, b, strict=True):
-        assert (s.index, s.op, s.kind, s.module, s.nesting, s.parents, s.line, s.code,
-                s.function, s.module_type, s.call_flow) == (
-            r.index, r.op, r.kind, r.module, r.nesting, r.parents, r.line, r.code, r.function,
-            r.module_type, r.call_flow)
+        assert (
+            s.index,
+            s.op,
+            s.kind,
+            s.module,
+            s.nesting,
+            s.parents,
+            s.line,
+            s.code,
+            s.function,
+            s.module_type,
+            s.call_flow,
+        ) == (
+            r.index,
+            r.op,
+            r.kind,
+            r.module,
+            r.nesting,
+            r.parents,
+            r.line,
+            r.code,
+            r.function,
+            r.module_type,
+            r.call_flow,
+        )
         assert all(torch.equal(x, y) for x, y in zip(s.inputs, r.inputs, strict=True))
         assert torch.equal(s.output, r.output)
         assert s.params.keys() == r.params.keys()
@@ -58,8 +79,9 @@ def test_a_trace_comes_back_equal() -> None:
     assert (back.model_type, back.training, back.seed) == (t.model_type, True, 3)
     _same_steps(back.steps, t.steps)
     drop = next(s for s in back.steps if s.op == "dropout")
-    assert torch.equal(drop.extras["mask"], next(
-        s for s in t.steps if s.op == "dropout").extras["mask"])
+    assert torch.equal(
+        drop.extras["mask"], next(s for s in t.steps if s.op == "dropout").extras["mask"]
+    )
     pool = next(s for s in back.steps if s.op == "max_pool2d")
     assert pool.extras["indices"].dtype == torch.int64
 
@@ -85,8 +107,12 @@ def test_a_classifiers_backward_comes_back_equal() -> None:
 
 
 def test_an_expanded_tensor_packs() -> None:
-    for t in (torch.tensor([7]).expand(1), torch.tensor(2.5).expand(1, 1),
-              torch.arange(3).expand(2, 3), torch.zeros(0, 3)):
+    for t in (
+        torch.tensor([7]).expand(1),
+        torch.tensor(2.5).expand(1, 1),
+        torch.arange(3).expand(2, 3),
+        torch.zeros(0, 3),
+    ):
         p = Packer()
         u = Unpacker(p.frame(p.tensor(t)), max_bytes=BIG)
         assert torch.equal(u.value(u.doc), t)
@@ -106,8 +132,16 @@ def test_shared_tensors_are_sent_once() -> None:
 
 def test_odd_values_survive_as_plain_data() -> None:
     p = Packer()
-    value = {"k": (3, 3), "s": slice(None, 2, None), "e": ..., "d": torch.float64,
-             "n": float("nan"), "big": 10**30, 1: [None, True], "obj": object()}
+    value = {
+        "k": (3, 3),
+        "s": slice(None, 2, None),
+        "e": ...,
+        "d": torch.float64,
+        "n": float("nan"),
+        "big": 10**30,
+        1: [None, True],
+        "obj": object(),
+    }
     u = Unpacker(p.frame(p.value(value)), max_bytes=BIG)
     back = u.value(u.doc)
     assert back["k"] == (3, 3) and back["s"] == slice(None, 2, None) and back["e"] is ...
@@ -129,34 +163,48 @@ def _frame(header: dict, blob: bytes = b"") -> bytes:
     return MAGIC + struct.pack("<Q", len(raw)) + raw + blob
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"garbage",
-    MAGIC + struct.pack("<Q", 10**9) + b"{}",  # a header longer than the frame
-    _frame({"doc": 1}),  # no tensor table
-    _frame({"doc": 1, "tensors": [], "extra": 2}),
-    _frame({"doc": 1, "tensors": [{"dtype": "object", "shape": [1], "offset": 0, "nbytes": 8}]},
-           b"\0" * 8),
-    _frame({"doc": 1, "tensors": [{"dtype": "float32", "shape": [4], "offset": 0, "nbytes": 8}]},
-           b"\0" * 8),  # size does not match the shape
-    _frame({"doc": 1, "tensors": [{"dtype": "float32", "shape": [4], "offset": 8,
-                                   "nbytes": 16}]}, b"\0" * 16),  # runs past the blob
-    _frame({"doc": 1, "tensors": [{"dtype": "float32", "shape": [-4], "offset": 0,
-                                   "nbytes": 16}]}, b"\0" * 16),
-    MAGIC + struct.pack("<Q", 2001) + b"[" * 2000 + b"]",  # deeply nested
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"garbage",
+        MAGIC + struct.pack("<Q", 10**9) + b"{}",  # a header longer than the frame
+        _frame({"doc": 1}),  # no tensor table
+        _frame({"doc": 1, "tensors": [], "extra": 2}),
+        _frame(
+            {"doc": 1, "tensors": [{"dtype": "object", "shape": [1], "offset": 0, "nbytes": 8}]},
+            b"\0" * 8,
+        ),
+        _frame(
+            {"doc": 1, "tensors": [{"dtype": "float32", "shape": [4], "offset": 0, "nbytes": 8}]},
+            b"\0" * 8,
+        ),  # size does not match the shape
+        _frame(
+            {"doc": 1, "tensors": [{"dtype": "float32", "shape": [4], "offset": 8, "nbytes": 16}]},
+            b"\0" * 16,
+        ),  # runs past the blob
+        _frame(
+            {"doc": 1, "tensors": [{"dtype": "float32", "shape": [-4], "offset": 0, "nbytes": 16}]},
+            b"\0" * 16,
+        ),
+        MAGIC + struct.pack("<Q", 2001) + b"[" * 2000 + b"]",  # deeply nested
+    ],
+)
 def test_malformed_frames_are_refused(data: bytes) -> None:
     with pytest.raises(WireError):
         u = Unpacker(data, max_bytes=BIG)
         u.value(u.doc)
 
 
-@pytest.mark.parametrize("doc", [
-    {"$": "pickle", "v": "gASV..."},
-    {"$": "tensor", "i": 5},
-    {"$": "dict", "v": [[[1], 2]]},
-    {"$": "dtype", "v": "object"},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"$": "pickle", "v": "gASV..."},
+        {"$": "tensor", "i": 5},
+        {"$": "dict", "v": [[[1], 2]]},
+        {"$": "dtype", "v": "object"},
+    ],
+)
 def test_unknown_or_bad_tags_are_refused(doc) -> None:
     u = Unpacker(_frame({"doc": doc, "tensors": []}), max_bytes=BIG)
     with pytest.raises(WireError):
@@ -180,17 +228,43 @@ def _answer(doc) -> bytearray:
     return bytearray(READY + p.frame(doc))
 
 
-@pytest.mark.parametrize("stdout, what", [
-    (bytearray(READY + b"hello, I am a result"), "protocol"),
-    (_answer({"status": "ok"}), "protocol"),  # fields missing
-    (_answer({"status": "ok", "printed": "", "printed_truncated": False, "isolation": [],
-              "state_dict": {}, "trace": "a string"}), "protocol"),
-    (_answer({"status": "fine", "printed": "", "printed_truncated": False, "isolation": []}),
-     "protocol"),
-    (_answer({"status": "ok", "printed": "", "printed_truncated": False, "isolation": ["all"],
-              "state_dict": {}}), "protocol"),
-    (bytearray(), "crash"),  # nothing at all
-])
+@pytest.mark.parametrize(
+    "stdout, what",
+    [
+        (bytearray(READY + b"hello, I am a result"), "protocol"),
+        (_answer({"status": "ok"}), "protocol"),  # fields missing
+        (
+            _answer(
+                {
+                    "status": "ok",
+                    "printed": "",
+                    "printed_truncated": False,
+                    "isolation": [],
+                    "state_dict": {},
+                    "trace": "a string",
+                }
+            ),
+            "protocol",
+        ),
+        (
+            _answer({"status": "fine", "printed": "", "printed_truncated": False, "isolation": []}),
+            "protocol",
+        ),
+        (
+            _answer(
+                {
+                    "status": "ok",
+                    "printed": "",
+                    "printed_truncated": False,
+                    "isolation": ["all"],
+                    "state_dict": {},
+                }
+            ),
+            "protocol",
+        ),
+        (bytearray(), "crash"),  # nothing at all
+    ],
+)
 def test_answers_of_the_wrong_shape_are_sandbox_errors(stdout: bytearray, what: str) -> None:
     with pytest.raises(SandboxError) as err:
         _read(Outcome(stdout, b"", 0), _request())
@@ -202,9 +276,17 @@ def test_a_forward_output_that_is_not_a_tensor_is_refused_even_if_well_formed() 
     t = trace(load_model("simple_nn"), torch.randn(1, 3))
     t.output = "a string"
     p = Packer()
-    doc = {"status": "ok", "class_name": "SimpleNN", "printed": "", "printed_truncated": False,
-           "isolation": [], "state_dict": {}, "notes": [], "seconds": 0.1,
-           "trace": pack_trace(p, t)}
+    doc = {
+        "status": "ok",
+        "class_name": "SimpleNN",
+        "printed": "",
+        "printed_truncated": False,
+        "isolation": [],
+        "state_dict": {},
+        "notes": [],
+        "seconds": 0.1,
+        "trace": pack_trace(p, t),
+    }
     with pytest.raises(SandboxError) as err:
         _read(Outcome(bytearray(READY + p.frame(doc)), b"", 0), _request())
     assert err.value.kind == "protocol"

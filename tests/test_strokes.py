@@ -36,9 +36,17 @@ def test_drawing_is_deterministic_from_the_generator() -> None:
 
 def test_the_catalogue_has_the_styles_students_write() -> None:
     assert set(strokes.STYLES) == set(range(10))
-    for digit, style in [(1, "flag"), (1, "flag and base"), (7, "crossed"), (4, "open"),
-                         (4, "closed"), (9, "straight stem"), (9, "curved stem"), (2, "loop"),
-                         (0, "slashed")]:
+    for digit, style in [
+        (1, "flag"),
+        (1, "flag and base"),
+        (7, "crossed"),
+        (4, "open"),
+        (4, "closed"),
+        (9, "straight stem"),
+        (9, "curved stem"),
+        (2, "loop"),
+        (0, "slashed"),
+    ]:
         assert style in strokes.STYLES[digit]
 
 

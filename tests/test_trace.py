@@ -77,9 +77,18 @@ def test_op_coverage_kinds_and_parents() -> None:
     assert torch.equal(t.output, ref)
     ops = [(s.op, s.kind) for s in t.steps]
     assert ops == [
-        ("conv2d", "module"), ("relu", "function"), ("view", "method"), ("mul", "method"),
-        ("cat", "function"), ("getitem", "method"), ("getitem", "method"), ("add", "method"),
-        ("linear", "module"), ("relu", "module"), ("flatten", "function"), ("mul_", "method"),
+        ("conv2d", "module"),
+        ("relu", "function"),
+        ("view", "method"),
+        ("mul", "method"),
+        ("cat", "function"),
+        ("getitem", "method"),
+        ("getitem", "method"),
+        ("add", "method"),
+        ("linear", "module"),
+        ("relu", "module"),
+        ("flatten", "function"),
+        ("mul_", "method"),
         ("sigmoid", "method"),
     ]
     by_op = {s.op: s for s in t.steps}
@@ -116,7 +125,12 @@ def test_recorded_inputs_and_outputs_are_the_real_tensors() -> None:
     assert torch.equal(t.steps[1].output, relu1)
     assert torch.equal(t.steps[2].output, pool1)
     assert torch.equal(t.steps[2].inputs[0], t.steps[1].output)
-    assert t.steps[0].input_shapes == [(1, 1, 28, 28)] and t.steps[0].output_shape == (1, 32, 28, 28)
+    assert t.steps[0].input_shapes == [(1, 1, 28, 28)] and t.steps[0].output_shape == (
+        1,
+        32,
+        28,
+        28,
+    )
     assert t.steps[0].param_count == 32 * 9 + 32
     assert t.steps[0].args["kernel_size"] == (3, 3)
 
@@ -129,8 +143,12 @@ def test_source_lines_point_into_the_models_forward(name: str) -> None:
     for m in model.modules():
         if type(m).__module__.startswith("explorer"):
             lines, start = inspect.getsourcelines(type(m).forward)
-            forwards[type(m).__qualname__ + ".forward"] = (inspect.getsourcefile(type(m)), start,
-                                                           start + len(lines) - 1, lines)
+            forwards[type(m).__qualname__ + ".forward"] = (
+                inspect.getsourcefile(type(m)),
+                start,
+                start + len(lines) - 1,
+                lines,
+            )
     for step in t.steps:
         file, first, last, lines = forwards[step.function]
         assert step.file == file
@@ -153,8 +171,10 @@ def _state(model: nn.Module):
         "hooks": [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()],
         "grads": [p.grad for p in model.parameters()],
         "tensors": {k: v.clone() for k, v in model.state_dict().items()},
-        "global": (len(nn.modules.module._global_forward_hooks),
-                   len(nn.modules.module._global_forward_pre_hooks)),
+        "global": (
+            len(nn.modules.module._global_forward_hooks),
+            len(nn.modules.module._global_forward_pre_hooks),
+        ),
     }
 
 
@@ -196,8 +216,12 @@ def test_dropout_in_eval_is_identity_and_seed_changes_the_mask() -> None:
     ev = next(s for s in trace(model, x).steps if s.op == "dropout")
     assert ev.extras["training"] is False and ev.extras["mask"].all() and ev.extras["scale"] == 1
     assert torch.equal(ev.output, ev.inputs[0])
-    masks = [next(s for s in trace(model, x, train=True, seed=k).steps
-                  if s.op == "dropout").extras["mask"] for k in (1, 1, 2)]
+    masks = [
+        next(s for s in trace(model, x, train=True, seed=k).steps if s.op == "dropout").extras[
+            "mask"
+        ]
+        for k in (1, 1, 2)
+    ]
     assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
 
 
@@ -309,8 +333,7 @@ def test_each_step_knows_which_call_on_its_line_it_is() -> None:
 
     t = trace(load_model("cnn"), example_input("cnn"))
     calls = [linecache.getline(s.file, s.line)[slice(*s.columns)] for s in t.steps[:3]]
-    assert calls == ["self.conv1(x)", "F.relu(self.conv1(x))",
-                     "self.pool(F.relu(self.conv1(x)))"]
+    assert calls == ["self.conv1(x)", "F.relu(self.conv1(x))", "self.pool(F.relu(self.conv1(x)))"]
     skip = trace(load_model("skip"), example_input("skip"))
     add = next(s for s in skip.steps if s.op == "add")
     assert linecache.getline(add.file, add.line)[slice(*add.columns)] == "x + out"

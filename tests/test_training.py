@@ -11,8 +11,9 @@ from explorer.training import TrainConfig, augment, evaluate, train
 
 def _small_split(n: int = 512) -> MnistSplit:
     s = load_split()
-    return MnistSplit(s.train_images[:n], s.train_labels[:n], s.test_images[:200],
-                      s.test_labels[:200])
+    return MnistSplit(
+        s.train_images[:n], s.train_labels[:n], s.test_images[:200], s.test_labels[:200]
+    )
 
 
 def _tiny() -> nn.Module:
@@ -25,8 +26,13 @@ def test_training_reduces_the_loss_and_reports_every_epoch() -> None:
     model = _tiny().eval()
     before = evaluate(model, data.test_images, data.test_labels)
     epochs, batches = [], []
-    result = train(model, data, TrainConfig(epochs=2, augment=False, lr=1e-2),
-                   on_epoch_end=epochs.append, on_batch_end=batches.append)
+    result = train(
+        model,
+        data,
+        TrainConfig(epochs=2, augment=False, lr=1e-2),
+        on_epoch_end=epochs.append,
+        on_batch_end=batches.append,
+    )
     assert [e.epoch for e in epochs] == [0, 1]
     assert len(batches) == 2 * (512 // 64)
     assert result.test_loss < before.loss * 0.7
@@ -45,8 +51,12 @@ def test_training_is_reproducible_with_a_seed() -> None:
 
 def test_should_stop_ends_the_run_early() -> None:
     calls = []
-    result = train(_tiny(), _small_split(), TrainConfig(epochs=5),
-                   should_stop=lambda: calls.append(1) or len(calls) >= 3)
+    result = train(
+        _tiny(),
+        _small_split(),
+        TrainConfig(epochs=5),
+        should_stop=lambda: calls.append(1) or len(calls) >= 3,
+    )
     assert result.stopped_early and len(result.history) == 1 and len(calls) == 3
 
 

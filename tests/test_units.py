@@ -25,8 +25,7 @@ def _step(t: Trace, op: str, module: str | None = None, nth: int = 0) -> Step:
 def _random_units(step: Step, n: int, seed: int) -> list[tuple[int, tuple[int, ...]]]:
     rng = random.Random(seed)
     shape = step.output_shape
-    return [(rng.randrange(shape[0]), tuple(rng.randrange(d) for d in shape[1:]))
-            for _ in range(n)]
+    return [(rng.randrange(shape[0]), tuple(rng.randrange(d) for d in shape[1:])) for _ in range(n)]
 
 
 def _assert_recomputed(u: UnitComputation) -> None:
@@ -50,8 +49,9 @@ def skip_trace() -> Trace:
     return trace(load_model("skip", pretrained=False), example_input("skip", batch=2, seed=9))
 
 
-@pytest.mark.parametrize("op,module", [("conv2d", "conv1"), ("conv2d", "conv2"),
-                                       ("linear", "fc1"), ("linear", "fc2")])
+@pytest.mark.parametrize(
+    "op,module", [("conv2d", "conv1"), ("conv2d", "conv2"), ("linear", "fc1"), ("linear", "fc2")]
+)
 def test_cnn_units_equal_torch(cnn_trace: Trace, op: str, module: str) -> None:
     step = _step(cnn_trace, op, module)
     for sample, unit in _random_units(step, 60, seed=hash(module) % 1000):
@@ -61,9 +61,16 @@ def test_cnn_units_equal_torch(cnn_trace: Trace, op: str, module: str) -> None:
         _assert_parts_add_up(u)
 
 
-@pytest.mark.parametrize("op,module", [("conv2d", "stem"), ("conv2d", "block.conv1"),
-                                       ("conv2d", "block.conv2"), ("add", "block"),
-                                       ("linear", "fc")])
+@pytest.mark.parametrize(
+    "op,module",
+    [
+        ("conv2d", "stem"),
+        ("conv2d", "block.conv1"),
+        ("conv2d", "block.conv2"),
+        ("add", "block"),
+        ("linear", "fc"),
+    ],
+)
 def test_skip_units_equal_torch(skip_trace: Trace, op: str, module: str) -> None:
     step = _step(skip_trace, op, module)
     for sample, unit in _random_units(step, 60, seed=7):
@@ -72,8 +79,12 @@ def test_skip_units_equal_torch(skip_trace: Trace, op: str, module: str) -> None
 
 def test_every_output_unit_of_a_small_conv_layer(cnn_trace: Trace) -> None:
     step = _step(cnn_trace, "conv2d", "conv1")
-    ref = F.conv2d(step.inputs[0].double(), step.extras["weight"].double(),
-                   step.extras["bias"].double(), padding=1)
+    ref = F.conv2d(
+        step.inputs[0].double(),
+        step.extras["weight"].double(),
+        step.extras["bias"].double(),
+        padding=1,
+    )
     for r in range(28):  # a whole row of channel 5 for every row: borders included
         for c in (0, 1, 13, 26, 27):
             u = unit_computation(step, (5, r, c), sample=2)
@@ -104,7 +115,7 @@ def test_conv_patch_kernel_and_channel_sums(cnn_trace: Trace) -> None:
 def test_linear_terms_are_the_largest_products(cnn_trace: Trace) -> None:
     step = _step(cnn_trace, "linear", "fc1")
     u = unit_computation(step, (5,), sample=0, top_k=8)
-    products = (step.inputs[0][0].double() * step.extras["weight"][5].double())
+    products = step.inputs[0][0].double() * step.extras["weight"][5].double()
     top = products.abs().topk(8).indices.tolist()
     assert [t.label for t in u.terms] == [f"x[{i}]·W[5,{i}]" for i in top]
     for t, i in zip(u.terms, top, strict=True):
@@ -235,10 +246,10 @@ def test_batch_norm_recomputation(train: bool) -> None:
             c = unit[0]
             assert u.operands["statistics"] == ("batch" if train else "running")
             if train:
-                assert u.operands["mean"] == pytest.approx(float(x[:, c].double().mean()),
-                                                           rel=1e-5)
+                assert u.operands["mean"] == pytest.approx(float(x[:, c].double().mean()), rel=1e-5)
                 assert u.operands["var"] == pytest.approx(
-                    float(x[:, c].double().var(unbiased=False)), rel=1e-4)
+                    float(x[:, c].double().var(unbiased=False)), rel=1e-4
+                )
             else:
                 assert u.operands["mean"] == float(bn.running_mean[c])
                 assert u.operands["var"] == float(bn.running_var[c])
@@ -267,8 +278,10 @@ def test_relu_and_add_operands(skip_trace: Trace) -> None:
         assert u.operands == {"x": x} and u.total == u.value == max(0.0, x)
     add = _step(skip_trace, "add")
     u = unit_computation(add, (4, 5, 6), sample=1)
-    assert u.operands == {"a": float(add.inputs[0][1, 4, 5, 6]),
-                          "b": float(add.inputs[1][1, 4, 5, 6])}
+    assert u.operands == {
+        "a": float(add.inputs[0][1, 4, 5, 6]),
+        "b": float(add.inputs[1][1, 4, 5, 6]),
+    }
 
 
 def test_scalar_steps_of_the_conditional_forward() -> None:
@@ -308,8 +321,19 @@ def test_other_ops_recompute_or_say_why() -> None:
                 continue
             _assert_recomputed(u)
             checked.add(step.op)
-    assert checked >= {"softmax", "log_softmax", "cat", "mul", "sigmoid", "tanh", "rsub", "sub",
-                       "sum", "div", "gelu"}
+    assert checked >= {
+        "softmax",
+        "log_softmax",
+        "cat",
+        "mul",
+        "sigmoid",
+        "tanh",
+        "rsub",
+        "sub",
+        "sum",
+        "div",
+        "gelu",
+    }
     repeat = _step(t, "repeat")
     assert "mixes or rearranges" in unit_computation(repeat, (0,)).explanation
     gelu = unit_computation(_step(t, "gelu"), (7,), sample=2)

@@ -40,8 +40,14 @@ def train_tab(spec_now, state_key: str) -> None:
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
     epochs = int(c1.number_input("Epochs", 1, 20, 2, key="build_epochs"))
     more = " more" if st.session_state.get(HISTORY) else ""
-    c2.button(f"Train{more}", type="primary", key="build_train", icon=":material/play_arrow:",
-              on_click=guarded(_start), args=(spec_now, state_key, epochs))
+    c2.button(
+        f"Train{more}",
+        type="primary",
+        key="build_train",
+        icon=":material/play_arrow:",
+        on_click=guarded(_start),
+        args=(spec_now, state_key, epochs),
+    )
     _summary()
 
 
@@ -54,8 +60,9 @@ def _start(spec_now, state_key: str, epochs: int) -> None:
     config = default_config(spec)
     config.epochs = epochs
     st.session_state.pop(RESULT, None)
-    st.session_state[JOB] = TrainingJob.start(spec, model, config,
-                                              first_epoch=len(st.session_state.get(HISTORY, [])) + 1)
+    st.session_state[JOB] = TrainingJob.start(
+        spec, model, config, first_epoch=len(st.session_state.get(HISTORY, [])) + 1
+    )
 
 
 @st.fragment(run_every=0.7)
@@ -69,15 +76,23 @@ def _live() -> None:
     p = job.progress()
     left = f" · about {_duration(p.seconds_left)} left" if p.seconds_left is not None else ""
     loss = f" · loss {p.loss:.3f}" if p.loss is not None else ""
-    text = ("Stopping after this batch…" if job.stopped else
-            f"epoch {p.epoch + 1} of {p.epochs} · batch {p.batch} of {p.batches}{loss}{left}")
+    text = (
+        "Stopping after this batch…"
+        if job.stopped
+        else f"epoch {p.epoch + 1} of {p.epochs} · batch {p.batch} of {p.batches}{loss}{left}"
+    )
     st.progress(p.fraction, text=text)
     rows = [*st.session_state.get(HISTORY, []), *_rows(job)]
     if rows:
         st.plotly_chart(curve(rows), key="curve_live")
-    st.button("Stop", key="build_stop", icon=":material/stop:", on_click=guarded(job.stop),
-              disabled=job.stopped,
-              help="Ends training after the current batch; the weights trained so far are kept.")
+    st.button(
+        "Stop",
+        key="build_stop",
+        icon=":material/stop:",
+        on_click=guarded(job.stop),
+        disabled=job.stopped,
+        help="Ends training after the current batch; the weights trained so far are kept.",
+    )
 
 
 def _rows(job: TrainingJob) -> list[dict]:
@@ -85,8 +100,12 @@ def _rows(job: TrainingJob) -> list[dict]:
 
 
 def _row(epoch: int, e: EpochStats) -> dict:
-    return {"epoch": epoch, "train loss": e.train_loss, "held-out loss": e.test_loss,
-            "held-out accuracy": e.test_accuracy}
+    return {
+        "epoch": epoch,
+        "train loss": e.train_loss,
+        "held-out loss": e.test_loss,
+        "held-out accuracy": e.test_accuracy,
+    }
 
 
 def _collect(spec, state_key: str) -> None:
@@ -99,8 +118,11 @@ def _collect(spec, state_key: str) -> None:
         st.session_state[RESULT] = (None, f"Training failed: {job.error}")
         return
     if job.spec != spec:
-        st.session_state[RESULT] = (None, "The network changed while it trained: those "
-                                          "weights do not fit it any more and were not kept.")
+        st.session_state[RESULT] = (
+            None,
+            "The network changed while it trained: those "
+            "weights do not fit it any more and were not kept.",
+        )
         return
     st.session_state[state_key] = job.state
     st.session_state[HISTORY] = [*st.session_state.get(HISTORY, []), *_rows(job)]
@@ -108,8 +130,7 @@ def _collect(spec, state_key: str) -> None:
     done = len(job.history)
     accuracy = result.test_accuracy if result is not None else None
     if result is not None and result.stopped_early:
-        note = (f"Stopped in epoch {done} of {job.epochs} — the weights trained so far are "
-                "kept.")
+        note = f"Stopped in epoch {done} of {job.epochs} — the weights trained so far are kept."
     else:
         note = f"Trained {done} epoch{'s' if done != 1 else ''}."
     st.session_state[RESULT] = (accuracy, note)
@@ -130,20 +151,40 @@ def _summary() -> None:
 def curve(rows: list[dict]) -> go.Figure:
     """Loss (left axis) and held-out accuracy (right axis, 0-100%) per epoch, all runs."""
     x = [r["epoch"] for r in rows]
-    data = [go.Scatter(x=x, y=[r[c] for r in rows], mode="lines+markers", name=c)
-            for c in ("train loss", "held-out loss")]
+    data = [
+        go.Scatter(x=x, y=[r[c] for r in rows], mode="lines+markers", name=c)
+        for c in ("train loss", "held-out loss")
+    ]
     if any(r["held-out accuracy"] is not None for r in rows):
-        data.append(go.Scatter(x=x, y=[r["held-out accuracy"] for r in rows], yaxis="y2",
-                               mode="lines+markers", name="held-out accuracy",
-                               line={"dash": "dot"}))
-    return go.Figure(data, layout=dict(
-        height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "epoch", "dtick": 1},
-        yaxis={"title": "loss", "rangemode": "tozero"},
-        yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1.02],
+        data.append(
+            go.Scatter(
+                x=x,
+                y=[r["held-out accuracy"] for r in rows],
+                yaxis="y2",
+                mode="lines+markers",
+                name="held-out accuracy",
+                line={"dash": "dot"},
+            )
+        )
+    return go.Figure(
+        data,
+        layout=dict(
+            height=320,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            xaxis={"title": "epoch", "dtick": 1},
+            yaxis={"title": "loss", "rangemode": "tozero"},
+            yaxis2={
+                "title": "accuracy",
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1.02],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1],
-                "tickformat": ".0%", "showgrid": False},
-        legend={"orientation": "h", "y": -0.25}))
+                "tickformat": ".0%",
+                "showgrid": False,
+            },
+            legend={"orientation": "h", "y": -0.25},
+        ),
+    )
 
 
 def _duration(seconds: float) -> str:

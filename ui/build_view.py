@@ -87,11 +87,22 @@ def start_from() -> None:
     if st.session_state.pop("build_start_sync", False) or "build_start" not in st.session_state:
         st.session_state["build_start"] = origin  # None: the placeholder
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    choice = c1.selectbox("Start from", options, key="build_start", index=None,
-                          placeholder=f"“{spec().name}”, loaded or imported",
-                          format_func=lambda o: STARTS.get(o) or f"{PRESETS[o].title} (trained)")
-    c2.button("Open", on_click=guarded(_open), args=(choice,), key="build_open", width="stretch",
-              disabled=choice is None)
+    choice = c1.selectbox(
+        "Start from",
+        options,
+        key="build_start",
+        index=None,
+        placeholder=f"“{spec().name}”, loaded or imported",
+        format_func=lambda o: STARTS.get(o) or f"{PRESETS[o].title} (trained)",
+    )
+    c2.button(
+        "Open",
+        on_click=guarded(_open),
+        args=(choice,),
+        key="build_open",
+        width="stretch",
+        disabled=choice is None,
+    )
     if choice is not None and choice != origin:
         c1.caption("Press Open to replace the network below.")
 
@@ -121,9 +132,16 @@ def layer_list() -> None:
     report = analyse(spec())
     if spec().input_kind == "vector":
         key = f"build_features_{st.session_state.get(VERSION, 0)}"
-        st.number_input("Input: how many numbers", 1, 65_536, value=spec().input_features,
-                        key=key, on_change=guarded(_features), args=(key,),
-                        help="4 trains on the iris flowers, 2 on the two moons")
+        st.number_input(
+            "Input: how many numbers",
+            1,
+            65_536,
+            value=spec().input_features,
+            key=key,
+            on_change=guarded(_features),
+            args=(key,),
+            help="4 trains on the iris flowers, 2 on the two moons",
+        )
     else:
         st.caption(f"Input: {shape_text(report.input_shape)}")
     for layer in report.layers:
@@ -131,17 +149,33 @@ def layer_list() -> None:
     if MESSAGE in st.session_state:
         st.error(st.session_state[MESSAGE])
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    kind = c1.selectbox("Add a layer", list(PALETTE), key="build_add_kind",
-                        format_func=lambda k: f"{k}: {PALETTE[k].description}")
-    c2.button("Add", on_click=guarded(_append), args=(kind, report.output_shape), key="build_add",
-              width="stretch", icon=":material/add:")
+    kind = c1.selectbox(
+        "Add a layer",
+        list(PALETTE),
+        key="build_add_kind",
+        format_func=lambda k: f"{k}: {PALETTE[k].description}",
+    )
+    c2.button(
+        "Add",
+        on_click=guarded(_append),
+        args=(kind, report.output_shape),
+        key="build_add",
+        width="stretch",
+        icon=":material/add:",
+    )
     out = shape_text(report.output_shape) if report.ok else "—"
     st.markdown(f"**Total: {report.parameters:,} parameters · output {out}**")
 
 
 def _features(key: str) -> None:
-    _edit(lambda s: NetworkSpec(name=s.name, input_kind="vector",
-                                input_features=int(st.session_state[key]), layers=s.layers))
+    _edit(
+        lambda s: NetworkSpec(
+            name=s.name,
+            input_kind="vector",
+            input_features=int(st.session_state[key]),
+            layers=s.layers,
+        )
+    )
 
 
 def _append(kind: str, shape) -> None:
@@ -156,37 +190,71 @@ def _layer_row(layer: LayerReport, depth: int) -> None:
         head, shape, buttons = st.columns([4, 3, 3], vertical_alignment="center")
         indent = "&nbsp;" * 6 * depth
         head.markdown(f"{indent}**{layer.name}** · {layer.kind}")
-        shape.markdown(f"→ {shape_text(layer.output_shape) if layer.output_shape else '?'} · "
-                       f"{layer.parameters:,} params")
+        shape.markdown(
+            f"→ {shape_text(layer.output_shape) if layer.output_shape else '?'} · "
+            f"{layer.parameters:,} params"
+        )
         b1, b2, b3 = buttons.columns(3, gap="small")
-        b1.button("", icon=":material/arrow_upward:", key=f"up_{version}_{tag}", on_click=guarded(_edit),
-                  args=(move_layer, path, -1), help="move up")
-        b2.button("", icon=":material/arrow_downward:", key=f"down_{version}_{tag}",
-                  on_click=guarded(_edit), args=(move_layer, path, 1), help="move down")
-        b3.button("", icon=":material/delete:", key=f"del_{version}_{tag}", on_click=guarded(_edit),
-                  args=(remove_layer, path), help="remove")
+        b1.button(
+            "",
+            icon=":material/arrow_upward:",
+            key=f"up_{version}_{tag}",
+            on_click=guarded(_edit),
+            args=(move_layer, path, -1),
+            help="move up",
+        )
+        b2.button(
+            "",
+            icon=":material/arrow_downward:",
+            key=f"down_{version}_{tag}",
+            on_click=guarded(_edit),
+            args=(move_layer, path, 1),
+            help="move down",
+        )
+        b3.button(
+            "",
+            icon=":material/delete:",
+            key=f"del_{version}_{tag}",
+            on_click=guarded(_edit),
+            args=(remove_layer, path),
+            help="remove",
+        )
         params = PALETTE[layer.kind].params
         if params:
             current = _layer_params(path)
             for row in range(0, len(params), PARAMS_PER_ROW):  # room for "out_channels"
                 cols = st.columns(PARAMS_PER_ROW)
-                for col, info in zip(cols, params[row:row + PARAMS_PER_ROW], strict=False):
+                for col, info in zip(cols, params[row : row + PARAMS_PER_ROW], strict=False):
                     _param_widget(col, info, path, current.get(info.name), f"{version}_{tag}")
         if layer.error:
             st.error(layer.error, icon=":material/error:")
             if layer.fix:
-                st.button(f"Apply the fix: {', '.join(f'{k} = {v}' for k, v in layer.fix.items())}",
-                          key=f"fix_{version}_{tag}", on_click=guarded(_edit),
-                          args=(update_params, path), kwargs=layer.fix)
+                st.button(
+                    f"Apply the fix: {', '.join(f'{k} = {v}' for k, v in layer.fix.items())}",
+                    key=f"fix_{version}_{tag}",
+                    on_click=guarded(_edit),
+                    args=(update_params, path),
+                    kwargs=layer.fix,
+                )
         if layer.kind == "Residual":
             for child in layer.children:
                 _layer_row(child, depth + 1)
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            kind = c1.selectbox("Add inside the block", [k for k in PALETTE if k != "Residual"],
-                                key=f"inner_kind_{version}_{tag}")
-            c2.button("Add inside", key=f"inner_add_{version}_{tag}", on_click=guarded(_edit),
-                      args=(insert_layer, (*path, len(layer.children)),
-                            default_layer(kind, layer.input_shape)))
+            kind = c1.selectbox(
+                "Add inside the block",
+                [k for k in PALETTE if k != "Residual"],
+                key=f"inner_kind_{version}_{tag}",
+            )
+            c2.button(
+                "Add inside",
+                key=f"inner_add_{version}_{tag}",
+                on_click=guarded(_edit),
+                args=(
+                    insert_layer,
+                    (*path, len(layer.children)),
+                    default_layer(kind, layer.input_shape),
+                ),
+            )
 
 
 def _layer_params(path) -> dict:
@@ -203,16 +271,32 @@ def _param_widget(col, info, path, value, tag: str) -> None:
         _edit(update_params, path, **{info.name: st.session_state[key]})
 
     if info.type == "bool":
-        col.checkbox(info.name, value=bool(value), key=key, on_change=guarded(changed), help=info.help)
+        col.checkbox(
+            info.name, value=bool(value), key=key, on_change=guarded(changed), help=info.help
+        )
     elif info.type == "float":
-        col.number_input(info.name, min_value=float(info.low), max_value=float(info.high),
-                         value=float(value), step=0.05, key=key, on_change=guarded(changed),
-                         help=info.help)
+        col.number_input(
+            info.name,
+            min_value=float(info.low),
+            max_value=float(info.high),
+            value=float(value),
+            step=0.05,
+            key=key,
+            on_change=guarded(changed),
+            help=info.help,
+        )
     else:  # "int" or "int?" (None: same as kernel_size)
-        col.number_input(info.name, min_value=int(info.low), max_value=int(info.high),
-                         value=None if value is None else int(value), step=1, key=key,
-                         on_change=guarded(changed), help=info.help,
-                         placeholder="= kernel" if info.type == "int?" else None)
+        col.number_input(
+            info.name,
+            min_value=int(info.low),
+            max_value=int(info.high),
+            value=None if value is None else int(value),
+            step=1,
+            key=key,
+            on_change=guarded(changed),
+            help=info.help,
+            placeholder="= kernel" if info.type == "int?" else None,
+        )
 
 
 def code_tab() -> None:
@@ -221,12 +305,17 @@ def code_tab() -> None:
         st.info("Add a layer: the code appears here as you build.")
         return
     if not report.ok:
-        st.info("Fix the layer marked in red first: the code is written from a network that "
-                "works.")
+        st.info("Fix the layer marked in red first: the code is written from a network that works.")
         return
     code = generate_code(spec())
-    st.download_button("Download the code (.py)", code, file_name=f"{spec().name}.py",
-                       mime="text/x-python", icon=":material/download:", on_click="ignore")
+    st.download_button(
+        "Download the code (.py)",
+        code,
+        file_name=f"{spec().name}.py",
+        mime="text/x-python",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     st.code(code, language="python", line_numbers=True, wrap_lines=True)
 
 
@@ -235,12 +324,18 @@ def train_tab() -> None:
     if st.session_state.get(build_train.JOB) is not None:
         return
     if st.session_state.get(STATE) and spec().layers and analyse(spec()).ok:
-        st.button("Use this network on every page", key="build_use", on_click=guarded(_use),
-                  icon=":material/rocket_launch:")
+        st.button(
+            "Use this network on every page",
+            key="build_use",
+            on_click=guarded(_use),
+            icon=":material/rocket_launch:",
+        )
     used = st.session_state.get("build_used")
     if used:
-        st.success(f"“{ui_state.preset_of(used).title}” is now chosen in the model picker of "
-                   "Draw, Forward pass and Backward pass (for you only).")
+        st.success(
+            f"“{ui_state.preset_of(used).title}” is now chosen in the model picker of "
+            "Draw, Forward pass and Backward pass (for you only)."
+        )
 
 
 def _use() -> None:
@@ -254,15 +349,27 @@ def share_tab(store: NetworkStore, owner: Owner) -> None:
     if NOTICE in st.session_state:
         st.success(st.session_state.pop(NOTICE))
     current = spec()
-    name = st.text_input("Name", value=current.name, key="build_name", max_chars=MAX_NAME_CHARS,
-                         help=f"Names may use {NAME_RULE}.")
-    overwrite = st.checkbox("Replace my saved network of that name", key="build_overwrite",
-                            help="Only your own: a network belongs to whoever saved it.")
+    name = st.text_input(
+        "Name",
+        value=current.name,
+        key="build_name",
+        max_chars=MAX_NAME_CHARS,
+        help=f"Names may use {NAME_RULE}.",
+    )
+    overwrite = st.checkbox(
+        "Replace my saved network of that name",
+        key="build_overwrite",
+        help="Only your own: a network belongs to whoever saved it.",
+    )
     if st.button("Save for the class", type="primary", key="build_save", icon=":material/save:"):
         try:
             state = st.session_state.get(STATE) or build(current).state_dict()
-            renamed = NetworkSpec(name=name, input_kind=current.input_kind,
-                                  input_features=current.input_features, layers=current.layers)
+            renamed = NetworkSpec(
+                name=name,
+                input_kind=current.input_kind,
+                input_features=current.input_features,
+                layers=current.layers,
+            )
             saved = store.save(name, renamed, state, overwrite=overwrite, owner=owner)
             st.session_state[SPEC] = current = renamed  # same layers: the widgets stay
             st.session_state["build_saved"] = saved.name
@@ -273,16 +380,31 @@ def share_tab(store: NetworkStore, owner: Owner) -> None:
         _student_link(st.session_state["build_saved"])
     saved = store.list()
     if saved:
-        table = pd.DataFrame([{"name": s.name, "saved": s.saved_at.strftime("%Y-%m-%d %H:%M"),
-                               "parameters": s.parameter_count, "whose": owner.whose(s)}
-                              for s in saved])
+        table = pd.DataFrame(
+            [
+                {
+                    "name": s.name,
+                    "saved": s.saved_at.strftime("%Y-%m-%d %H:%M"),
+                    "parameters": s.parameter_count,
+                    "whose": owner.whose(s),
+                }
+                for s in saved
+            ]
+        )
         st.dataframe(table, hide_index=True, width="stretch")
         c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
         pick = c1.selectbox("Saved networks", [s.name for s in saved], key="build_pick")
         entry = next((s for s in saved if s.name == pick), None)
         if entry is not None and owner.may_delete(entry):
-            c3.button("Remove", key="build_remove", width="stretch", icon=":material/delete:",
-                      on_click=guarded(store.delete), args=(pick,), kwargs={"owner": owner})
+            c3.button(
+                "Remove",
+                key="build_remove",
+                width="stretch",
+                icon=":material/delete:",
+                on_click=guarded(store.delete),
+                args=(pick,),
+                kwargs={"owner": owner},
+            )
         if c2.button("Load", key="build_load", width="stretch"):
             try:
                 loaded, state = store.load(pick)
@@ -293,15 +415,29 @@ def share_tab(store: NetworkStore, owner: Owner) -> None:
                 st.rerun()
     st.markdown("**Files**")
     c1, c2 = st.columns(2)
-    c1.download_button("Spec (.json)", export_spec_json(current), file_name=f"{name}.json",
-                       mime="application/json", on_click="ignore", key="build_json_out")
+    c1.download_button(
+        "Spec (.json)",
+        export_spec_json(current),
+        file_name=f"{name}.json",
+        mime="application/json",
+        on_click="ignore",
+        key="build_json_out",
+    )
     state = st.session_state.get(STATE)
     if state:
-        c2.download_button("Weights (.pt)", lambda: export_weights(state),
-                           file_name=f"{name}.pt", on_click="ignore", key="build_pt_out")
-    upload = st.file_uploader("Import a spec (.json) and, optionally, its weights (.pt)",
-                              type=["json", "pt"], accept_multiple_files=True,
-                              key=f"build_import_{st.session_state.get(IMPORTS, 0)}")
+        c2.download_button(
+            "Weights (.pt)",
+            lambda: export_weights(state),
+            file_name=f"{name}.pt",
+            on_click="ignore",
+            key="build_pt_out",
+        )
+    upload = st.file_uploader(
+        "Import a spec (.json) and, optionally, its weights (.pt)",
+        type=["json", "pt"],
+        accept_multiple_files=True,
+        key=f"build_import_{st.session_state.get(IMPORTS, 0)}",
+    )
     if upload and st.button("Import", key="build_import_go"):
         _import(upload)
 
@@ -309,8 +445,11 @@ def share_tab(store: NetworkStore, owner: Owner) -> None:
 def _student_link(name: str) -> None:
     """The address students open to get the saved network (copy button on the code block)."""
     url = urlsplit(st.context.url or "http://localhost:8501/")
-    link = links.share_url(f"{url.scheme}://{url.netloc}", "forward",
-                           {**links.DEFAULTS, "model": f"{links.SAVED_PREFIX}{name}"})
+    link = links.share_url(
+        f"{url.scheme}://{url.netloc}",
+        "forward",
+        {**links.DEFAULTS, "model": f"{links.SAVED_PREFIX}{name}"},
+    )
     st.markdown(f"**Give your students this link** (it opens “{name}” on Forward pass):")
     st.code(link, language=None, wrap_lines=True)
 
@@ -326,11 +465,15 @@ def _import(files) -> None:
         st.error(str(err))
         return
     _loaded(new, state)
-    what = [f"“{new.name}” from {specs[-1].name}: {len(new.layers)} layers"] if specs else \
-        [f"weights for “{new.name}”"]
+    what = (
+        [f"“{new.name}” from {specs[-1].name}: {len(new.layers)} layers"]
+        if specs
+        else [f"weights for “{new.name}”"]
+    )
     if weights:
-        what.append(f"with the weights from {weights[-1].name}" if specs
-                    else f"from {weights[-1].name}")
+        what.append(
+            f"with the weights from {weights[-1].name}" if specs else f"from {weights[-1].name}"
+        )
     elif specs:
         what.append("without weights (train it, or import its .pt too)")
     st.session_state[NOTICE] = "Imported " + " ".join(what) + "."

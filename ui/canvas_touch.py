@@ -14,9 +14,11 @@ import json
 
 import streamlit as st
 
-_RULE = (".dc-root:not(:hover) > .dc-toolbar:not([data-pinned=true]):not(:focus-within), "
-         ".dc-root:not(:hover) > .dc-toolbar:not([data-pinned=true]):not(:focus-within) * "
-         "{ pointer-events: none; }")
+_RULE = (
+    ".dc-root:not(:hover) > .dc-toolbar:not([data-pinned=true]):not(:focus-within), "
+    ".dc-root:not(:hover) > .dc-toolbar:not([data-pinned=true]):not(:focus-within) * "
+    "{ pointer-events: none; }"
+)
 
 _JS = """
 export default function () {

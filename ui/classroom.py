@@ -116,8 +116,7 @@ def give_key(given: str | None = None) -> None:
         s[Keys.key_error] = "Type the teacher key first."
         return
     try:
-        token = exchange_key(ui_state.classes(), ui_state.teacher_key(), given,
-                             _client())
+        token = exchange_key(ui_state.classes(), ui_state.teacher_key(), given, _client())
     except ValueError as err:
         s[Keys.key_error] = str(err)
         return
@@ -140,8 +139,10 @@ def start_of_run(page_path: str) -> None:
         give_key(key)
     # Mounted on every run, so the page keeps the same elements run after run; it writes the
     # tokens the browser did not send (a new browser token, a new teacher token).
-    _cookies(data={"set": st.session_state[Keys.cookies_due], "maxAge": COOKIE_DAYS * 86400},
-             key="fpe_cookies")
+    _cookies(
+        data={"set": st.session_state[Keys.cookies_due], "maxAge": COOKIE_DAYS * 86400},
+        key="fpe_cookies",
+    )
     if params.get("follow") == "1" and not st.session_state.get("follow_link_taken"):
         st.session_state["follow_link_taken"] = True
         try:
@@ -183,8 +184,10 @@ def join(code: str | None = None) -> None:
         if not running:
             raise ValueError("No class is running: ask your teacher for the class code.")
         if len(running) > 1:
-            raise ValueError("Several classes are running: type your class's code (on the "
-                             "projector) under the switch.")
+            raise ValueError(
+                "Several classes are running: type your class's code (on the "
+                "projector) under the switch."
+            )
         info = running[0]
     s[Keys.follow_code] = info.code
     s[Keys.follow] = True
@@ -216,12 +219,21 @@ def step_away() -> None:
 
 def follow_switch() -> None:
     """The sidebar's switch (and a class code while not following)."""
-    st.toggle("Follow the teacher", key=Keys.follow, on_change=guarded(_follow_changed),
-              help="Your model, input, mode and step follow the teacher's; switch off to "
-                   "explore on your own.")
+    st.toggle(
+        "Follow the teacher",
+        key=Keys.follow,
+        on_change=guarded(_follow_changed),
+        help="Your model, input, mode and step follow the teacher's; switch off to "
+        "explore on your own.",
+    )
     if not following():
-        st.text_input("Class code", key=Keys.follow_code, max_chars=8,
-                      placeholder="on the projector", label_visibility="collapsed")
+        st.text_input(
+            "Class code",
+            key=Keys.follow_code,
+            max_chars=8,
+            placeholder="on the projector",
+            label_visibility="collapsed",
+        )
 
 
 def _apply(info: ClassInfo, page_path: str) -> None:
@@ -238,8 +250,11 @@ def _apply(info: ClassInfo, page_path: str) -> None:
         try:
             model = ui_state.add_session_network(*ui_state.class_store().load(name))
         except ValueError:
-            _say("warning", f"The teacher's network “{name}” is not saved for the class, so "
-                            "you see the rest of the teacher's view on your own network.")
+            _say(
+                "warning",
+                f"The teacher's network “{name}” is not saved for the class, so "
+                "you see the rest of the teacher's view on your own network.",
+            )
             model = s.get(Keys.model, links.DEFAULTS["model"])
     view["model"] = model
     typed = view.pop("typed", None)
@@ -268,9 +283,11 @@ def publish(page_path: str) -> None:
         return
     view = {**ui_state.link_state(with_step=True), "page": page_path}
     drawing = s.get(Keys.drawing) if view["source"] == "Draw" else None
-    digest = hashlib.blake2b(json.dumps(view, sort_keys=True, default=str).encode()
-                             + (drawing.tobytes() if drawing is not None else b""),
-                             digest_size=12).hexdigest()
+    digest = hashlib.blake2b(
+        json.dumps(view, sort_keys=True, default=str).encode()
+        + (drawing.tobytes() if drawing is not None else b""),
+        digest_size=12,
+    ).hexdigest()
     if s.get(Keys.published) == (code, digest):
         return
     png = None
@@ -281,8 +298,10 @@ def publish(page_path: str) -> None:
     try:
         ui_state.classes().publish(code, leader_id(), view, png)
     except StoreError as err:
-        _say("warning", f"The class link is lost: {err}. Your students go on alone; "
-                        "nothing saved is lost.")
+        _say(
+            "warning",
+            f"The class link is lost: {err}. Your students go on alone; nothing saved is lost.",
+        )
         return
     except ValueError as err:  # ended, or another teacher took over
         s[Keys.leading] = None
@@ -319,21 +338,29 @@ def class_bar() -> None:
     for kind, text in s.pop(_STATUS, []):
         getattr(st, kind)(text, icon=":material/groups:")
     if leading():
-        st.caption(f"Leading class **{s[Keys.leading]}**: your students follow this view "
-                   "(Teach page for questions).")
+        st.caption(
+            f"Leading class **{s[Keys.leading]}**: your students follow this view "
+            "(Teach page for questions)."
+        )
         return
     if following():
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.caption(f"Following the teacher · class **{s[Keys.follow_code]}**")
-        c2.button("Step away", key="step_away", on_click=guarded(step_away),
-                  icon=":material/explore:", help="Explore on your own; rejoin with one click.")
+        c2.button(
+            "Step away",
+            key="step_away",
+            on_click=guarded(step_away),
+            icon=":material/explore:",
+            help="Explore on your own; rejoin with one click.",
+        )
         _poll()
         _question()
     elif s.get(Keys.follow_code) and s.get(Keys.follow_applied) is not None:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.caption(f"You stepped away from class {s[Keys.follow_code]}: explore freely.")
-        c2.button("Rejoin the class", key="rejoin", on_click=guarded(_rejoin),
-                  icon=":material/group_add:")
+        c2.button(
+            "Rejoin the class", key="rejoin", on_click=guarded(_rejoin), icon=":material/group_add:"
+        )
 
 
 def _rejoin() -> None:
@@ -356,9 +383,11 @@ def _poll() -> None:
         if not lost:
             s[Keys.class_lost] = True
             st.rerun(scope="app")
-        st.warning("The class link is lost (the class database does not answer): you go on "
-                   "alone, and nothing saved is lost. Following resumes when it is back.",
-                   icon=":material/link_off:")
+        st.warning(
+            "The class link is lost (the class database does not answer): you go on "
+            "alone, and nothing saved is lost. Following resumes when it is back.",
+            icon=":material/link_off:",
+        )
         return
     if lost:
         s[Keys.class_lost] = False
@@ -382,32 +411,49 @@ def _question() -> None:
         st.markdown(f"**The teacher asks** (step {q.step}): {q.prompt}")
         if q.revealed:
             if mine is not None:
-                (st.success if mine.correct else st.warning)(mine.feedback,
-                                                            icon=":material/lightbulb:")
+                (st.success if mine.correct else st.warning)(
+                    mine.feedback, icon=":material/lightbulb:"
+                )
             else:
                 st.info(f"The answer: **{q.answer}**", icon=":material/lightbulb:")
             return
         if mine is not None:
-            st.caption(f"Your answer: **{mine.label}**. Wait for the teacher to reveal it "
-                       "(you may change it).")
+            st.caption(
+                f"Your answer: **{mine.label}**. Wait for the teacher to reveal it "
+                "(you may change it)."
+            )
         question = _local_question(q)
         if question is None:
-            st.caption("This question is about a view you are not on: follow the teacher to "
-                       "answer it.")
+            st.caption(
+                "This question is about a view you are not on: follow the teacher to answer it."
+            )
             return
-        st.text_input("Your name (optional: answers are anonymous without one)",
-                      key=Keys.nickname, max_chars=30)
+        st.text_input(
+            "Your name (optional: answers are anonymous without one)",
+            key=Keys.nickname,
+            max_chars=30,
+        )
         labels = class_answers.options(question)
         if labels:
             cols = st.columns(min(len(labels), 6))
             for i, text in enumerate(labels):
-                cols[i % len(cols)].button(text, key=f"class_pick_{q.id}_{i}", width="stretch",
-                                           on_click=guarded(_answer), args=(q.id, text))
+                cols[i % len(cols)].button(
+                    text,
+                    key=f"class_pick_{q.id}_{i}",
+                    width="stretch",
+                    on_click=guarded(_answer),
+                    args=(q.id, text),
+                )
         else:
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
             c1.text_input("Your answer", key=f"class_typed_{q.id}")
-            c2.button("Send", key=f"class_send_{q.id}", type="primary",
-                      on_click=guarded(_answer_typed), args=(q.id,))
+            c2.button(
+                "Send",
+                key=f"class_send_{q.id}",
+                type="primary",
+                on_click=guarded(_answer_typed),
+                args=(q.id,),
+            )
 
 
 def _local_question(q):
@@ -418,8 +464,7 @@ def _local_question(q):
     t = ui_state.run_trace(sel)
     if q.step >= len(t):
         return None
-    return next((x for x in questions(t, q.step, task=sel.preset.task) if x.kind == q.kind),
-                None)
+    return next((x for x in questions(t, q.step, task=sel.preset.task) if x.kind == q.kind), None)
 
 
 def _answer_typed(question_id: int) -> None:
@@ -434,8 +479,13 @@ def _answer(question_id: int, response) -> None:
     if local is None:
         raise ValueError("The teacher has moved on: this question is closed.")
     graded = class_answers.grade(local, response)  # ValueError: what to type instead
-    ui_state.classes().answer(question_id, token_hash(s[Keys.browser]), graded.label,
-                              graded.correct, s.get(Keys.nickname, ""))
+    ui_state.classes().answer(
+        question_id,
+        token_hash(s[Keys.browser]),
+        graded.label,
+        graded.correct,
+        s.get(Keys.nickname, ""),
+    )
     s.setdefault(Keys.class_answers, {})[question_id] = graded
 
 

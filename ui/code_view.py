@@ -35,13 +35,17 @@ def in_line(doing: str) -> Iterator[dict[str, Any]]:
     note = st.empty()
 
     def on_queue(place: int) -> None:
-        note.info(f"Waiting for a free worker: {_ordinal(place)} in line.",
-                  icon=":material/hourglass_top:")
+        note.info(
+            f"Waiting for a free worker: {_ordinal(place)} in line.",
+            icon=":material/hourglass_top:",
+        )
 
     try:
         with st.spinner(doing):
-            yield {"owner": st.session_state.setdefault(OWNER, uuid.uuid4().hex),
-                   "on_queue": on_queue}
+            yield {
+                "owner": st.session_state.setdefault(OWNER, uuid.uuid4().hex),
+                "on_queue": on_queue,
+            }
     finally:
         note.empty()
 
@@ -54,16 +58,24 @@ def _ordinal(n: int) -> str:
 def editor() -> tuple[str, str]:
     """The template picker and the code editor (``ui.code_editor``: line numbers, Python
     colours, Tab indents, the last error's line marked); returns (template name, source). The source lives under ``code_source_<template>``, so it survives the page."""
-    name = st.radio("Start from", list(TEMPLATES), horizontal=True, key="code_template",
-                    format_func=lambda n: TEMPLATES[n].class_name)
+    name = st.radio(
+        "Start from",
+        list(TEMPLATES),
+        horizontal=True,
+        key="code_template",
+        format_func=lambda n: TEMPLATES[n].class_name,
+    )
     key = f"code_source_{name}"
     source = st.session_state.setdefault(key, TEMPLATES[name].source)
     st.markdown("**Your model** (edit `__init__` and `forward()`, then run)")
     mark = st.session_state.get(f"code_error_{name}")
     line, text = (mark[1], mark[2]) if mark and mark[0] == source else (None, "")
     edited = code_editor(source, key=f"code_editor_{name}", error_line=line, error_text=text)
-    if isinstance(edited, str) and edited != source and edited != st.session_state.get(
-            f"{key}_sent"):
+    if (
+        isinstance(edited, str)
+        and edited != source
+        and edited != st.session_state.get(f"{key}_sent")
+    ):
         st.session_state[key] = source = edited
         st.session_state[f"{key}_sent"] = edited
         if line is not None:
@@ -89,11 +101,16 @@ def arguments(name: str, source: str) -> dict[str, Any]:
         elif isinstance(arg.default, int):
             values[arg.name] = int(col.number_input(arg.name, value=arg.default, step=1, key=key))
         elif isinstance(arg.default, float):
-            values[arg.name] = float(col.number_input(arg.name, value=arg.default, key=key,
-                                                      format="%g"))
+            values[arg.name] = float(
+                col.number_input(arg.name, value=arg.default, key=key, format="%g")
+            )
         else:  # a string, or None: typed as a Python literal
-            text = col.text_input(arg.name, value=repr(arg.default), key=key,
-                                  help="A Python value: 'text', None, 3, …")
+            text = col.text_input(
+                arg.name,
+                value=repr(arg.default),
+                key=key,
+                help="A Python value: 'text', None, 3, …",
+            )
             values[arg.name] = _literal(text, arg.default)
     return values
 
@@ -112,28 +129,45 @@ def input_for(name: str, sel: Selection) -> tuple[torch.Tensor, str]:
     default = template.default_input()
     if sel.ok and sel.x is not None and tuple(sel.x.shape[1:]) == tuple(default.shape[1:]):
         return sel.x, f"Input: the sidebar's {sel.source.lower()} input {tuple(sel.x.shape)}."
-    return default, (f"Input: {tuple(default.shape)}, the tutorial's example (the sidebar's "
-                     f"input does not fit {template.class_name}).")
+    return default, (
+        f"Input: {tuple(default.shape)}, the tutorial's example (the sidebar's "
+        f"input does not fit {template.class_name})."
+    )
 
 
-def run(name: str, source: str, x: torch.Tensor, sel: Selection,
-        kwargs: dict[str, Any] | None = None) -> CodeRun | None:
+def run(
+    name: str, source: str, x: torch.Tensor, sel: Selection, kwargs: dict[str, Any] | None = None
+) -> CodeRun | None:
     """Run (or recall) the student's code in the sandbox; None until they press Run.
 
     The model starts from the trained weights of the template's preset wherever the student's
     layers still fit them (same name and shape), so the tutorial's ImageClassifier reads the
     digit as the MNIST CNN does; a layer they changed starts from its seeded initialisation."""
     kwargs = kwargs or {}
-    key = (name, source, x.numpy().tobytes(), tuple(x.shape), sel.train, sel.seed,
-           tuple(sorted(kwargs.items())))
+    key = (
+        name,
+        source,
+        x.numpy().tobytes(),
+        tuple(x.shape),
+        sel.train,
+        sel.seed,
+        tuple(sorted(kwargs.items())),
+    )
     runs: dict = st.session_state.setdefault(RUNS, {})
     if st.button("Run forward()", type="primary", icon=":material/play_arrow:", key="code_run"):
         weights = ui_state.shared_model(TEMPLATES[name].preset).state_dict()
         try:
             with in_line("Running your code in a separate worker...") as share:
                 runs.clear()  # keep one result per session: they can be large
-                runs[key] = run_user_code(source, x, train=sel.train, seed=sel.seed,
-                                          weights=weights, forward_kwargs=kwargs, **share)
+                runs[key] = run_user_code(
+                    source,
+                    x,
+                    train=sel.train,
+                    seed=sel.seed,
+                    weights=weights,
+                    forward_kwargs=kwargs,
+                    **share,
+                )
         except SandboxError as err:
             st.error(err.message, icon=":material/block:")
             return None
@@ -146,8 +180,12 @@ def run(name: str, source: str, x: torch.Tensor, sel: Selection,
 
 def show_error(result: CodeRun) -> None:
     err = result.error
-    st.error(f"**{err.type}** at line {err.line}: {err.message}" if err.line else
-             f"**{err.type}**: {err.message}", icon=":material/error:")
+    st.error(
+        f"**{err.type}** at line {err.line}: {err.message}"
+        if err.line
+        else f"**{err.type}**: {err.message}",
+        icon=":material/error:",
+    )
     st.code(err.describe(), language=None)
     if err.hint:
         st.info(err.hint, icon=":material/lightbulb:")
@@ -160,20 +198,25 @@ def weights_note(name: str, result: CodeRun) -> None:
     if not result.notes:
         st.caption(f"Weights: the trained {preset}'s.")
         return
-    st.caption(f"Weights: the trained {preset}'s where your layers fit them; "
-               + "; ".join(result.notes) + ".")
+    st.caption(
+        f"Weights: the trained {preset}'s where your layers fit them; "
+        + "; ".join(result.notes)
+        + "."
+    )
 
 
 def walls_note(result: CodeRun) -> None:
     """Which of the kernel's walls held around the run (they depend on how the server runs)."""
-    st.caption("Walls around this run, besides its time and memory limits: "
-               + (", ".join(result.isolation) or "none") + ".")
+    st.caption(
+        "Walls around this run, besides its time and memory limits: "
+        + (", ".join(result.isolation) or "none")
+        + "."
+    )
 
 
 def printed(result: CodeRun) -> None:
     if result.printed:
         with st.expander("What your code printed"):
-            st.code(result.printed + ("\n…(cut)" if result.printed_truncated else ""),
-                    language=None)
-
-
+            st.code(
+                result.printed + ("\n…(cut)" if result.printed_truncated else ""), language=None
+            )

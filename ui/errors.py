@@ -38,9 +38,11 @@ def message_for(err: Exception, doing: str) -> str:
         return str(err)
     ref = secrets.token_hex(3)
     log.error("error %s while %s", ref, doing, exc_info=err)
-    return (f"Something went wrong on the server while {doing}; nothing you had was lost. "
-            f"Try again, or tell your teacher (reference {ref}: the details are in the "
-            "server's log).")
+    return (
+        f"Something went wrong on the server while {doing}; nothing you had was lost. "
+        f"Try again, or tell your teacher (reference {ref}: the details are in the "
+        "server's log)."
+    )
 
 
 @contextmanager

@@ -41,12 +41,18 @@ def small_backward(b: Backward) -> bool:
         pick = st.selectbox("Weight", list(names), key=PICK)
         column, j, i = names[pick]
         chain = chain_rule(b, net, column, j, i)
-        st.code("\n".join(f"{line.name} = {line.formula}\n      = {line.value:.6f}"
-                          for line in chain.lines), language=None, wrap_lines=True)
+        st.code(
+            "\n".join(
+                f"{line.name} = {line.formula}\n      = {line.value:.6f}" for line in chain.lines
+            ),
+            language=None,
+            wrap_lines=True,
+        )
         same = abs(chain.value - chain.autograd) <= 1e-5 * max(1.0, abs(chain.autograd))
         (st.success if same else st.error)(
             f"autograd's `{chain.weight_name}` gradient: **{chain.autograd:.6f}**; the chain "
-            f"above: **{chain.value:.6f}**" + (" — the same." if same else " — they differ!"))
+            f"above: **{chain.value:.6f}**" + (" — the same." if same else " — they differ!")
+        )
     return True
 
 

@@ -31,13 +31,17 @@ def printed(step: Step) -> None:
     st.code(p.text(), language=None, wrap_lines=True)
     if p.values is None:
         out = step.output if isinstance(step.output, torch.Tensor) else step.inputs[0]
-        st.caption(f"{p.count:,} values: too many to print here (torch would abbreviate them "
-                   "with …). The statistics below sum them up.")
+        st.caption(
+            f"{p.count:,} values: too many to print here (torch would abbreviate them "
+            "with …). The statistics below sum them up."
+        )
         if st.toggle("Show every value in a table", key=f"all_values_{step.index}"):
             rows, columns, values = value_table(out)
-            st.dataframe(pd.DataFrame(values, index=rows, columns=columns), height=300,
-                         column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                        for c in columns})
+            st.dataframe(
+                pd.DataFrame(values, index=rows, columns=columns),
+                height=300,
+                column_config={c: st.column_config.NumberColumn(format="%.4f") for c in columns},
+            )
 
 
 def small_network(trace: Trace, step: Step) -> NeuronNet | None:
@@ -53,11 +57,17 @@ def small_network(trace: Trace, step: Step) -> NeuronNet | None:
         picked = _default_neuron(net, column if column is not None else len(net.layers) - 1)
     left, right = st.container(key="stack_neurons").columns([3, 2], gap="large")
     with left:
-        event = show.chart(neuron_figure(net, step=step.index, chosen=picked), key=key,
-                           on_select="rerun", selection_mode="points")
-        st.caption("Each circle is a neuron with its value for this input; a line is a weight, "
-                   "red if positive, blue if negative, thicker when larger. A hollow grey neuron "
-                   "was switched off (set to 0) by ReLU. Click a neuron to see its sum.")
+        event = show.chart(
+            neuron_figure(net, step=step.index, chosen=picked),
+            key=key,
+            on_select="rerun",
+            selection_mode="points",
+        )
+        st.caption(
+            "Each circle is a neuron with its value for this input; a line is a weight, "
+            "red if positive, blue if negative, thicker when larger. A hollow grey neuron "
+            "was switched off (set to 0) by ReLU. Click a neuron to see its sum."
+        )
     with right:
         _neuron_sum(net, *(_picked_neuron(event, net) or picked))
     return net
@@ -66,23 +76,28 @@ def small_network(trace: Trace, step: Step) -> NeuronNet | None:
 def _neuron_sum(net: NeuronNet, column: int, unit: int) -> None:
     layer = net.layers[column]
     if column == 0:
-        st.markdown(f"**Input {unit}** = `{layer.values[unit]:.4f}`: a number you gave the "
-                    "network, not computed.")
+        st.markdown(
+            f"**Input {unit}** = `{layer.values[unit]:.4f}`: a number you gave the "
+            "network, not computed."
+        )
         return
     s = neuron_sum(net, column, unit)
     st.markdown(f"**{layer.name}, neuron {unit}**: each input times its weight, plus the bias")
     st.code(s.written_out(), language=None, wrap_lines=True)
-    rows = [[_f(x), _f(w), _f(p)] for x, w, p in zip(s.inputs, s.weights, s.products,
-                                                      strict=True)]
+    rows = [[_f(x), _f(w), _f(p)] for x, w, p in zip(s.inputs, s.weights, s.products, strict=True)]
     rows += [["", "", _f(s.bias)], ["", "", _f(s.total)]]
     names = [f"from {net.layers[column - 1].name} {i}" for i in range(len(s.inputs))]
-    st.dataframe(pd.DataFrame(rows, index=[*names, "+ bias b", "= sum"],
-                              columns=["input x", "weight w", "x × w"]))
+    st.dataframe(
+        pd.DataFrame(
+            rows, index=[*names, "+ bias b", "= sum"], columns=["input x", "weight w", "x × w"]
+        )
+    )
     if s.activations:
-        st.markdown(f"Then {' and '.join(f'`{a}`' for a in s.activations)}: "
-                    f"`{s.pre:.4f}` → `{s.value:.4f}`"
-                    + (" (negative, so ReLU sets it to 0)" if s.value == 0 and s.pre < 0
-                       else ""))
+        st.markdown(
+            f"Then {' and '.join(f'`{a}`' for a in s.activations)}: "
+            f"`{s.pre:.4f}` → `{s.value:.4f}`"
+            + (" (negative, so ReLU sets it to 0)" if s.value == 0 and s.pre < 0 else "")
+        )
 
 
 def _picked_neuron(event, net: NeuronNet) -> tuple[int, int] | None:
@@ -114,27 +129,45 @@ def weights(step: Step, unit_formula: bool = True) -> None:
     if step.op != "linear" or w is None:
         return
     out_f, in_f = w.shape
-    st.markdown(f"**The weights:** W is {out_f}×{in_f} (one row per output unit), "
-                f"b has {out_f} values. The layer computes **y = x Wᵀ + b**.")
+    st.markdown(
+        f"**The weights:** W is {out_f}×{in_f} (one row per output unit), "
+        f"b has {out_f} values. The layer computes **y = x Wᵀ + b**."
+    )
     if out_f <= MATRIX_CELLS and in_f <= MATRIX_CELLS:
-        table = pd.DataFrame(w.numpy(), index=[f"unit {j}" for j in range(out_f)],
-                             columns=[f"× x{i}" for i in range(in_f)])
+        table = pd.DataFrame(
+            w.numpy(),
+            index=[f"unit {j}" for j in range(out_f)],
+            columns=[f"× x{i}" for i in range(in_f)],
+        )
         if b is not None:
             table["b"] = b.numpy()
-        st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                           for c in table.columns})
+        st.dataframe(
+            table,
+            column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns},
+        )
     elif w.numel() <= MAX_DRAWN:
-        show.chart(figures.activation_figure(w[None], "W, one row per output unit"),
-                   key=f"weights_{step.index}")
+        show.chart(
+            figures.activation_figure(w[None], "W, one row per output unit"),
+            key=f"weights_{step.index}",
+        )
     else:
         stats = figures.tensor_stats(w)
-        st.caption(f"W has {w.numel():,} values, too many to draw here: min {stats['min']:.4f}, "
-                   f"max {stats['max']:.4f}, mean {stats['mean']:.4f}.")
+        st.caption(
+            f"W has {w.numel():,} values, too many to draw here: min {stats['min']:.4f}, "
+            f"max {stats['max']:.4f}, mean {stats['mean']:.4f}."
+        )
     if not unit_formula:
         return
     out = step.output[0]
-    unit = int(st.number_input(f"Output unit (0-{out_f - 1})", 0, out_f - 1,
-                               value=int(out.abs().argmax()), key=f"linear_unit_{step.index}"))
+    unit = int(
+        st.number_input(
+            f"Output unit (0-{out_f - 1})",
+            0,
+            out_f - 1,
+            value=int(out.abs().argmax()),
+            key=f"linear_unit_{step.index}",
+        )
+    )
     comp = unit_computation(step, (unit,))
     st.code(comp.formula, language=None, wrap_lines=True)
 
@@ -149,8 +182,11 @@ def last_step(trace: Trace, step: Step, preset: Preset) -> bool:
         _probabilities(out[0])
         return True
     if out.dim() == 2 and out.shape[1] == 1:
-        st.metric("The network's output ŷ", f"{float(out[0, 0]):.4f}",
-                  help="One number: SimpleNN and ForwardPassDemo predict a value, not a class.")
+        st.metric(
+            "The network's output ŷ",
+            f"{float(out[0, 0]):.4f}",
+            help="One number: SimpleNN and ForwardPassDemo predict a value, not a class.",
+        )
         return True
     return False
 
@@ -159,24 +195,33 @@ def _probabilities(logits: torch.Tensor) -> None:
     probs = torch.softmax(logits.double(), dim=0)
     best = int(probs.argmax())
     st.markdown(f"#### The network picks **{best}** (probability {float(probs[best]):.1%})")
-    st.markdown(f"These {len(logits)} numbers are **logits**, one score per digit. Softmax turns them into "
-                "probabilities: each score becomes e<sup>score</sup>, then each is divided by "
-                "the sum of them all, so they are positive and add up to 1. The largest logit "
-                "gets the largest probability.", unsafe_allow_html=True)
+    st.markdown(
+        f"These {len(logits)} numbers are **logits**, one score per digit. Softmax turns them into "
+        "probabilities: each score becomes e<sup>score</sup>, then each is divided by "
+        "the sum of them all, so they are positive and add up to 1. The largest logit "
+        "gets the largest probability.",
+        unsafe_allow_html=True,
+    )
     exp = torch.exp(logits.double())
-    table = pd.DataFrame({"logit": logits.double().numpy(), "e^logit": exp.numpy(),
-                          "probability": probs.numpy()},
-                         index=[str(k) for k in range(len(logits))])
+    table = pd.DataFrame(
+        {"logit": logits.double().numpy(), "e^logit": exp.numpy(), "probability": probs.numpy()},
+        index=[str(k) for k in range(len(logits))],
+    )
     table.index.name = "digit"
     left, right = st.columns(2, gap="large")
     with right:
         show.chart(figures.probabilities_figure(logits[None]), key="last_probabilities")
     left.caption(f"Sum of e^logit = {float(exp.sum()):.4f}; probability = e^logit ÷ that sum.")
-    left.dataframe(table, column_config={
-        "logit": st.column_config.NumberColumn(format="%.4f"),
-        "e^logit": st.column_config.NumberColumn(format="%.4f"),
-        "probability": st.column_config.ProgressColumn(format="%.4f", min_value=0.0,
-                                                       max_value=1.0)})
+    left.dataframe(
+        table,
+        column_config={
+            "logit": st.column_config.NumberColumn(format="%.4f"),
+            "e^logit": st.column_config.NumberColumn(format="%.4f"),
+            "probability": st.column_config.ProgressColumn(
+                format="%.4f", min_value=0.0, max_value=1.0
+            ),
+        },
+    )
 
 
 def _f(v: float) -> str:
@@ -190,28 +235,43 @@ def batch_statistics(step: Step) -> None:
         return
     used = step.extras.get("statistics", "running")
     e = step.extras
-    table = pd.DataFrame({
-        "batch mean": e["batch_mean"].numpy(), "running mean": e["running_mean"].numpy(),
-        "batch var": e["batch_var"].numpy(), "running var": e["running_var"].numpy()})
+    table = pd.DataFrame(
+        {
+            "batch mean": e["batch_mean"].numpy(),
+            "running mean": e["running_mean"].numpy(),
+            "batch var": e["batch_var"].numpy(),
+            "running var": e["running_var"].numpy(),
+        }
+    )
     table.index.name = "channel"
-    st.markdown(f"**Batch vs running statistics** — this pass used the **{used}** ones "
-                f"({'train' if used == 'batch' else 'eval'} mode): y = (x − mean) / √(var + "
-                f"{e.get('eps', 1e-5):g}) · γ + β, channel by channel.")
-    st.dataframe(table, height=min(38 + 35 * len(table), 300),
-                 column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                for c in table.columns})
+    st.markdown(
+        f"**Batch vs running statistics** — this pass used the **{used}** ones "
+        f"({'train' if used == 'batch' else 'eval'} mode): y = (x − mean) / √(var + "
+        f"{e.get('eps', 1e-5):g}) · γ + β, channel by channel."
+    )
+    st.dataframe(
+        table,
+        height=min(38 + 35 * len(table), 300),
+        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns},
+    )
 
 
 def reconstruction(trace: Trace, step: Step, preset: Preset) -> bool:
     """An autoencoder's last step as pictures: the digit it was given, the one it rebuilt."""
     out = step.output
-    if preset.task != "reconstruct" or step.index != len(trace) - 1 or \
-            not isinstance(out, torch.Tensor) or out[0].numel() != 784:
+    if (
+        preset.task != "reconstruct"
+        or step.index != len(trace) - 1
+        or not isinstance(out, torch.Tensor)
+        or out[0].numel() != 784
+    ):
         return False
     error = float(((out[0].reshape(-1) - trace.input[0].reshape(-1)) ** 2).mean())
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="center")
     c1.image(to_image(trace.input[0].reshape(28, 28)), caption="its input", width=140)
     c2.image(to_image(out[0].reshape(28, 28)), caption="what it rebuilt", width=140)
-    c3.markdown(f"The autoencoder squeezed 784 pixels into 32 numbers and rebuilt the digit "
-                f"from them. Mean squared difference from the input: **{error:.4f}**.")
+    c3.markdown(
+        f"The autoencoder squeezed 784 pixels into 32 numbers and rebuilt the digit "
+        f"from them. Mean squared difference from the input: **{error:.4f}**."
+    )
     return True

@@ -15,9 +15,19 @@ from ui.errors import guarded
 from ui.state import Keys, Selection
 
 RESULTS = "predict_results"  # (pass id, step) -> Result, for this session
-_LABELS = {"shape": "Shape", "zeros": "Zeros", "prediction": "Prediction", "winner": "Max-pool",
-           "mode": "Train/eval", "branch": "Branch", "value": "Value", "hooks": "Hooks",
-           "gradients": "Gradients", "gradient_sign": "Sign", "gradient_size": "Largest"}
+_LABELS = {
+    "shape": "Shape",
+    "zeros": "Zeros",
+    "prediction": "Prediction",
+    "winner": "Max-pool",
+    "mode": "Train/eval",
+    "branch": "Branch",
+    "value": "Value",
+    "hooks": "Hooks",
+    "gradients": "Gradients",
+    "gradient_sign": "Sign",
+    "gradient_size": "Largest",
+}
 
 
 @dataclass(frozen=True)
@@ -32,14 +42,16 @@ def switch(caption: str = "") -> bool:
     with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
         if caption:
             st.caption(caption, width="content")
-        on = st.toggle("Predict first", key=Keys.predict, width="content",
-                       help="Each step stays hidden until you say what you expect it to do.")
-        answered = [r for r in st.session_state.get(RESULTS, {}).values()
-                    if r.correct is not None]
+        on = st.toggle(
+            "Predict first",
+            key=Keys.predict,
+            width="content",
+            help="Each step stays hidden until you say what you expect it to do.",
+        )
+        answered = [r for r in st.session_state.get(RESULTS, {}).values() if r.correct is not None]
         if answered:
             right = sum(r.correct for r in answered)
-            st.markdown(f"**Score: {right} of {len(answered)}** predictions right",
-                        width="content")
+            st.markdown(f"**Score: {right} of {len(answered)}** predictions right", width="content")
     return bool(on)
 
 
@@ -47,15 +59,18 @@ def pass_id(sel: Selection) -> str:
     """Which pass the answers belong to: a new input, mode or network starts afresh."""
     x = sel.x.detach().contiguous().numpy().tobytes() if sel.x is not None else b""
     h = hashlib.blake2b(x, digest_size=8)
-    h.update(repr((sel.model_name, sel.train, sel.seed, sorted(sel.forward_kwargs.items())))
-             .encode())
+    h.update(
+        repr((sel.model_name, sel.train, sel.seed, sorted(sel.forward_kwargs.items()))).encode()
+    )
     return h.hexdigest()
 
 
 def hidden(sel: Selection, index: int | str) -> bool:
     """Is step ``index`` still to be predicted?"""
-    return bool(st.session_state.get(Keys.predict)) and \
-        (pass_id(sel), index) not in st.session_state.get(RESULTS, {})
+    return bool(st.session_state.get(Keys.predict)) and (
+        pass_id(sel),
+        index,
+    ) not in st.session_state.get(RESULTS, {})
 
 
 def revealed_steps(sel: Selection, n: int) -> set[int]:
@@ -82,8 +97,10 @@ def ask_backward(b: Backward, sel: Selection, slot: str) -> bool:
     if not qs:
         return False
     st.markdown("#### Predict first")
-    st.caption("`loss.backward()` has run. What will the gradients look like? Answer, then "
-               "they are revealed.")
+    st.caption(
+        "`loss.backward()` has run. What will the gradients look like? Answer, then "
+        "they are revealed."
+    )
     _ask(qs, sel, slot)
     return True
 
@@ -94,13 +111,18 @@ def _ask(qs: list[Question], sel: Selection, index: int | str) -> None:
     if st.session_state.get(kind_key) not in kinds:
         st.session_state[kind_key] = kinds[0]
     if len(qs) > 1:
-        st.segmented_control("Question", kinds, key=kind_key, format_func=_LABELS.get,
-                             label_visibility="collapsed")
+        st.segmented_control(
+            "Question", kinds, key=kind_key, format_func=_LABELS.get, label_visibility="collapsed"
+        )
     q = next(q for q in qs if q.kind == (st.session_state.get(kind_key) or kinds[0]))
     st.markdown(q.prompt)
     _answer_widget(q, sel, index)
-    st.button("Skip: just show me", key=f"predict_skip_{index}", on_click=guarded(_record),
-              args=(sel, index, Result(q.kind, None, f"Skipped. {q.why}")))
+    st.button(
+        "Skip: just show me",
+        key=f"predict_skip_{index}",
+        on_click=guarded(_record),
+        args=(sel, index, Result(q.kind, None, f"Skipped. {q.why}")),
+    )
 
 
 def feedback(sel: Selection, index: int | str) -> None:
@@ -119,27 +141,51 @@ def _answer_widget(q: Question, sel: Selection, index: int | str) -> None:
         for r, row in enumerate(window):
             cols = st.columns(len(row))
             for c, value in enumerate(row):
-                cols[c].button(f"{value:.4f}", key=f"{key}_{r}_{c}", width="stretch",
-                               on_click=guarded(_submit), args=(q, (r, c), sel, index))
+                cols[c].button(
+                    f"{value:.4f}",
+                    key=f"{key}_{r}_{c}",
+                    width="stretch",
+                    on_click=guarded(_submit),
+                    args=(q, (r, c), sel, index),
+                )
         return
     if q.options and set(q.options) <= {YES, NO}:
         c1, c2, _ = st.columns([1, 1, 2])
-        c1.button("Yes", key=f"{key}_yes", width="stretch", on_click=guarded(_submit),
-                  args=(q, YES, sel, index))
-        c2.button("No", key=f"{key}_no", width="stretch", on_click=guarded(_submit),
-                  args=(q, NO, sel, index))
+        c1.button(
+            "Yes",
+            key=f"{key}_yes",
+            width="stretch",
+            on_click=guarded(_submit),
+            args=(q, YES, sel, index),
+        )
+        c2.button(
+            "No",
+            key=f"{key}_no",
+            width="stretch",
+            on_click=guarded(_submit),
+            args=(q, NO, sel, index),
+        )
         return
     if q.options:
         st.pills("Your pick", [str(o) for o in q.options], key=key)
     else:
-        st.text_input("Your answer", key=key,
-                      placeholder={"shape": "1, 32, 28, 28", "zeros": "40%",
-                                   "value": "0.1234"}.get(q.kind, ""))
+        st.text_input(
+            "Your answer",
+            key=key,
+            placeholder={"shape": "1, 32, 28, 28", "zeros": "40%", "value": "0.1234"}.get(
+                q.kind, ""
+            ),
+        )
     error = st.session_state.get(f"{key}_error")
     if error:
         st.error(error, icon=":material/edit:")
-    st.button("Check", key=f"{key}_check", type="primary", on_click=guarded(_submit_typed),
-              args=(q, key, sel, index))
+    st.button(
+        "Check",
+        key=f"{key}_check",
+        type="primary",
+        on_click=guarded(_submit_typed),
+        args=(q, key, sel, index),
+    )
 
 
 def _submit_typed(q: Question, key: str, sel: Selection, index: int | str) -> None:
@@ -150,8 +196,9 @@ def _submit_typed(q: Question, key: str, sel: Selection, index: int | str) -> No
     _submit(q, response, sel, index, error_key=f"{key}_error")
 
 
-def _submit(q: Question, response, sel: Selection, index: int | str,
-            error_key: str | None = None) -> None:
+def _submit(
+    q: Question, response, sel: Selection, index: int | str, error_key: str | None = None
+) -> None:
     try:
         grade = q.grade(response)
     except ValueError as err:  # unreadable: say what to type; nothing is lost

@@ -16,17 +16,24 @@ def banner() -> None:
         try:
             ui_state.replay_sgd(ui_state.current_selection())
         except ValueError as err:
-            st.warning(f"The link's SGD steps could not be replayed: {err}",
-                       icon=":material/link:")
+            st.warning(f"The link's SGD steps could not be replayed: {err}", icon=":material/link:")
     name = ui_state.get(Keys.model)
     steps = len(ui_state.sgd_history(name))
     if not steps:
         return
     c1, c2 = st.columns([6, 1], vertical_alignment="center")
-    c1.info(f"**{steps} SGD step{'s' if steps != 1 else ''} applied** to this session's copy "
-            f"of {ui_state.preset_of(name).title}: every page shows these weights, not the "
-            "trained ones (the rest of the class still has those).",
-            icon=":material/model_training:")
-    c2.button("Reset", key="sgd_banner_reset", on_click=guarded(ui_state.reset_weights),
-              args=(name,), help="Back to the trained weights", width="stretch",
-              icon=":material/restart_alt:")
+    c1.info(
+        f"**{steps} SGD step{'s' if steps != 1 else ''} applied** to this session's copy "
+        f"of {ui_state.preset_of(name).title}: every page shows these weights, not the "
+        "trained ones (the rest of the class still has those).",
+        icon=":material/model_training:",
+    )
+    c2.button(
+        "Reset",
+        key="sgd_banner_reset",
+        on_click=guarded(ui_state.reset_weights),
+        args=(name,),
+        help="Back to the trained weights",
+        width="stretch",
+        icon=":material/restart_alt:",
+    )

@@ -53,8 +53,7 @@ def chart(fig: go.Figure, **kwargs: Any) -> Any:
     return st.plotly_chart(fig, **kwargs)
 
 
-def cached_chart(figure_key: tuple | None, build: Callable[[], go.Figure], /,
-                 **kwargs: Any) -> Any:
+def cached_chart(figure_key: tuple | None, build: Callable[[], go.Figure], /, **kwargs: Any) -> Any:
     """``chart(build())``, with the figure built once per ``figure_key`` for the whole server.
 
     ``figure_key`` must name everything the figure shows (``ui_state.pass_key`` plus the step, the

@@ -21,24 +21,33 @@ def render() -> None:
     ui_state.fit_source_to_model()
     with st.sidebar:
         if ignored:
-            st.warning("Part of the link could not be used and was ignored:  \n"
-                       + "  \n".join(f"**{i.name}**: {i.reason}" for i in ignored))
+            st.warning(
+                "Part of the link could not be used and was ignored:  \n"
+                + "  \n".join(f"**{i.name}**: {i.reason}" for i in ignored)
+            )
         if not classroom.leading():
             classroom.follow_switch()
         locked = classroom.following()  # the teacher's view decides; Step away to explore
         _model(locked)
         _input(locked)
         _mode(locked)
-        st.toggle("Projector mode", key=Keys.projector,
-                  help="Large type and figures, readable from the back of a classroom.")
+        st.toggle(
+            "Projector mode",
+            key=Keys.projector,
+            help="Large type and figures, readable from the back of a classroom.",
+        )
         with st.expander("Share this view", icon=":material/link:"):
-            st.caption("Students who open this link see the same model, input, mode and step; on "
-                       "Backward pass also the target, learning rate and SGD steps.")
+            st.caption(
+                "Students who open this link see the same model, input, mode and step; on "
+                "Backward pass also the target, learning rate and SGD steps."
+            )
             st.code(ui_state.share_url(), language=None, wrap_lines=True)
             mine = ui_state.get(Keys.model, "")
             if mine.startswith(links.SAVED_PREFIX):
-                st.caption("The link opens your network for others only once it is saved for "
-                           "the class under that name (Build → Save & share), as saved.")
+                st.caption(
+                    "The link opens your network for others only once it is saved for "
+                    "the class under that name (Build → Save & share), as saved."
+                )
     ui_state.publish_link()
 
 
@@ -46,60 +55,107 @@ def _model(locked: bool) -> None:
     st.header("Model")
     sent = code_backward.sent_code()
     if sent is not None:
-        st.info(f"**Backward pass** shows your `{sent.class_name}` from Your code"
-                + (f" ({sent.steps} SGD step{'s' if sent.steps != 1 else ''})" if sent.steps
-                   else "") + "; this network is for the other pages.",
-                icon=":material/code:")
-        st.button("Back to this network on Backward pass", key="code_unsend_sidebar",
-                  on_click=guarded(code_backward.unsend), width="stretch")
+        st.info(
+            f"**Backward pass** shows your `{sent.class_name}` from Your code"
+            + (f" ({sent.steps} SGD step{'s' if sent.steps != 1 else ''})" if sent.steps else "")
+            + "; this network is for the other pages.",
+            icon=":material/code:",
+        )
+        st.button(
+            "Back to this network on Backward pass",
+            key="code_unsend_sidebar",
+            on_click=guarded(code_backward.unsend),
+            width="stretch",
+        )
     ui_state.keep_choice(Keys.model, ui_state.model_names())
-    name = st.selectbox("Network", ui_state.model_names(), key=Keys.model,
-                        format_func=lambda n: ui_state.preset_of(n).title, disabled=locked)
+    name = st.selectbox(
+        "Network",
+        ui_state.model_names(),
+        key=Keys.model,
+        format_func=lambda n: ui_state.preset_of(n).title,
+        disabled=locked,
+    )
     preset = ui_state.preset_of(name)
     kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
     st.caption(f"{preset.description}  \nInput: {kind} · {preset.parameter_count:,} parameters")
     if name == "conditional":
-        st.radio("Which path?", list(PATHS), key=Keys.path, disabled=locked,
-                 help="forward() has an `if`: force a branch or let the data choose it.")
+        st.radio(
+            "Which path?",
+            list(PATHS),
+            key=Keys.path,
+            disabled=locked,
+            help="forward() has an `if`: force a branch or let the data choose it.",
+        )
 
 
 def _input(locked: bool) -> None:
     st.header("Input")
-    source = st.radio("Input", SOURCES, key=Keys.source, horizontal=True,
-                      label_visibility="collapsed", disabled=locked)
+    source = st.radio(
+        "Input",
+        SOURCES,
+        key=Keys.source,
+        horizontal=True,
+        label_visibility="collapsed",
+        disabled=locked,
+    )
     name = ui_state.get(Keys.model)
     preset = ui_state.preset_of(name)
     if source == "Sample":
         images, labels = samples()
-        st.selectbox("Sample digit", range(len(images)), key=Keys.sample,
-                     format_func=lambda i: f"#{i}: a {labels[i]}", disabled=locked)
+        st.selectbox(
+            "Sample digit",
+            range(len(images)),
+            key=Keys.sample,
+            format_func=lambda i: f"#{i}: a {labels[i]}",
+            disabled=locked,
+        )
         st.image(images[ui_state.get(Keys.sample)], width=84)
     elif source == "Upload":
-        st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"],
-                         key=Keys.upload)
+        st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key=Keys.upload)
     elif source == "Typed numbers" and preset.default_input is not None:
         n = preset.input_shape[0]
         rows = ui_state.get(Keys.typed_start(name)) or preset.default_input
         if len(rows[0]) != n:  # adopt_link checked the count, but this session may have
             rows = preset.default_input  # rebuilt a network of that name since
         start = pd.DataFrame(list(rows), columns=[f"x{i + 1}" for i in range(n)])
-        edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic",
-                                hide_index=True, disabled=locked)
+        edited = st.data_editor(
+            start, key=f"editor_{name}", num_rows="dynamic", hide_index=True, disabled=locked
+        )
         ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))
     elif source == "Random":
-        st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1,
-                        key=Keys.random_seed, disabled=locked)
+        st.number_input(
+            "Random seed",
+            min_value=0,
+            max_value=2**31 - 1,
+            step=1,
+            key=Keys.random_seed,
+            disabled=locked,
+        )
     elif source == "Draw":
         st.caption("Draw on the **Draw** page; the other pages use your last drawing.")
 
 
 def _mode(locked: bool) -> None:
     st.header("Mode")
-    st.toggle("Train mode", key=Keys.train, disabled=locked,
-              help="model.train(): dropout drops units and BatchNorm uses batch statistics. "
-                   "Eval mode (off) is what predictions use.")
+    st.toggle(
+        "Train mode",
+        key=Keys.train,
+        disabled=locked,
+        help="model.train(): dropout drops units and BatchNorm uses batch statistics. "
+        "Eval mode (off) is what predictions use.",
+    )
     col1, col2 = st.columns([3, 2], vertical_alignment="bottom")
-    col1.number_input("Dropout seed", min_value=0, max_value=2**31 - 1, step=1,
-                      key=Keys.dropout_seed, disabled=locked)
-    col2.button("Resample", on_click=guarded(ui_state.resample_dropout), disabled=locked,
-                help="A new dropout mask: the next seed.")
+    col1.number_input(
+        "Dropout seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        key=Keys.dropout_seed,
+        disabled=locked,
+    )
+    col2.button(
+        "Resample",
+        on_click=guarded(ui_state.resample_dropout),
+        disabled=locked,
+        help="A new dropout mask: the next seed.",
+    )

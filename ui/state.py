@@ -117,9 +117,12 @@ def teacher_key() -> TeacherKey:
     key = configured_key()
     if key.generated:
         port = st.get_option("server.port")
-        print(f"\n  Teacher key: {key.value}\n  Teacher's link: http://localhost:{port}/teach?"
-              f"key={key.value}\n  (set {KEY_ENV} to choose the key; replicas need the same "
-              "one)\n", flush=True)
+        print(
+            f"\n  Teacher key: {key.value}\n  Teacher's link: http://localhost:{port}/teach?"
+            f"key={key.value}\n  (set {KEY_ENV} to choose the key; replicas need the same "
+            "one)\n",
+            flush=True,
+        )
     return key
 
 
@@ -137,8 +140,12 @@ def add_session_network(spec: NetworkSpec, state: dict[str, torch.Tensor]) -> st
     classify = spec.input_kind == "image" and out == (10,)
     name = f"{links.SAVED_PREFIX}{spec.name}"
     preset = Preset(
-        name, f"{spec.name} (yours)", f"Built on /build: {len(spec.layers)} layers.",
-        spec.input_kind, spec.input_shape, "classify" if classify else "regress",
+        name,
+        f"{spec.name} (yours)",
+        f"Built on /build: {len(spec.layers)} layers.",
+        spec.input_kind,
+        spec.input_shape,
+        "classify" if classify else "regress",
         factory=lambda: model,
         default_input=None if spec.input_kind == "image" else ((0.0,) * spec.input_shape[0],),
     )
@@ -176,8 +183,14 @@ def run_trace(sel: Selection, *, train: bool | None = None) -> Trace:
     key = pass_key(sel, train=mode)
     if key is not None:
         return _shared_trace(key, sel.model_name, sel.x, mode, sel.seed, sel.forward_kwargs)
-    return trace(model_of(sel.model_name), sel.x, train=mode, seed=sel.seed,
-                 params=session_params(sel.model_name), **sel.forward_kwargs)
+    return trace(
+        model_of(sel.model_name),
+        sel.x,
+        train=mode,
+        seed=sel.seed,
+        params=session_params(sel.model_name),
+        **sel.forward_kwargs,
+    )
 
 
 def pass_key(sel: Selection, *, train: bool | None = None) -> tuple | None:
@@ -195,8 +208,9 @@ def pass_key(sel: Selection, *, train: bool | None = None) -> tuple | None:
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
-def _shared_trace(key: tuple, name: str, _x: torch.Tensor, train: bool, seed: int,
-                  _forward_kwargs: dict[str, Any]) -> Trace:
+def _shared_trace(
+    key: tuple, name: str, _x: torch.Tensor, train: bool, seed: int, _forward_kwargs: dict[str, Any]
+) -> Trace:
     """One trace per ``pass_key`` for the whole server (``key`` names it; ``_x`` is not hashed
     again). About 0.5 MB for the CNN, so the cache holds at most some 64 MB."""
     return trace(shared_model(name), _x.clone(), train=train, seed=seed, **_forward_kwargs)
@@ -209,10 +223,18 @@ def run_backward(sel: Selection, target: Any) -> Backward:
     assert sel.x is not None
     key = backward_key(sel, target)
     if key is not None:
-        return _shared_backward(key, sel.model_name, sel.x, target, sel.train, sel.seed,
-                                sel.forward_kwargs)
-    return backward(model_of(sel.model_name), sel.x, target, train=sel.train,
-                    seed=sel.seed, params=session_params(sel.model_name), **sel.forward_kwargs)
+        return _shared_backward(
+            key, sel.model_name, sel.x, target, sel.train, sel.seed, sel.forward_kwargs
+        )
+    return backward(
+        model_of(sel.model_name),
+        sel.x,
+        target,
+        train=sel.train,
+        seed=sel.seed,
+        params=session_params(sel.model_name),
+        **sel.forward_kwargs,
+    )
 
 
 def backward_key(sel: Selection, target: Any) -> tuple | None:
@@ -227,10 +249,18 @@ def backward_key(sel: Selection, target: Any) -> tuple | None:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _shared_backward(key: tuple, name: str, _x: torch.Tensor, _target: Any, train: bool,
-                     seed: int, _forward_kwargs: dict[str, Any]) -> Backward:
-    return backward(shared_model(name), _x.clone(), _target, train=train, seed=seed,
-                    **_forward_kwargs)
+def _shared_backward(
+    key: tuple,
+    name: str,
+    _x: torch.Tensor,
+    _target: Any,
+    train: bool,
+    seed: int,
+    _forward_kwargs: dict[str, Any],
+) -> Backward:
+    return backward(
+        shared_model(name), _x.clone(), _target, train=train, seed=seed, **_forward_kwargs
+    )
 
 
 def session_params(model: str) -> dict[str, torch.Tensor] | None:
@@ -247,7 +277,9 @@ def apply_sgd(model: str, result: Backward, lr: float, prediction: Any, target: 
     current = session_params(model)
     new = sgd_step(model_of(model), result.param_grads, lr, params=current)
     st.session_state[Keys.history(model)] = [
-        *sgd_history(model), SgdStep(current, result.loss, prediction, lr, _plain(target))]
+        *sgd_history(model),
+        SgdStep(current, result.loss, prediction, lr, _plain(target)),
+    ]
     st.session_state[Keys.params(model)] = new
 
 
@@ -330,10 +362,18 @@ def keep_sticky_widgets() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-LINK_KEYS = {"model": Keys.model, "source": Keys.source, "sample": Keys.sample,
-              "random_seed": Keys.random_seed, "train": Keys.train,
-              "dropout_seed": Keys.dropout_seed, "path": Keys.path, "step": Keys.step,
-              "grad_step": Keys.grad_step, "lr": Keys.lr}
+LINK_KEYS = {
+    "model": Keys.model,
+    "source": Keys.source,
+    "sample": Keys.sample,
+    "random_seed": Keys.random_seed,
+    "train": Keys.train,
+    "dropout_seed": Keys.dropout_seed,
+    "path": Keys.path,
+    "step": Keys.step,
+    "grad_step": Keys.grad_step,
+    "lr": Keys.lr,
+}
 
 
 def adopt_link() -> list[links.Ignored]:
@@ -349,8 +389,9 @@ def adopt_link() -> list[links.Ignored]:
             values["model"] = add_session_network(*class_store().load(name))
         except ValueError:
             del values["model"]
-            ignored.append(links.Ignored("model", f"no network called “{name}” is saved for "
-                                                  "the class"))
+            ignored.append(
+                links.Ignored("model", f"no network called “{name}” is saved for the class")
+            )
     model = values.get("model", links.DEFAULTS["model"])
     typed = values.pop("typed", None)
     if typed is not None:  # only now is it known how many numbers the model takes
@@ -420,8 +461,11 @@ def publish_link(*, with_step: bool = False) -> None:
 def share_url() -> str:
     """A link to this page in this session's state (the step too, on /forward)."""
     url = urlsplit(st.context.url or "http://localhost:8501/")
-    return links.share_url(f"{url.scheme}://{url.netloc}", url.path,
-                           link_state(with_step=url.path.rstrip("/").endswith("forward")))
+    return links.share_url(
+        f"{url.scheme}://{url.netloc}",
+        url.path,
+        link_state(with_step=url.path.rstrip("/").endswith("forward")),
+    )
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -521,8 +565,9 @@ def clamp_step(n_steps: int) -> int:
 
 def move_step(delta: int, n_steps: int) -> None:
     """Previous/next button callback."""
-    st.session_state[Keys.step] = min(max(int(st.session_state.get(Keys.step, 0)) + delta, 0),
-                                      n_steps - 1)
+    st.session_state[Keys.step] = min(
+        max(int(st.session_state.get(Keys.step, 0)) + delta, 0), n_steps - 1
+    )
 
 
 def current_selection() -> Selection:
@@ -531,8 +576,14 @@ def current_selection() -> Selection:
     name = state.get(Keys.model, "cnn")
     preset = preset_of(name)
     source = state.get(Keys.source, "Sample")
-    sel = Selection(name, preset, source, None, train=bool(state.get(Keys.train, False)),
-                    seed=int(state.get(Keys.dropout_seed, 0)))
+    sel = Selection(
+        name,
+        preset,
+        source,
+        None,
+        train=bool(state.get(Keys.train, False)),
+        seed=int(state.get(Keys.dropout_seed, 0)),
+    )
     if name == "conditional":
         sel.forward_kwargs = {"deep": PATHS.get(state.get(Keys.path, ""))}
     if source == "Random":
@@ -542,8 +593,10 @@ def current_selection() -> Selection:
     if preset.input_kind == "vector":
         return _vector_input(sel)
     if source == "Typed numbers":
-        sel.message = (f"{preset.title} takes a 28x28 image, not typed numbers: choose Draw, "
-                       "Sample, Upload or Random in the sidebar.")
+        sel.message = (
+            f"{preset.title} takes a 28x28 image, not typed numbers: choose Draw, "
+            "Sample, Upload or Random in the sidebar."
+        )
         return sel
     if source == "Sample":
         images, labels = samples()
@@ -559,8 +612,10 @@ def current_selection() -> Selection:
 def _vector_input(sel: Selection) -> Selection:
     n = sel.preset.input_shape[0]
     if sel.source != "Typed numbers":
-        sel.message = (f"{sel.preset.title} takes {n} numbers, not an image: choose Typed "
-                       "numbers or Random in the sidebar.")
+        sel.message = (
+            f"{sel.preset.title} takes {n} numbers, not an image: choose Typed "
+            "numbers or Random in the sidebar."
+        )
         return sel
     values = st.session_state.get(Keys.typed(sel.model_name))
     if values is None:
@@ -575,8 +630,9 @@ def _vector_input(sel: Selection) -> Selection:
 def _drawn_input(sel: Selection) -> Selection:
     drawing = st.session_state.get(Keys.drawing)
     if drawing is None or not has_ink(drawing):
-        sel.message = ("Nothing drawn yet: draw a digit on the Draw page, or choose Sample in "
-                       "the sidebar.")
+        sel.message = (
+            "Nothing drawn yet: draw a digit on the Draw page, or choose Sample in the sidebar."
+        )
         return sel
     return _from_image(sel, drawing)
 

@@ -44,8 +44,10 @@ def source(step: Step, trace: Trace | None = None) -> None:
         if number == step.line:
             rows.append(f'<span class="hit">{number:4d}  {_marked(line, step.columns)}</span>')
         elif number in skipped:
-            rows.append(f'<span class="skipped" title="not run in this pass">{number:4d}  '
-                        f"{html.escape(line) or ' '}</span>")
+            rows.append(
+                f'<span class="skipped" title="not run in this pass">{number:4d}  '
+                f"{html.escape(line) or ' '}</span>"
+            )
         else:
             rows.append(f"<span>{number:4d}  {html.escape(line) or ' '}</span>")
     # Long lines wrap under their own text (a hanging indent past the line number): a
@@ -93,8 +95,10 @@ def _marked(line: str, columns: tuple[int, int] | None) -> str:
     if columns is None or not 0 <= columns[0] < columns[1] <= len(line):
         return html.escape(line) or " "
     a, b = columns
-    return (f"{html.escape(line[:a])}<span class=\"call\">{html.escape(line[a:b])}</span>"
-            f"{html.escape(line[b:])}")
+    return (
+        f'{html.escape(line[:a])}<span class="call">{html.escape(line[a:b])}</span>'
+        f"{html.escape(line[b:])}"
+    )
 
 
 def facts(step: Step) -> None:
@@ -135,8 +139,9 @@ def channel_choice(step: Step) -> int | None:
     if view != "One channel":
         return None
     ui_state.clamp(Keys.channel, 0, out.shape[1] - 1)
-    return int(c2.number_input(f"Channel (0-{out.shape[1] - 1})", 0, out.shape[1] - 1,
-                               key=Keys.channel))
+    return int(
+        c2.number_input(f"Channel (0-{out.shape[1] - 1})", 0, out.shape[1] - 1, key=Keys.channel)
+    )
 
 
 def unit_explorer(step: Step, channel: int | None, pass_key: tuple | None = None) -> None:
@@ -150,22 +155,38 @@ def unit_explorer(step: Step, channel: int | None, pass_key: tuple | None = None
     fig_key = pass_key and (*pass_key, "units", step.index)
     if out.dim() == 4:
         channel = min(channel or 0, out.shape[1] - 1)
-        st.caption(f"Channel {channel} of the output; pick another with **Show: One channel** "
-                   "above.")
-        event = show.cached_chart(fig_key and (*fig_key, channel),
-                                  lambda: figures.channel_figure(out, channel), key=key,
-                                  on_select="rerun", selection_mode="points")
+        st.caption(
+            f"Channel {channel} of the output; pick another with **Show: One channel** above."
+        )
+        event = show.cached_chart(
+            fig_key and (*fig_key, channel),
+            lambda: figures.channel_figure(out, channel),
+            key=key,
+            on_select="rerun",
+            selection_mode="points",
+        )
         strongest = divmod(int(out[0, channel].argmax()), out.shape[3])  # a unit worth a look
         unit = (channel, *_picked(event, default=strongest))
     else:
-        event = show.cached_chart(fig_key, lambda: figures.vector_figure(out, "output units"),
-                                  key=key, on_select="rerun", selection_mode="points")
+        event = show.cached_chart(
+            fig_key,
+            lambda: figures.vector_figure(out, "output units"),
+            key=key,
+            on_select="rerun",
+            selection_mode="points",
+        )
         unit = _picked(event, default=(int(out[0].abs().argmax()),))
     kernel = step.extras.get("weight")
     # one input channel, a small kernel: every term in the sum (more channels: the pictures
     # below show every term of one channel at a time, the sum its largest terms)
-    every = int(kernel[0].numel()) if kernel is not None and kernel.dim() == 4 and \
-        kernel.shape[1] == 1 and kernel.shape[-1] <= MAX_WRITTEN else 8
+    every = (
+        int(kernel[0].numel())
+        if kernel is not None
+        and kernel.dim() == 4
+        and kernel.shape[1] == 1
+        and kernel.shape[-1] <= MAX_WRITTEN
+        else 8
+    )
     try:
         comp = unit_computation(step, unit, top_k=every)
     except ValueError as err:
@@ -193,17 +214,25 @@ def _patch_and_kernel(step: Step, comp, unit: tuple[int, ...]) -> None:
     pick = order[0]
     if len(order) > 1:
         pick = st.selectbox(
-            f"Input channel ({len(order)} of them; each has its own 3×3 kernel)", order,
+            f"Input channel ({len(order)} of them; each has its own 3×3 kernel)",
+            order,
             format_func=lambda i: f"{comp.channels[i]}: adds {sums[i]:+.4f}",
-            key=f"patch_channel_{step.index}")
-    title = (f"input channel {comp.channels[pick]}, rows {comp.rows[0]}-{comp.rows[-1]}, "
-             f"columns {comp.cols[0]}-{comp.cols[-1]}")
-    show.chart(figures.patch_figure(comp.patch[pick], comp.kernel[pick], title=title),
-               key=f"patch_{step.index}")
+            key=f"patch_channel_{step.index}",
+        )
+    title = (
+        f"input channel {comp.channels[pick]}, rows {comp.rows[0]}-{comp.rows[-1]}, "
+        f"columns {comp.cols[0]}-{comp.cols[-1]}"
+    )
+    show.chart(
+        figures.patch_figure(comp.patch[pick], comp.kernel[pick], title=title),
+        key=f"patch_{step.index}",
+    )
     bias = comp.bias if comp.bias is not None else 0.0
-    st.caption(f"Unit {unit} = Σ over the {len(sums)} input channel(s) of Σ(x ⊙ w) + b = "
-               f"{sums.sum():.4f} + {bias:.4f} = {sums.sum() + bias:.4f} (torch: "
-               f"{comp.value:.4f})")
+    st.caption(
+        f"Unit {unit} = Σ over the {len(sums)} input channel(s) of Σ(x ⊙ w) + b = "
+        f"{sums.sum():.4f} + {bias:.4f} = {sums.sum() + bias:.4f} (torch: "
+        f"{comp.value:.4f})"
+    )
 
 
 def _picked(event, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -222,23 +251,38 @@ def train_vs_eval(train_trace: Trace, eval_trace: Trace, pass_key: tuple | None 
     ``pass_key`` is the train-mode pass's ``ui_state.pass_key`` (None: not shared)."""
     key = pass_key and (*pass_key, "train_vs_eval")
     # the steps whose own behaviour changes with the mode: the first dropout, the first BatchNorm
-    for op, why in (("dropout", "train mode drops and scales; eval mode hands the input on"),
-                    ("batch_norm", "train mode normalises with this batch's statistics; eval "
-                                   "mode with the running ones learned in training")):
-        pair = next(((a, b) for a, b in zip(train_trace.steps, eval_trace.steps, strict=False)
-                     if a.op == op and b.op == op), None)
+    for op, why in (
+        ("dropout", "train mode drops and scales; eval mode hands the input on"),
+        (
+            "batch_norm",
+            "train mode normalises with this batch's statistics; eval "
+            "mode with the running ones learned in training",
+        ),
+    ):
+        pair = next(
+            (
+                (a, b)
+                for a, b in zip(train_trace.steps, eval_trace.steps, strict=False)
+                if a.op == op and b.op == op
+            ),
+            None,
+        )
         if pair is None:
             continue
         a, b = pair
         st.caption(f"**{a.module or a.op}**: {why}")
-        show.cached_chart(key and (*key, op),
-                          lambda a=a, b=b: figures.compare_figure(
-                              a.output, b.output, title=f"{a.module or a.op} output"),
-                          key=f"compare_{op}")
-    show.cached_chart(key and (*key, "output"),
-                      lambda: figures.compare_figure(train_trace.output, eval_trace.output,
-                                                     title="final output"),
-                      key="compare_output")
+        show.cached_chart(
+            key and (*key, op),
+            lambda a=a, b=b: figures.compare_figure(
+                a.output, b.output, title=f"{a.module or a.op} output"
+            ),
+            key=f"compare_{op}",
+        )
+    show.cached_chart(
+        key and (*key, "output"),
+        lambda: figures.compare_figure(train_trace.output, eval_trace.output, title="final output"),
+        key="compare_output",
+    )
     if train_trace.output.dim() == 2 and train_trace.output.shape[1] == 10:
         pa, pb = int(train_trace.output.argmax(1)[0]), int(eval_trace.output.argmax(1)[0])
         st.markdown(f"Prediction in **train** mode: **{pa}** · in **eval** mode: **{pb}**")
@@ -250,20 +294,42 @@ def downloads(sel: Selection, t: Trace) -> None:
     params = ui_state.session_params(sel.model_name)
     name = sel.model_name
     c1, c2, c3, c4 = st.columns(4)
-    c1.download_button("Activations (.npz)", data=lambda: exports.trace_npz(t),
-                       file_name=f"{name}-activations.npz", mime="application/octet-stream",
-                       on_click="ignore", icon=":material/download:")
-    c2.download_button("Activations (.csv)", data=lambda: exports.trace_csv(t),
-                       file_name=f"{name}-activations.csv", mime="text/csv",
-                       on_click="ignore", icon=":material/download:")
-    c3.download_button("Model code (.py)", data=lambda: exports.model_source(model),
-                       file_name=f"{name}.py", mime="text/x-python", on_click="ignore",
-                       icon=":material/download:")
-    c4.download_button("Weights (.pt)", data=lambda: exports.weights_pt(model, params),
-                       file_name=f"{name}.pt", mime="application/octet-stream",
-                       on_click="ignore", icon=":material/download:")
-    st.caption("Load them back with `numpy.load`, `pandas.read_csv` and "
-               "`torch.load(path, weights_only=True)`.")
+    c1.download_button(
+        "Activations (.npz)",
+        data=lambda: exports.trace_npz(t),
+        file_name=f"{name}-activations.npz",
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    c2.download_button(
+        "Activations (.csv)",
+        data=lambda: exports.trace_csv(t),
+        file_name=f"{name}-activations.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    c3.download_button(
+        "Model code (.py)",
+        data=lambda: exports.model_source(model),
+        file_name=f"{name}.py",
+        mime="text/x-python",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    c4.download_button(
+        "Weights (.pt)",
+        data=lambda: exports.weights_pt(model, params),
+        file_name=f"{name}.pt",
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    st.caption(
+        "Load them back with `numpy.load`, `pandas.read_csv` and "
+        "`torch.load(path, weights_only=True)`."
+    )
 
 
 PACES = (0.5, 1.0, 2.0, 3.0)  # seconds per step while playing
@@ -273,9 +339,14 @@ def strip(t: Trace, current: int, hidden: set[int], classify: bool) -> None:
     """Every step as a thumbnail, the current one lit; a click on one jumps there."""
     fig = figures.overview_figure(t, current, hidden=hidden, classify=classify)
     with st.container(key="strip_box"):  # scrolls sideways on a phone (see ui/show.py)
-        show.chart(fig, key=Keys.strip, on_select=guarded(_jump, "jumping to a step"),
-                   selection_mode="points", config={"displayModeBar": False},
-                   width="content")
+        show.chart(
+            fig,
+            key=Keys.strip,
+            on_select=guarded(_jump, "jumping to a step"),
+            selection_mode="points",
+            config={"displayModeBar": False},
+            width="content",
+        )
 
 
 def _jump() -> None:
@@ -292,13 +363,24 @@ def _jump() -> None:
 def play(n: int, allowed: bool) -> None:
     """▶ Play / ⏸ Pause and the pace; while playing, a timer steps on and stops at the end."""
     playing = bool(st.session_state.get(Keys.playing)) and allowed
-    st.button("⏸ Pause" if playing else "▶ Play", key="play", width="content",
-              on_click=guarded(_toggle_play, "starting or pausing Play"), args=(n,),
-              disabled=not allowed or n < 2,
-              help=None if allowed else "Play waits while you predict each step.")
+    st.button(
+        "⏸ Pause" if playing else "▶ Play",
+        key="play",
+        width="content",
+        on_click=guarded(_toggle_play, "starting or pausing Play"),
+        args=(n,),
+        disabled=not allowed or n < 2,
+        help=None if allowed else "Play waits while you predict each step.",
+    )
     st.session_state.setdefault(Keys.pace, 1.0)
-    st.segmented_control("Pace", PACES, key=Keys.pace, format_func=lambda s: f"{s:g} s",
-                         label_visibility="collapsed", width="content")
+    st.segmented_control(
+        "Pace",
+        PACES,
+        key=Keys.pace,
+        format_func=lambda s: f"{s:g} s",
+        label_visibility="collapsed",
+        width="content",
+    )
     pace = float(st.session_state.get(Keys.pace) or 1.0)
 
     @st.fragment(run_every=pace if playing else None)
@@ -307,8 +389,11 @@ def play(n: int, allowed: bool) -> None:
         # runs move on (else each step's rerun would start the next at once), and at most
         # once a pace.
         now = time.monotonic()
-        if not st.session_state.get(Keys.playing) or not _timer_run() or \
-                now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace:
+        if (
+            not st.session_state.get(Keys.playing)
+            or not _timer_run()
+            or now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace
+        ):
             return
         st.session_state[_LAST_TICK] = now
         step = int(st.session_state.get(Keys.step, 0))
@@ -337,6 +422,8 @@ def _timer_run() -> bool:
     """Is this run a fragment's own (its timer), not a run of the whole page?"""
     ctx = get_script_run_ctx()
     return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 _NEXT_STEP = "play_next_step"
 
 

@@ -7,8 +7,10 @@ from ui import backward_view, code_backward, gradient_numbers, predict_view
 from ui import state as ui_state
 
 st.title("The backward pass")
-st.caption("The tutorials stop at “autograd handles the backward pass”. Here it is: the "
-           "gradient of the loss with respect to every step and every weight.")
+st.caption(
+    "The tutorials stop at “autograd handles the backward pass”. Here it is: the "
+    "gradient of the loss with respect to every step and every weight."
+)
 if code_backward.sent_code() is not None:  # a student's own model, sent from /code
     code_backward.backward_page()
     st.stop()

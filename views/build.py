@@ -6,8 +6,10 @@ from ui import build_view, classroom
 from ui import state as ui_state
 
 st.title("Build your own network")
-st.caption("Add layers, watch the shapes flow, fix what does not fit, then train it on MNIST "
-           "(or a toy data set for number inputs) and use it on every page.")
+st.caption(
+    "Add layers, watch the shapes flow, fix what does not fit, then train it on MNIST "
+    "(or a toy data set for number inputs) and use it on every page."
+)
 build_view.start_from()
 
 layers_col, more_col = st.columns([3, 2], gap="large")

@@ -8,8 +8,10 @@ from ui import code_backward, code_view, show, step_view
 from ui import state as ui_state
 
 st.title("Trace your own forward()")
-st.caption("forward() is plain Python: add a skip connection, an `if` on the data, a print — "
-           "then watch every op it runs, tied to your own lines.")
+st.caption(
+    "forward() is plain Python: add a skip connection, an `if` on the data, a print — "
+    "then watch every op it runs, tied to your own lines."
+)
 if not code_allowed():
     st.info(HOW_TO_ENABLE, icon=":material/lock:")
     st.code(TEMPLATES["simple_nn"].source, language="python")  # to read, not to run

@@ -14,12 +14,16 @@ from ui.state import Keys
 
 sel = ui_state.current_selection()
 st.title("Draw a digit")
-st.caption("White ink on black, like MNIST: one digit, as large as the square. The prediction "
-           "updates after every stroke.")
+st.caption(
+    "White ink on black, like MNIST: one digit, as large as the square. The prediction "
+    "updates after every stroke."
+)
 
 if sel.preset.input_kind != "image":
-    st.warning(f"{sel.preset.title} takes typed numbers, not a drawing. Pick an MNIST model "
-               "(MLP, CNN, ...) in the sidebar to draw.")
+    st.warning(
+        f"{sel.preset.title} takes typed numbers, not a drawing. Pick an MNIST model "
+        "(MLP, CNN, ...) in the sidebar to draw."
+    )
     st.stop()
 
 
@@ -33,9 +37,14 @@ def canvas_and_prediction() -> None:
         canvas_touch.allow_touch_everywhere()
         st.space("medium")  # room for the canvas's toolbar when it slides up
         result = st_canvas(
-            stroke_width=ui_state.get(Keys.stroke), stroke_color="#FFFFFF",
-            background_color="#000000", height=280, width=280, drawing_mode="freedraw",
-            return_image_data=True, key=f"canvas_{ui_state.get(Keys.canvas)}",
+            stroke_width=ui_state.get(Keys.stroke),
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=280,
+            width=280,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"canvas_{ui_state.get(Keys.canvas)}",
             on_change=guarded(ui_state.drawing_changed),
         )
         st.slider("Stroke width", 8, 40, key=Keys.stroke)
@@ -65,19 +74,29 @@ def show_prediction(image) -> None:
     if sel.preset.task == "classify":
         show_verdict(verdict(out), mode)
     else:
-        st.image(to_image(out), caption="What the autoencoder rebuilt", width=168,
-                 clamp=True)
+        st.image(to_image(out), caption="What the autoencoder rebuilt", width=168, clamp=True)
     x = stages.tensor[0, 0]
     lo, hi = float(x.min()), float(x.max())
-    shown = [("drawn", stages.drawn, "your strokes, as the canvas holds them"),
-             ("cropped", stages.cropped, "cut to the ink: where you drew stops mattering"),
-             ("20×20", stages.resized, "the longer side scaled to 20 px, shape kept, as "
-                                       "MNIST's digits were"),
-             ("centred 28×28", stages.centred, f"in a 28×28 field, the centre of mass moved "
-                                               f"to the middle (by {stages.shift})"),
-             ("normalised", ((x - lo) / ((hi - lo) or 1)).numpy(),
-              f"each pixel p → (p − {MNIST_MEAN}) / {MNIST_STD}: from {lo:.2f} to {hi:.2f}, "
-              "the numbers the network reads")]
+    shown = [
+        ("drawn", stages.drawn, "your strokes, as the canvas holds them"),
+        ("cropped", stages.cropped, "cut to the ink: where you drew stops mattering"),
+        (
+            "20×20",
+            stages.resized,
+            "the longer side scaled to 20 px, shape kept, as MNIST's digits were",
+        ),
+        (
+            "centred 28×28",
+            stages.centred,
+            f"in a 28×28 field, the centre of mass moved to the middle (by {stages.shift})",
+        ),
+        (
+            "normalised",
+            ((x - lo) / ((hi - lo) or 1)).numpy(),
+            f"each pixel p → (p − {MNIST_MEAN}) / {MNIST_STD}: from {lo:.2f} to {hi:.2f}, "
+            "the numbers the network reads",
+        ),
+    ]
     for col, (caption, img, why) in zip(stage_row.columns(len(shown)), shown, strict=True):
         col.image(figures.pad_square(img), caption=caption, width=84, clamp=True)
         col.caption(why)
@@ -90,11 +109,16 @@ def show_verdict(v, mode: str) -> None:
     if v.sure:
         st.metric("Prediction", str(v.best), help=f"The model in {mode} mode.")
         return
-    st.metric("Not sure", f"{v.best} or {v.runner_up}",
-              help=f"The model in {mode} mode; no digit reaches {UNSURE_BELOW:.0%}.")
-    st.caption(f"The network is unsure: {v.best} at {v.probability:.0%}, "
-               f"{v.runner_up} at {v.runner_up_probability:.0%}. Try drawing it larger "
-               "or more clearly.")
+    st.metric(
+        "Not sure",
+        f"{v.best} or {v.runner_up}",
+        help=f"The model in {mode} mode; no digit reaches {UNSURE_BELOW:.0%}.",
+    )
+    st.caption(
+        f"The network is unsure: {v.best} at {v.probability:.0%}, "
+        f"{v.runner_up} at {v.runner_up_probability:.0%}. Try drawing it larger "
+        "or more clearly."
+    )
 
 
 canvas_and_prediction()

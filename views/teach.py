@@ -9,9 +9,11 @@ if not classroom.is_teacher():
     teach_view.key_form()
     st.stop()
 
-st.caption("Start a class: your students' pages follow yours (model, input, drawing, mode, "
-           "dropout seed, step) within a second. Put a step's question to them and watch the "
-           "answers come in.")
+st.caption(
+    "Start a class: your students' pages follow yours (model, input, drawing, mode, "
+    "dropout seed, step) within a second. Put a step's question to them and watch the "
+    "answers come in."
+)
 mine = teach_view.class_panel()
 if mine is None:
     st.stop()

@@ -72,8 +72,14 @@ def make_layer(layer: LayerSpec) -> nn.Module:
     if kind == "Linear":
         return nn.Linear(p["in_features"], p["out_features"], bias=p["bias"])
     if kind == "Conv2d":
-        return nn.Conv2d(p["in_channels"], p["out_channels"], p["kernel_size"],
-                         stride=p["stride"], padding=p["padding"], bias=p["bias"])
+        return nn.Conv2d(
+            p["in_channels"],
+            p["out_channels"],
+            p["kernel_size"],
+            stride=p["stride"],
+            padding=p["padding"],
+            bias=p["bias"],
+        )
     if kind == "MaxPool2d":
         return nn.MaxPool2d(p["kernel_size"], stride=p["stride"], padding=p["padding"])
     if kind == "AvgPool2d":

@@ -90,16 +90,18 @@ def compile_network(code: str, class_name: str = CLASS_NAME) -> type[nn.Module]:
     return namespace[class_name]
 
 
-def _members(layers: Sequence[LayerSpec], reports: Sequence[LayerReport], blocks: list[str],
-             var: str = "x") -> tuple[list[str], list[str]]:
+def _members(
+    layers: Sequence[LayerSpec], reports: Sequence[LayerReport], blocks: list[str], var: str = "x"
+) -> tuple[list[str], list[str]]:
     """``__init__`` assignments and forward() lines for one list of layers.
 
     The first layer reads ``x`` and every line assigns ``var``. Residual blocks become classes
     of their own, appended to ``blocks`` (inner ones first).
     """
     init, body = [], []
-    for i, (name, layer, report) in enumerate(zip(layer_names(layers), layers, reports,
-                                                  strict=True)):
+    for i, (name, layer, report) in enumerate(
+        zip(layer_names(layers), layers, reports, strict=True)
+    ):
         if layer.kind == "Residual":
             cls = "".join(part[:1].upper() + part[1:] for part in report.name.split("."))
             _block_class(cls, layer, report, blocks)

@@ -38,8 +38,9 @@ def insert_layer(spec: NetworkSpec, path: LayerPath, layer: LayerSpec) -> Networ
     *parent, i = _nonempty(path)
     siblings = _children_of(spec, tuple(parent))
     if not 0 <= i <= len(siblings):
-        raise ValueError(f"cannot insert at {describe_path(path)}: that list has "
-                         f"{len(siblings)} layers")
+        raise ValueError(
+            f"cannot insert at {describe_path(path)}: that list has {len(siblings)} layers"
+        )
     return _with_children(spec, tuple(parent), (*siblings[:i], layer, *siblings[i:]))
 
 
@@ -97,19 +98,25 @@ def default_layer(kind: str, input_shape: Shape | None = None) -> LayerSpec:
     channels = min(shape[0], MAX_CHANNELS) if len(shape) == 3 else 1
     features = min(math.prod(shape), MAX_FEATURES) if shape else 10
     if kind == "Linear":
-        return LayerSpec(kind, {"in_features": features,
-                                "out_features": min(features, LINEAR_WIDTH)})
+        return LayerSpec(
+            kind, {"in_features": features, "out_features": min(features, LINEAR_WIDTH)}
+        )
     if kind == "Conv2d":
-        return LayerSpec(kind, {"in_channels": channels, "out_channels": 16, "kernel_size": 3,
-                                "padding": 1})
+        return LayerSpec(
+            kind, {"in_channels": channels, "out_channels": 16, "kernel_size": 3, "padding": 1}
+        )
     if kind == "BatchNorm1d":
         return LayerSpec(kind, {"num_features": features})
     if kind == "BatchNorm2d":
         return LayerSpec(kind, {"num_features": channels})
     if kind == "Residual":
         if len(shape) == 3:
-            conv = {"in_channels": channels, "out_channels": channels, "kernel_size": 3,
-                    "padding": 1}
+            conv = {
+                "in_channels": channels,
+                "out_channels": channels,
+                "kernel_size": 3,
+                "padding": 1,
+            }
             body = (LayerSpec("Conv2d", conv), LayerSpec("ReLU"), LayerSpec("Conv2d", conv))
         else:
             fc = {"in_features": features, "out_features": features}
@@ -132,13 +139,15 @@ def _children_of(spec: NetworkSpec, parent: LayerPath) -> tuple[LayerSpec, ...]:
         return spec.layers
     block = get_layer(spec, parent)
     if block.kind != "Residual":
-        raise ValueError(f"{describe_path(parent)} is a {block.kind}; only a Residual block "
-                         f"holds layers")
+        raise ValueError(
+            f"{describe_path(parent)} is a {block.kind}; only a Residual block holds layers"
+        )
     return block.children
 
 
-def _with_children(spec: NetworkSpec, parent: LayerPath,
-                   children: tuple[LayerSpec, ...]) -> NetworkSpec:
+def _with_children(
+    spec: NetworkSpec, parent: LayerPath, children: tuple[LayerSpec, ...]
+) -> NetworkSpec:
     """``spec`` with the list at ``parent`` replaced; every level is rebuilt (and revalidated)."""
     if not parent:
         return dataclasses.replace(spec, layers=children)

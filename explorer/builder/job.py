@@ -50,21 +50,28 @@ class TrainingJob:
     _thread: threading.Thread | None = None
 
     @classmethod
-    def start(cls, spec: NetworkSpec, model: nn.Module, config: TrainConfig,
-              first_epoch: int = 1) -> TrainingJob:
+    def start(
+        cls, spec: NetworkSpec, model: nn.Module, config: TrainConfig, first_epoch: int = 1
+    ) -> TrainingJob:
         """Start training ``model`` (built from ``spec``) in place; returns at once."""
         job = cls(spec, config.epochs, first_epoch)
         job._started = time.perf_counter()
-        job._thread = threading.Thread(target=job._run, args=(model, config), daemon=True,
-                                       name="fpe-training")
+        job._thread = threading.Thread(
+            target=job._run, args=(model, config), daemon=True, name="fpe-training"
+        )
         job._thread.start()
         return job
 
     def _run(self, model: nn.Module, config: TrainConfig) -> None:
         try:
-            self.result = train_network(self.spec, model, config,
-                                        on_batch_end=self._on_batch, on_epoch_end=self.history.append,
-                                        should_stop=self._stop.is_set)
+            self.result = train_network(
+                self.spec,
+                model,
+                config,
+                on_batch_end=self._on_batch,
+                on_epoch_end=self.history.append,
+                should_stop=self._stop.is_set,
+            )
         except Exception as err:  # noqa: BLE001 - reported by the page that polls the job
             self.error = err
         finally:
@@ -97,5 +104,12 @@ class TrainingJob:
             return Progress(0, self.epochs, 0, 0, None, 0.0, None)
         done = (b.epoch * b.batches + b.batch + 1) / (self.epochs * b.batches)
         elapsed = time.perf_counter() - self._started
-        return Progress(b.epoch, self.epochs, b.batch + 1, b.batches, b.loss, min(done, 1.0),
-                        elapsed * (1 - done) / done if done > 0 else None)
+        return Progress(
+            b.epoch,
+            self.epochs,
+            b.batch + 1,
+            b.batches,
+            b.loss,
+            min(done, 1.0),
+            elapsed * (1 - done) / done if done > 0 else None,
+        )

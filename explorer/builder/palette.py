@@ -66,47 +66,93 @@ def _channels(name: str, help: str) -> ParamInfo:
 _BIAS = ParamInfo("bias", "bool", True, help="add a learned bias to every output")
 _POOL = (
     ParamInfo("kernel_size", "int", 2, 1, MAX_KERNEL, help="side of the square window"),
-    ParamInfo("stride", "int?", None, 1, MAX_KERNEL,
-              help="step between windows; None means the same as kernel_size"),
-    ParamInfo("padding", "int", 0, 0, MAX_KERNEL // 2,
-              help="border added on each side; at most half the kernel"),
+    ParamInfo(
+        "stride",
+        "int?",
+        None,
+        1,
+        MAX_KERNEL,
+        help="step between windows; None means the same as kernel_size",
+    ),
+    ParamInfo(
+        "padding",
+        "int",
+        0,
+        0,
+        MAX_KERNEL // 2,
+        help="border added on each side; at most half the kernel",
+    ),
 )
 
 PALETTE: dict[str, LayerKind] = {
     k.kind: k
     for k in [
-        LayerKind("Linear", "fc", "every output is a weighted sum of all inputs, plus a bias", (
-            _features("in_features", "numbers coming in"),
-            _features("out_features", "numbers going out"),
-            _BIAS,
-        )),
-        LayerKind("Conv2d", "conv", "slides small learned filters over the image", (
-            _channels("in_channels", "channels coming in"),
-            _channels("out_channels", "filters, so channels going out"),
-            ParamInfo("kernel_size", "int", 3, 1, MAX_KERNEL, help="side of the square filter"),
-            ParamInfo("stride", "int", 1, 1, MAX_KERNEL, help="step between filter positions"),
-            ParamInfo("padding", "int", 0, 0, MAX_KERNEL, help="zeros added on each side"),
-            _BIAS,
-        )),
+        LayerKind(
+            "Linear",
+            "fc",
+            "every output is a weighted sum of all inputs, plus a bias",
+            (
+                _features("in_features", "numbers coming in"),
+                _features("out_features", "numbers going out"),
+                _BIAS,
+            ),
+        ),
+        LayerKind(
+            "Conv2d",
+            "conv",
+            "slides small learned filters over the image",
+            (
+                _channels("in_channels", "channels coming in"),
+                _channels("out_channels", "filters, so channels going out"),
+                ParamInfo("kernel_size", "int", 3, 1, MAX_KERNEL, help="side of the square filter"),
+                ParamInfo("stride", "int", 1, 1, MAX_KERNEL, help="step between filter positions"),
+                ParamInfo("padding", "int", 0, 0, MAX_KERNEL, help="zeros added on each side"),
+                _BIAS,
+            ),
+        ),
         LayerKind("MaxPool2d", "pool", "keeps the largest value of each window", _POOL),
         LayerKind("AvgPool2d", "avgpool", "keeps the mean of each window", _POOL),
         LayerKind("ReLU", "relu", "max(0, x) for every value"),
-        LayerKind("LeakyReLU", "leaky_relu", "x if x > 0, else negative_slope * x", (
-            ParamInfo("negative_slope", "float", 0.01, 0.0, 1.0,
-                      help="slope for negative inputs"),
-        )),
+        LayerKind(
+            "LeakyReLU",
+            "leaky_relu",
+            "x if x > 0, else negative_slope * x",
+            (
+                ParamInfo(
+                    "negative_slope", "float", 0.01, 0.0, 1.0, help="slope for negative inputs"
+                ),
+            ),
+        ),
         LayerKind("Sigmoid", "sigmoid", "squashes every value into (0, 1)"),
         LayerKind("Tanh", "tanh", "squashes every value into (-1, 1)"),
-        LayerKind("Dropout", "dropout", "in training, zeroes values at random (eval: no-op)", (
-            ParamInfo("p", "float", 0.5, 0.0, 1.0, high_open=True,
-                      help="chance that a value is zeroed in training"),
-        )),
-        LayerKind("BatchNorm1d", "bn", "normalises each feature over the batch", (
-            _features("num_features", "features of the incoming vector"),
-        )),
-        LayerKind("BatchNorm2d", "bn", "normalises each channel over the batch", (
-            _channels("num_features", "channels of the incoming image"),
-        )),
+        LayerKind(
+            "Dropout",
+            "dropout",
+            "in training, zeroes values at random (eval: no-op)",
+            (
+                ParamInfo(
+                    "p",
+                    "float",
+                    0.5,
+                    0.0,
+                    1.0,
+                    high_open=True,
+                    help="chance that a value is zeroed in training",
+                ),
+            ),
+        ),
+        LayerKind(
+            "BatchNorm1d",
+            "bn",
+            "normalises each feature over the batch",
+            (_features("num_features", "features of the incoming vector"),),
+        ),
+        LayerKind(
+            "BatchNorm2d",
+            "bn",
+            "normalises each channel over the batch",
+            (_channels("num_features", "channels of the incoming image"),),
+        ),
         LayerKind("Flatten", "flatten", "lays channels x height x width out as one vector"),
         LayerKind("Residual", "block", "runs its layers as f and returns x + f(x)"),
     ]

@@ -16,17 +16,17 @@ from explorer.builder.weights import check_state_dict, expected_state
 
 UNSUPPORTED_PRESETS: dict[str, str] = {
     "conditional": "its forward() has an `if`: the extra layer runs only on the deep path, "
-                   "which depends on the input. A layer list always runs every layer.",
+    "which depends on the input. A layer list always runs every layer.",
 }
 
 PRESET_NOTES: dict[str, str] = {
     "autoencoder": "The preset ends by reshaping its 784 outputs to 1×28×28 "
-                   "(x.view(-1, 1, 28, 28)); the palette has no reshape layer, so this version "
-                   "returns the same 784 numbers flat.",
+    "(x.view(-1, 1, 28, 28)); the palette has no reshape layer, so this version "
+    "returns the same 784 numbers flat.",
     "cnn": "The preset calls one MaxPool2d twice; here each pooling step is its own layer "
-           "(pooling has no weights, so nothing changes).",
+    "(pooling has no weights, so nothing changes).",
     "skip": "The preset's block computes relu(x + f(x)); here that is a Residual block "
-            "followed by a ReLU.",
+    "followed by a ReLU.",
 }
 
 
@@ -35,8 +35,9 @@ def _linear(i: int, o: int) -> LayerSpec:
 
 
 def _conv(i: int, o: int) -> LayerSpec:
-    return LayerSpec("Conv2d", {"in_channels": i, "out_channels": o, "kernel_size": 3,
-                                "padding": 1})
+    return LayerSpec(
+        "Conv2d", {"in_channels": i, "out_channels": o, "kernel_size": 3, "padding": 1}
+    )
 
 
 def _bn2d(n: int) -> LayerSpec:
@@ -49,16 +50,50 @@ _LAYERS: dict[str, tuple[LayerSpec, ...]] = {
     "simple_nn": (_linear(3, 4), _RELU, _linear(4, 1)),
     "forward_demo": (_linear(2, 3), _RELU, _linear(3, 1)),
     "mlp": (_FLAT, _linear(784, 128), _RELU, _linear(128, 10)),
-    "cnn": (_conv(1, 32), _RELU, _POOL, _conv(32, 64), _RELU, _POOL, _FLAT,
-            _linear(64 * 7 * 7, 128), _RELU, LayerSpec("Dropout", {"p": 0.25}),
-            _linear(128, 10)),
-    "autoencoder": (_FLAT, _linear(784, 128), _RELU, _linear(128, 32),  # the encoder
-                    _linear(32, 128), _RELU, _linear(128, 784)),  # the decoder
-    "skip": (_conv(1, 16), _RELU, _POOL,
-             LayerSpec("Residual", {}, (_conv(16, 16), _RELU, _conv(16, 16))), _RELU,
-             _POOL, _FLAT, _linear(16 * 7 * 7, 10)),
-    "bn_cnn": (_conv(1, 16), _bn2d(16), _RELU, _POOL, _conv(16, 32), _bn2d(32), _RELU, _POOL,
-               _FLAT, _linear(32 * 7 * 7, 10)),
+    "cnn": (
+        _conv(1, 32),
+        _RELU,
+        _POOL,
+        _conv(32, 64),
+        _RELU,
+        _POOL,
+        _FLAT,
+        _linear(64 * 7 * 7, 128),
+        _RELU,
+        LayerSpec("Dropout", {"p": 0.25}),
+        _linear(128, 10),
+    ),
+    "autoencoder": (
+        _FLAT,
+        _linear(784, 128),
+        _RELU,
+        _linear(128, 32),  # the encoder
+        _linear(32, 128),
+        _RELU,
+        _linear(128, 784),
+    ),  # the decoder
+    "skip": (
+        _conv(1, 16),
+        _RELU,
+        _POOL,
+        LayerSpec("Residual", {}, (_conv(16, 16), _RELU, _conv(16, 16))),
+        _RELU,
+        _POOL,
+        _FLAT,
+        _linear(16 * 7 * 7, 10),
+    ),
+    "bn_cnn": (
+        _conv(1, 16),
+        _bn2d(16),
+        _RELU,
+        _POOL,
+        _conv(16, 32),
+        _bn2d(32),
+        _RELU,
+        _POOL,
+        _FLAT,
+        _linear(32 * 7 * 7, 10),
+    ),
 }
 
 
@@ -70,11 +105,13 @@ def convertible_presets() -> list[str]:
 def from_preset(name: str) -> NetworkSpec:
     """The spec of a preset; ValueError for one the palette cannot express, saying why."""
     if name in UNSUPPORTED_PRESETS:
-        raise ValueError(f"the {name!r} preset cannot open in the builder: "
-                         f"{UNSUPPORTED_PRESETS[name]}")
+        raise ValueError(
+            f"the {name!r} preset cannot open in the builder: {UNSUPPORTED_PRESETS[name]}"
+        )
     if name not in zoo.PRESETS or name not in _LAYERS:
-        raise ValueError(f"unknown preset {name!r}; choose one of "
-                         f"{', '.join(convertible_presets())}")
+        raise ValueError(
+            f"unknown preset {name!r}; choose one of {', '.join(convertible_presets())}"
+        )
     preset = zoo.PRESETS[name]
     features = preset.input_shape[0] if preset.input_kind == "vector" else None
     return NetworkSpec(name, preset.input_kind, features, _LAYERS[name])
@@ -90,6 +127,7 @@ def preset_weights(name: str, pretrained: bool = True) -> dict[str, torch.Tensor
     source = zoo.load_model(name, pretrained=pretrained).state_dict()
     target = list(expected_state(spec))
     if len(source) != len(target):
-        raise ValueError(f"the {name!r} preset has {len(source)} tensors but its spec has "
-                         f"{len(target)}")
+        raise ValueError(
+            f"the {name!r} preset has {len(source)} tensors but its spec has {len(target)}"
+        )
     return check_state_dict(spec, dict(zip(target, source.values(), strict=True)))

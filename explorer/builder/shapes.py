@@ -71,9 +71,13 @@ def analyse(spec: NetworkSpec) -> NetworkReport:
     reports, out = walker.run(spec.layers, spec.input_shape, _INPUT, (), "", start)
     first = next((r for r in _flat(reports) if r.error), None)
     return NetworkReport(
-        spec.input_shape, tuple(reports), None if first else out,
+        spec.input_shape,
+        tuple(reports),
+        None if first else out,
         sum(parameter_count(layer) for layer in spec.layers),
-        walker.activations, walker.multiply_adds, first,
+        walker.activations,
+        walker.multiply_adds,
+        first,
     )
 
 
@@ -114,20 +118,35 @@ class _Walker:
     multiply_adds: int = 0
     failed: bool = False
 
-    def run(self, layers: Sequence[LayerSpec], shape: Shape | None, origin: str, path: LayerPath,
-            prefix: str, start: str) -> tuple[list[LayerReport], Shape | None]:
+    def run(
+        self,
+        layers: Sequence[LayerSpec],
+        shape: Shape | None,
+        origin: str,
+        path: LayerPath,
+        prefix: str,
+        start: str,
+    ) -> tuple[list[LayerReport], Shape | None]:
         reports = []
         previous = None
         for i, (name, layer) in enumerate(zip(layer_names(layers), layers, strict=True)):
             after = f"{layer.kind} after {previous}" if previous else f"{layer.kind} on {start}"
-            report, shape, origin = self.layer(layer, (*path, i), prefix + name, shape, origin,
-                                               after)
+            report, shape, origin = self.layer(
+                layer, (*path, i), prefix + name, shape, origin, after
+            )
             reports.append(report)
             previous = layer.kind
         return reports, shape
 
-    def layer(self, layer: LayerSpec, path: LayerPath, name: str, shape: Shape | None, origin: str,
-              after: str) -> tuple[LayerReport, Shape | None, str]:
+    def layer(
+        self,
+        layer: LayerSpec,
+        path: LayerPath,
+        name: str,
+        shape: Shape | None,
+        origin: str,
+        after: str,
+    ) -> tuple[LayerReport, Shape | None, str]:
         count = parameter_count(layer)
         if layer.kind == "Residual":
             return self.block(layer, path, name, shape, origin)
@@ -139,53 +158,80 @@ class _Walker:
         error = result.error or self._over_limits(result)
         if error:
             self.failed = True
-            return (LayerReport(path, name, layer.kind, shape, None, count, error, result.fix),
-                    None, origin)
-        return (LayerReport(path, name, layer.kind, shape, result.shape, count),
-                result.shape, result.origin)
+            return (
+                LayerReport(path, name, layer.kind, shape, None, count, error, result.fix),
+                None,
+                origin,
+            )
+        return (
+            LayerReport(path, name, layer.kind, shape, result.shape, count),
+            result.shape,
+            result.origin,
+        )
 
-    def block(self, layer: LayerSpec, path: LayerPath, name: str, shape: Shape | None,
-              origin: str) -> tuple[LayerReport, Shape | None, str]:
+    def block(
+        self, layer: LayerSpec, path: LayerPath, name: str, shape: Shape | None, origin: str
+    ) -> tuple[LayerReport, Shape | None, str]:
         count = parameter_count(layer)
         live = shape if not self.failed else None
-        children, out = self.run(layer.children, live, origin, path, name + ".",
-                                 "the block's input")
+        children, out = self.run(
+            layer.children, live, origin, path, name + ".", "the block's input"
+        )
         if self.failed or live is None:
-            report = LayerReport(path, name, layer.kind, live, None, count,
-                                 children=tuple(children))
+            report = LayerReport(
+                path, name, layer.kind, live, None, count, children=tuple(children)
+            )
             return report, None, origin
         error = None
         if not layer.children:
-            error = ("the residual block is empty: add layers inside it (it returns x + f(x), "
-                     "and its layers are f)")
+            error = (
+                "the residual block is empty: add layers inside it (it returns x + f(x), "
+                "and its layers are f)"
+            )
         elif out != live:
-            error = (f"the residual block's output is {shape_text(out)} but its input is "
-                     f"{shape_text(live)}: the block must keep the shape to add x + f(x); "
-                     f"{_keep_hint(live, out)}")
+            error = (
+                f"the residual block's output is {shape_text(out)} but its input is "
+                f"{shape_text(live)}: the block must keep the shape to add x + f(x); "
+                f"{_keep_hint(live, out)}"
+            )
         else:
             error = self._over_limits(_Result(live, origin, activations=math.prod(live)))
         if error:
             self.failed = True
-            return LayerReport(path, name, layer.kind, live, None, count, error,
-                               children=tuple(children)), None, origin
-        return (LayerReport(path, name, layer.kind, live, live, count, children=tuple(children)),
-                live, f"the output of {name}")
+            return (
+                LayerReport(
+                    path, name, layer.kind, live, None, count, error, children=tuple(children)
+                ),
+                None,
+                origin,
+            )
+        return (
+            LayerReport(path, name, layer.kind, live, live, count, children=tuple(children)),
+            live,
+            f"the output of {name}",
+        )
 
     def _over_limits(self, result: _Result) -> str | None:
         """Charge this layer's cost; a message if it takes the network over a class limit."""
         if self.parameters > MAX_PARAMETERS:
-            return (f"this layer brings the network to {self.parameters:,} parameters, over the "
-                    f"class limit of {MAX_PARAMETERS:,}: use fewer features or channels")
+            return (
+                f"this layer brings the network to {self.parameters:,} parameters, over the "
+                f"class limit of {MAX_PARAMETERS:,}: use fewer features or channels"
+            )
         self.activations += result.activations
         if self.activations > MAX_ACTIVATIONS:
-            return (f"this layer's output brings the values kept for one example to "
-                    f"{self.activations:,}, over the limit of {MAX_ACTIVATIONS:,}: use fewer "
-                    f"channels, or pool earlier")
+            return (
+                f"this layer's output brings the values kept for one example to "
+                f"{self.activations:,}, over the limit of {MAX_ACTIVATIONS:,}: use fewer "
+                f"channels, or pool earlier"
+            )
         self.multiply_adds += result.multiply_adds
         if self.multiply_adds > MAX_MULTIPLY_ADDS:
-            return (f"this layer brings the work for one example to {self.multiply_adds:,} "
-                    f"multiply-adds, over the limit of {MAX_MULTIPLY_ADDS:,}: use fewer channels, "
-                    f"a smaller kernel, or pool earlier")
+            return (
+                f"this layer brings the work for one example to {self.multiply_adds:,} "
+                f"multiply-adds, over the limit of {MAX_MULTIPLY_ADDS:,}: use fewer channels, "
+                f"a smaller kernel, or pool earlier"
+            )
         return None
 
 
@@ -210,20 +256,28 @@ def _infer(layer: LayerSpec, shape: Shape, origin: str, after: str, name: str) -
         return _pool(layer, shape, origin)
     if kind == "BatchNorm1d":
         if len(shape) != 1:
-            return _fail(f"BatchNorm1d needs a vector input, but the input here is "
-                         f"{describe_shape(shape)}: use BatchNorm2d after convolutions")
+            return _fail(
+                f"BatchNorm1d needs a vector input, but the input here is "
+                f"{describe_shape(shape)}: use BatchNorm2d after convolutions"
+            )
         if p["num_features"] != shape[0]:
-            return _fail(f"BatchNorm1d expects {shape[0]} features here ({origin}) but "
-                         f"num_features is {p['num_features']}: set num_features to "
-                         f"{shape[0]}", {"num_features": shape[0]})
+            return _fail(
+                f"BatchNorm1d expects {shape[0]} features here ({origin}) but "
+                f"num_features is {p['num_features']}: set num_features to "
+                f"{shape[0]}",
+                {"num_features": shape[0]},
+            )
         return _ok(shape, origin)
     if kind == "BatchNorm2d":
         if len(shape) != 3:
             return _fail(_needs_image(kind, shape, origin, "use BatchNorm1d for vectors"))
         if p["num_features"] != shape[0]:
-            return _fail(f"BatchNorm2d expects {shape[0]} channels here (the input is "
-                         f"{shape_text(shape)}) but num_features is {p['num_features']}: set "
-                         f"num_features to {shape[0]}", {"num_features": shape[0]})
+            return _fail(
+                f"BatchNorm2d expects {shape[0]} channels here (the input is "
+                f"{shape_text(shape)}) but num_features is {p['num_features']}: set "
+                f"num_features to {shape[0]}",
+                {"num_features": shape[0]},
+            )
         return _ok(shape, origin)
     if kind == "Flatten":
         flat = (math.prod(shape),)
@@ -234,28 +288,37 @@ def _infer(layer: LayerSpec, shape: Shape, origin: str, after: str, name: str) -
 def _linear(p: dict, shape: Shape, origin: str, after: str, name: str) -> _Result:
     if len(shape) == 3:
         c, h, w = shape
-        return _fail(f"{after} needs a Flatten first: the input here is {shape_text(shape)}. "
-                     f"Add a Flatten before it; then in_features should be {c}*{h}*{w} = "
-                     f"{c * h * w}")
+        return _fail(
+            f"{after} needs a Flatten first: the input here is {shape_text(shape)}. "
+            f"Add a Flatten before it; then in_features should be {c}*{h}*{w} = "
+            f"{c * h * w}"
+        )
     features = shape[0]
     if p["in_features"] != features:
-        return _fail(f"Linear expects {features} input features here ({origin}) but "
-                     f"in_features is {p['in_features']}: set in_features to {features}",
-                     {"in_features": features})
+        return _fail(
+            f"Linear expects {features} input features here ({origin}) but "
+            f"in_features is {p['in_features']}: set in_features to {features}",
+            {"in_features": features},
+        )
     out = p["out_features"]
     return _ok((out,), f"out_features of {name}", multiply_adds=features * out)
 
 
 def _conv(p: dict, shape: Shape, origin: str) -> _Result:
     if len(shape) != 3:
-        return _fail(_needs_image("Conv2d", shape, origin,
-                                  "convolutions must come before Flatten and Linear"))
+        return _fail(
+            _needs_image(
+                "Conv2d", shape, origin, "convolutions must come before Flatten and Linear"
+            )
+        )
     c, h, w = shape
     k, s, pad = p["kernel_size"], p["stride"], p["padding"]
     if p["in_channels"] != c:
-        return _fail(f"Conv2d expects {c} input channels here (the input is {shape_text(shape)}) "
-                     f"but in_channels is {p['in_channels']}: set in_channels to {c}",
-                     {"in_channels": c})
+        return _fail(
+            f"Conv2d expects {c} input channels here (the input is {shape_text(shape)}) "
+            f"but in_channels is {p['in_channels']}: set in_channels to {c}",
+            {"in_channels": c},
+        )
     if k > min(h, w) + 2 * pad:
         return _fail(_kernel_too_big(k, h, w, pad), {"kernel_size": min(h, w) + 2 * pad})
     oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
@@ -266,18 +329,23 @@ def _conv(p: dict, shape: Shape, origin: str) -> _Result:
 def _pool(layer: LayerSpec, shape: Shape, origin: str) -> _Result:
     kind, p = layer.kind, layer.params
     if len(shape) != 3:
-        return _fail(_needs_image(kind, shape, origin,
-                                  "pooling must come before Flatten and Linear"))
+        return _fail(
+            _needs_image(kind, shape, origin, "pooling must come before Flatten and Linear")
+        )
     c, h, w = shape
     k, pad = p["kernel_size"], p["padding"]
     s = p["stride"] or k
     if pad > k // 2:
-        return _fail(f"padding {pad} is more than half of kernel_size {k}: {kind} allows at "
-                     f"most {k // 2}", {"padding": k // 2})
+        return _fail(
+            f"padding {pad} is more than half of kernel_size {k}: {kind} allows at most {k // 2}",
+            {"padding": k // 2},
+        )
     oh, ow = _out_size(h, k, s, pad), _out_size(w, k, s, pad)
     if oh < 1 or ow < 1:
-        return _fail(f"{layer_call(layer)} would shrink {h}×{w} to {max(oh, 0)}×{max(ow, 0)}: "
-                     f"remove it, or use kernel_size {min(h, w) + 2 * pad} or less")
+        return _fail(
+            f"{layer_call(layer)} would shrink {h}×{w} to {max(oh, 0)}×{max(ow, 0)}: "
+            f"remove it, or use kernel_size {min(h, w) + 2 * pad} or less"
+        )
     return _ok((c, oh, ow), origin)
 
 
@@ -290,20 +358,28 @@ def _kernel_too_big(k: int, h: int, w: int, pad: int) -> str:
     side = min(h, w)
     need = math.ceil((k - side) / 2)
     if pad:
-        return (f"kernel {k} is bigger than the {h}×{w} input even with padding {pad} "
-                f"({h + 2 * pad}×{w + 2 * pad}): use kernel_size {side + 2 * pad} or less, "
-                f"or padding {need} or more")
-    return (f"kernel {k} is bigger than the {h}×{w} input: use kernel_size {side} or less, "
-            f"or padding {need} or more")
+        return (
+            f"kernel {k} is bigger than the {h}×{w} input even with padding {pad} "
+            f"({h + 2 * pad}×{w + 2 * pad}): use kernel_size {side + 2 * pad} or less, "
+            f"or padding {need} or more"
+        )
+    return (
+        f"kernel {k} is bigger than the {h}×{w} input: use kernel_size {side} or less, "
+        f"or padding {need} or more"
+    )
 
 
 def _needs_image(kind: str, shape: Shape, origin: str, advice: str) -> str:
     if origin == _INPUT:
-        return (f"{kind} needs an image-shaped input (channels×height×width), but this "
-                f"network's input is {describe_shape(shape)}: choose the image input, or "
-                f"remove it")
-    return (f"{kind} needs an image-shaped input (channels×height×width), but the input here "
-            f"is {describe_shape(shape)}: {advice}")
+        return (
+            f"{kind} needs an image-shaped input (channels×height×width), but this "
+            f"network's input is {describe_shape(shape)}: choose the image input, or "
+            f"remove it"
+        )
+    return (
+        f"{kind} needs an image-shaped input (channels×height×width), but the input here "
+        f"is {describe_shape(shape)}: {advice}"
+    )
 
 
 def _keep_hint(before: Shape, after: Shape | None) -> str:
@@ -312,8 +388,10 @@ def _keep_hint(before: Shape, after: Shape | None) -> str:
     if len(before) == 1:
         return f"make the last Linear inside it output {before[0]} features"
     if after[1:] != before[1:]:
-        return ("keep the size inside it: stride 1 with padding = kernel_size // 2, "
-                "and pool outside the block")
+        return (
+            "keep the size inside it: stride 1 with padding = kernel_size // 2, "
+            "and pool outside the block"
+        )
     return f"make its layers end with {before[0]} channels"
 
 

@@ -33,8 +33,10 @@ INPUT_KINDS = ("image", "vector")
 # (Cyrillic "а" for Latin "a") and two spellings of "é", so two names that look the same on a
 # shared server could open different networks; and names become download file names.
 _NAME = re.compile(r"[A-Za-z0-9 _-]+")
-NAME_RULE = (f"the letters A–Z and a–z (no accents), digits, spaces, - and _, up to "
-             f"{MAX_NAME_CHARS} characters")
+NAME_RULE = (
+    f"the letters A–Z and a–z (no accents), digits, spaces, - and _, up to "
+    f"{MAX_NAME_CHARS} characters"
+)
 
 LayerPath = tuple[int, ...]  # where a layer sits: (2,) the third layer, (2, 0) the first inside it
 
@@ -47,12 +49,13 @@ def clean_name(name: Any) -> str:
     if not tidy:
         raise ValueError("the name is empty: give the network a name")
     if len(tidy) > MAX_NAME_CHARS:
-        raise ValueError(f"the name is {len(tidy)} characters long; "
-                         f"use at most {MAX_NAME_CHARS}")
+        raise ValueError(f"the name is {len(tidy)} characters long; use at most {MAX_NAME_CHARS}")
     if not _NAME.fullmatch(tidy):
         bad = sorted({c for c in tidy if not _NAME.fullmatch(c)})
-        raise ValueError(f"a name may use only {NAME_RULE}; {brief(tidy)} has "
-                         f"{', '.join(repr(c) for c in bad[:5])}")
+        raise ValueError(
+            f"a name may use only {NAME_RULE}; {brief(tidy)} has "
+            f"{', '.join(repr(c) for c in bad[:5])}"
+        )
     return tidy
 
 
@@ -70,8 +73,9 @@ class LayerSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in PALETTE:
-            raise ValueError(f"unknown layer kind {brief(self.kind)}; "
-                             f"choose one of {', '.join(PALETTE)}")
+            raise ValueError(
+                f"unknown layer kind {brief(self.kind)}; choose one of {', '.join(PALETTE)}"
+            )
         object.__setattr__(self, "params", _check_params(self.kind, self.params))
         if not isinstance(self.children, (tuple, list)):
             raise ValueError(f"children must be a list of layers, not {json_type(self.children)}")
@@ -80,14 +84,20 @@ class LayerSpec:
             raise ValueError(f"only a Residual block holds layers; {self.kind} cannot")
         for child in children:
             if not isinstance(child, LayerSpec):
-                raise ValueError(f"a layer inside a block must be a LayerSpec, not {json_type(child)}")
+                raise ValueError(
+                    f"a layer inside a block must be a LayerSpec, not {json_type(child)}"
+                )
         object.__setattr__(self, "children", children)
         if self.depth > MAX_DEPTH:
-            raise ValueError(f"residual blocks are nested {self.depth} deep; "
-                             f"at most {MAX_DEPTH} levels are allowed")
+            raise ValueError(
+                f"residual blocks are nested {self.depth} deep; "
+                f"at most {MAX_DEPTH} levels are allowed"
+            )
         if self.size > MAX_LAYERS:
-            raise ValueError(f"a network may have at most {MAX_LAYERS} layers, "
-                             f"counting those inside blocks; this has {self.size}")
+            raise ValueError(
+                f"a network may have at most {MAX_LAYERS} layers, "
+                f"counting those inside blocks; this has {self.size}"
+            )
 
     @property
     def depth(self) -> int:
@@ -120,8 +130,9 @@ class NetworkSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_name(self.name))
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be 'image' or 'vector', "
-                             f"not {brief(self.input_kind)}")
+            raise ValueError(
+                f"input_kind must be 'image' or 'vector', not {brief(self.input_kind)}"
+            )
         if self.input_kind == "image":
             if self.input_features is not None:
                 raise ValueError("an image input is always 1x28x28: leave input_features empty")
@@ -136,8 +147,10 @@ class NetworkSpec:
         object.__setattr__(self, "layers", layers)
         count = sum(layer.size for layer in layers)
         if count > MAX_LAYERS:
-            raise ValueError(f"a network may have at most {MAX_LAYERS} layers, "
-                             f"counting those inside blocks; this has {count}")
+            raise ValueError(
+                f"a network may have at most {MAX_LAYERS} layers, "
+                f"counting those inside blocks; this has {count}"
+            )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -158,6 +171,7 @@ class NetworkSpec:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
+
 # --- names and paths -------------------------------------------------------------------------
 
 
@@ -172,8 +186,9 @@ def layer_names(layers: Sequence[LayerSpec]) -> list[str]:
     return names
 
 
-def walk(layers: Sequence[LayerSpec], path: LayerPath = (),
-         prefix: str = "") -> Iterator[tuple[LayerPath, str, LayerSpec]]:
+def walk(
+    layers: Sequence[LayerSpec], path: LayerPath = (), prefix: str = ""
+) -> Iterator[tuple[LayerPath, str, LayerSpec]]:
     """Every layer, depth first: its path, its dotted module name ("block1.conv2"), the spec."""
     for i, (name, layer) in enumerate(zip(layer_names(layers), layers, strict=True)):
         dotted = f"{prefix}{name}"
@@ -280,6 +295,14 @@ def brief(value: Any) -> str:
 
 
 def json_type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
-             int: "a number", float: "a number", type(None): "null", tuple: "a list"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+        tuple: "a list",
+    }
     return names.get(type(value), type(value).__name__)

@@ -46,13 +46,18 @@ def import_spec_json(text: str | bytes) -> NetworkSpec:
     if len(text) > MAX_JSON_CHARS:
         raise ValueError(_too_long(len(text)))
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys,
-                          parse_constant=_no_constants, parse_int=_whole_number)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constants,
+            parse_int=_whole_number,
+        )
     except RecursionError as e:  # "[[[[...": the decoder recurses once per level
         raise ValueError("the JSON is nested far too deeply to be a network") from e
     except json.JSONDecodeError as e:
-        raise ValueError(f"this is not valid JSON: {e.msg} (line {e.lineno}, "
-                         f"column {e.colno})") from e
+        raise ValueError(
+            f"this is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+        ) from e
     return spec_from_dict(data)
 
 
@@ -60,14 +65,22 @@ def spec_from_dict(data: Any) -> NetworkSpec:
     """Validate JSON-like data (as ``json.loads`` gives it); ValueError names the bad part."""
     if not isinstance(data, dict):
         raise ValueError(f"a network must be a JSON object, not {json_type(data)}")
-    _check_keys("the network", data,
-                {"name", "input_kind", "input_features", "layers"}, {"format", "version"})
+    _check_keys(
+        "the network",
+        data,
+        {"name", "input_kind", "input_features", "layers"},
+        {"format", "version"},
+    )
     if "format" in data and data["format"] != FORMAT:
-        raise ValueError(f"this is not a network file from the builder (format should be "
-                         f"{FORMAT!r}, not {brief(data['format'])})")
+        raise ValueError(
+            f"this is not a network file from the builder (format should be "
+            f"{FORMAT!r}, not {brief(data['format'])})"
+        )
     if "version" in data and (type(data["version"]) is not int or data["version"] != VERSION):
-        raise ValueError(f"this network file has version {brief(data['version'])}; "
-                         f"this builder reads version {VERSION}")
+        raise ValueError(
+            f"this network file has version {brief(data['version'])}; "
+            f"this builder reads version {VERSION}"
+        )
     layers = _layers_from(data["layers"], (), depth=0)
     return NetworkSpec(data["name"], data["input_kind"], data["input_features"], tuple(layers))
 
@@ -77,8 +90,9 @@ def _layers_from(raw: Any, path: LayerPath, depth: int) -> list[LayerSpec]:
     if not isinstance(raw, list):
         raise ValueError(f"the layers {where} must be a list, not {json_type(raw)}")
     if len(raw) > MAX_LAYERS:  # checked before looking inside, so a huge list costs nothing
-        raise ValueError(f"a network may have at most {MAX_LAYERS} layers; "
-                         f"{where} there are {len(raw)}")
+        raise ValueError(
+            f"a network may have at most {MAX_LAYERS} layers; {where} there are {len(raw)}"
+        )
     return [_layer_from(item, (*path, i), depth) for i, item in enumerate(raw)]
 
 
@@ -112,8 +126,9 @@ def _check_keys(what: str, data: dict, required: set[str], optional: set[str]) -
     for key in data:
         if key not in required and key not in optional:
             allowed = ", ".join(sorted(required | optional))
-            raise ValueError(f"{what} has an unexpected field {brief(key)}; "
-                             f"the fields are {allowed}")
+            raise ValueError(
+                f"{what} has an unexpected field {brief(key)}; the fields are {allowed}"
+            )
     for key in sorted(required):
         if key not in data:
             raise ValueError(f"{what} is missing the field {key!r}")
@@ -135,11 +150,12 @@ def _no_constants(token: str) -> Any:
 def _whole_number(token: str) -> int:
     digits = len(token.lstrip("-"))
     if digits > MAX_INT_DIGITS:
-        raise ValueError(f"the JSON has a whole number {digits:,} digits long, far too large "
-                         f"for any setting of a network")
+        raise ValueError(
+            f"the JSON has a whole number {digits:,} digits long, far too large "
+            f"for any setting of a network"
+        )
     return int(token)
 
 
 def _too_long(n: int) -> str:
-    return (f"the file is too long ({n:,} characters); a network JSON has at most "
-            f"{MAX_JSON_CHARS:,}")
+    return f"the file is too long ({n:,} characters); a network JSON has at most {MAX_JSON_CHARS:,}"

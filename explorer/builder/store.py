@@ -37,8 +37,15 @@ from explorer.classroom.db import (
     default_data_dir,
 )
 
-__all__ = ["DATA_DIR_ENV", "DB_NAME", "NetworkStore", "Owner", "SavedNetwork", "StoreError",
-           "default_data_dir"]
+__all__ = [
+    "DATA_DIR_ENV",
+    "DB_NAME",
+    "NetworkStore",
+    "Owner",
+    "SavedNetwork",
+    "StoreError",
+    "default_data_dir",
+]
 
 Role = Literal["teacher", "student", "nobody"]
 
@@ -73,7 +80,8 @@ class Owner:
         if saved.owner_role == self.role and saved.owner == self.id:
             return "yours"
         return {"teacher": "the teacher's", "student": "another student's"}.get(
-            saved.owner_role, "saved before networks had owners: only the teacher can replace it")
+            saved.owner_role, "saved before networks had owners: only the teacher can replace it"
+        )
 
 
 NOBODY = Owner("nobody")
@@ -97,18 +105,29 @@ class SavedNetwork:
 class NetworkStore:
     """Saved networks (spec + weights) by name; names ignore upper/lower case."""
 
-    def __init__(self, directory: str | os.PathLike | None = None, *,
-                 database: Database | None = None):
-        self.db = database if database is not None else SQLiteDatabase(
-            directory if directory is not None else default_data_dir())
+    def __init__(
+        self, directory: str | os.PathLike | None = None, *, database: Database | None = None
+    ):
+        self.db = (
+            database
+            if database is not None
+            else SQLiteDatabase(directory if directory is not None else default_data_dir())
+        )
 
     @property
     def path(self):
         """The SQLite file (None on PostgreSQL)."""
         return getattr(self.db, "path", None)
 
-    def save(self, name: str, spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor], *,
-             overwrite: bool = False, owner: Owner = NOBODY) -> SavedNetwork:
+    def save(
+        self,
+        name: str,
+        spec: NetworkSpec,
+        state_dict: Mapping[str, torch.Tensor],
+        *,
+        overwrite: bool = False,
+        owner: Owner = NOBODY,
+    ) -> SavedNetwork:
         """Store a network under ``name`` (the spec is renamed to match), owned by ``owner``.
 
         Raises:
@@ -124,37 +143,65 @@ class NetworkStore:
         check_buildable(spec)
         blob = export_weights(check_state_dict(spec, state_dict))
         report = analyse(spec)
-        entry = SavedNetwork(name, datetime.now(UTC), report.parameters, spec.layer_count,
-                             spec.input_kind, spec.input_features, report.output_shape or (),
-                             owner.role, owner.id)
-        row = (name, export_spec_json(spec), blob, hashlib.sha256(blob).hexdigest(),
-               entry.saved_at.timestamp(), entry.parameter_count, entry.layer_count,
-               entry.input_kind, entry.input_features, json.dumps(list(entry.output_shape)),
-               owner.role, owner.id)
+        entry = SavedNetwork(
+            name,
+            datetime.now(UTC),
+            report.parameters,
+            spec.layer_count,
+            spec.input_kind,
+            spec.input_features,
+            report.output_shape or (),
+            owner.role,
+            owner.id,
+        )
+        row = (
+            name,
+            export_spec_json(spec),
+            blob,
+            hashlib.sha256(blob).hexdigest(),
+            entry.saved_at.timestamp(),
+            entry.parameter_count,
+            entry.layer_count,
+            entry.input_kind,
+            entry.input_features,
+            json.dumps(list(entry.output_shape)),
+            owner.role,
+            owner.id,
+        )
         with self.db.write() as con:
             taken = self._entry(con, name)
             if taken is not None:
                 if not owner.may_replace(taken):
-                    raise ValueError(f"the name “{taken.name}” is taken: that network is "
-                                     f"{owner.whose(taken)} (names ignore upper/lower case); "
-                                     "choose another name")
+                    raise ValueError(
+                        f"the name “{taken.name}” is taken: that network is "
+                        f"{owner.whose(taken)} (names ignore upper/lower case); "
+                        "choose another name"
+                    )
                 if not overwrite:
-                    raise ValueError(f"a network called “{taken.name}” is already saved "
-                                     f"({owner.whose(taken)}; names ignore upper/lower case): "
-                                     "choose another name, or replace it")
+                    raise ValueError(
+                        f"a network called “{taken.name}” is already saved "
+                        f"({owner.whose(taken)}; names ignore upper/lower case): "
+                        "choose another name, or replace it"
+                    )
                 con.execute("DELETE FROM networks WHERE lower(name) = lower(?)", (name,))
-            con.execute("INSERT INTO networks (name, spec, weights, weights_sha256, saved_at, "
-                        "parameter_count, layer_count, input_kind, input_features, "
-                        "output_shape, owner_role, owner) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            con.execute(
+                "INSERT INTO networks (name, spec, weights, weights_sha256, saved_at, "
+                "parameter_count, layer_count, input_kind, input_features, "
+                "output_shape, owner_role, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
         return entry
 
     def load(self, name: str) -> tuple[NetworkSpec, dict[str, torch.Tensor]]:
         """The saved spec and its weights, checked against each other."""
         name = clean_name(name)
         with self.db.read() as con:
-            rows = con.execute("SELECT name, spec, weights, weights_sha256 FROM networks "
-                               "WHERE lower(name) = lower(?)", (name,))
+            rows = con.execute(
+                "SELECT name, spec, weights, weights_sha256 FROM networks "
+                "WHERE lower(name) = lower(?)",
+                (name,),
+            )
         if not rows:
             raise ValueError(f"no network called {name!r} is saved")
         stored_name, spec_json, blob, digest = rows[0]
@@ -193,22 +240,26 @@ class NetworkStore:
             if taken is None:
                 raise ValueError(f"no network called {name!r} is saved")
             if not owner.may_delete(taken):
-                raise ValueError(f"“{taken.name}” is {owner.whose(taken)}: only its owner or "
-                                 "the teacher can remove it")
+                raise ValueError(
+                    f"“{taken.name}” is {owner.whose(taken)}: only its owner or "
+                    "the teacher can remove it"
+                )
             con.execute("DELETE FROM networks WHERE lower(name) = lower(?)", (name,))
 
     @staticmethod
     def _entry(con, name: str) -> SavedNetwork | None:
-        rows = con.execute(f"SELECT {_ENTRY} FROM networks WHERE lower(name) = lower(?)",
-                           (name,))
+        rows = con.execute(f"SELECT {_ENTRY} FROM networks WHERE lower(name) = lower(?)", (name,))
         return _saved(rows[0]) if rows else None
 
 
-_ENTRY = ("name, saved_at, parameter_count, layer_count, input_kind, input_features, "
-          "output_shape, owner_role, owner")
+_ENTRY = (
+    "name, saved_at, parameter_count, layer_count, input_kind, input_features, "
+    "output_shape, owner_role, owner"
+)
 
 
 def _saved(row: tuple) -> SavedNetwork:
     n, t, p, c, k, f, shape, role, owner = row
-    return SavedNetwork(n, datetime.fromtimestamp(t, UTC), p, c, k, f, tuple(json.loads(shape)),
-                        role, owner)
+    return SavedNetwork(
+        n, datetime.fromtimestamp(t, UTC), p, c, k, f, tuple(json.loads(shape)), role, owner
+    )

@@ -40,13 +40,25 @@ class ToyDataset:
 TOY_DATASETS: dict[str, ToyDataset] = {
     d.name: d
     for d in [
-        ToyDataset("iris", "Iris flowers",
-                   "scikit-learn's load_iris(): 150 flowers of 3 species, 4 measurements in cm",
-                   4, 3, ("setosa", "versicolor", "virginica"),
-                   ("sepal length", "sepal width", "petal length", "petal width")),
-        ToyDataset("moons", "Two moons",
-                   "scikit-learn's make_moons(600, noise=0.2, random_state=0): two interleaved "
-                   "half circles", 2, 2, ("upper moon", "lower moon"), ("x", "y")),
+        ToyDataset(
+            "iris",
+            "Iris flowers",
+            "scikit-learn's load_iris(): 150 flowers of 3 species, 4 measurements in cm",
+            4,
+            3,
+            ("setosa", "versicolor", "virginica"),
+            ("sepal length", "sepal width", "petal length", "petal width"),
+        ),
+        ToyDataset(
+            "moons",
+            "Two moons",
+            "scikit-learn's make_moons(600, noise=0.2, random_state=0): two interleaved "
+            "half circles",
+            2,
+            2,
+            ("upper moon", "lower moon"),
+            ("x", "y"),
+        ),
     ]
 }
 
@@ -74,8 +86,9 @@ def load_toy(name: str) -> MnistSplit:
     else:
         raise ValueError(f"unknown toy data set {name!r}; choose one of {', '.join(TOY_DATASETS)}")
     rng = np.random.default_rng(SPLIT_SEED)
-    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:held_out]
-                           for c in np.unique(y)])
+    test = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == c))[:held_out] for c in np.unique(y)]
+    )
     train = rng.permutation(np.setdiff1d(np.arange(len(y)), test))
     test = rng.permutation(test)
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)

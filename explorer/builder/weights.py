@@ -51,8 +51,9 @@ def check_state_dict(spec: NetworkSpec, state: Any) -> dict[str, torch.Tensor]:
             parts.append(f"missing {_few(missing)}")
         if unexpected:
             parts.append(f"has {_few(unexpected)}, which this network does not")
-        raise ValueError(f"these weights belong to a different network: they are "
-                         f"{' and '.join(parts)}")
+        raise ValueError(
+            f"these weights belong to a different network: they are {' and '.join(parts)}"
+        )
     out = {}
     for key, (shape, dtype) in expected.items():
         value = state[key]
@@ -61,15 +62,21 @@ def check_state_dict(spec: NetworkSpec, state: Any) -> dict[str, torch.Tensor]:
         if value.layout != torch.strided or value.is_quantized:
             raise ValueError(f"{key!r} must be an ordinary dense tensor")
         if value.is_meta:  # map_location leaves them on "meta": shapes with no numbers behind
-            raise ValueError(f"{key!r} holds no values: it was saved from a model on PyTorch's "
-                             f"'meta' device, which has shapes but no weights")
+            raise ValueError(
+                f"{key!r} holds no values: it was saved from a model on PyTorch's "
+                f"'meta' device, which has shapes but no weights"
+            )
         if tuple(value.shape) != shape:
-            raise ValueError(f"{key!r} has shape {shape_text(tuple(value.shape)) or 'scalar'} "
-                             f"but this network needs {shape_text(shape) or 'a scalar'}: these "
-                             f"weights belong to a different network")
+            raise ValueError(
+                f"{key!r} has shape {shape_text(tuple(value.shape)) or 'scalar'} "
+                f"but this network needs {shape_text(shape) or 'a scalar'}: these "
+                f"weights belong to a different network"
+            )
         if value.dtype != dtype:
-            raise ValueError(f"{key!r} holds {str(value.dtype).removeprefix('torch.')} values "
-                             f"but this network needs {str(dtype).removeprefix('torch.')}")
+            raise ValueError(
+                f"{key!r} holds {str(value.dtype).removeprefix('torch.')} values "
+                f"but this network needs {str(dtype).removeprefix('torch.')}"
+            )
         value = value.detach().to("cpu").clone().contiguous()
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ValueError(f"{key!r} contains NaN or infinite values")
@@ -94,14 +101,18 @@ def import_weights(spec: NetworkSpec, data: bytes) -> dict[str, torch.Tensor]:
         raise ValueError(f"expected the bytes of a .pt file, not {type(data).__name__}")
     data = bytes(data)
     if len(data) > MAX_WEIGHTS_BYTES:
-        raise ValueError(f"the weights file is {len(data) / 2**20:.1f} MB; the limit is "
-                         f"{MAX_WEIGHTS_BYTES // 2**20} MB")
+        raise ValueError(
+            f"the weights file is {len(data) / 2**20:.1f} MB; the limit is "
+            f"{MAX_WEIGHTS_BYTES // 2**20} MB"
+        )
     _check_archive(data)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # any failure of an untrusted file is the file's fault
-        raise ValueError(f"the weights file could not be read ({type(e).__name__}): it is "
-                         f"damaged, or not a PyTorch .pt file of plain tensors") from None
+        raise ValueError(
+            f"the weights file could not be read ({type(e).__name__}): it is "
+            f"damaged, or not a PyTorch .pt file of plain tensors"
+        ) from None
     return check_state_dict(spec, state)
 
 
@@ -111,15 +122,20 @@ def _check_archive(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, EOFError, ValueError, OSError):
-        raise ValueError("this is not a .pt file saved by torch.save, or it was cut short "
-                         "(download it again)") from None
+        raise ValueError(
+            "this is not a .pt file saved by torch.save, or it was cut short (download it again)"
+        ) from None
     if len(entries) > MAX_ENTRIES:
-        raise ValueError(f"the weights file holds {len(entries):,} entries; too many for a "
-                         f"network of at most 50 layers")
+        raise ValueError(
+            f"the weights file holds {len(entries):,} entries; too many for a "
+            f"network of at most 50 layers"
+        )
     # a compressed entry could unpack to far more than the file's size (a zip bomb)
     if any(e.compress_type != zipfile.ZIP_STORED for e in entries):
-        raise ValueError("the weights file is compressed; torch.save never compresses, so it "
-                         "was not written by torch.save")
+        raise ValueError(
+            "the weights file is compressed; torch.save never compresses, so it "
+            "was not written by torch.save"
+        )
     if sum(e.file_size for e in entries) > MAX_WEIGHTS_BYTES:
         raise ValueError("the weights file unpacks to more than the size limit")
 

@@ -84,19 +84,41 @@ def headline(shares: list[Share], *, revealed: bool) -> str:
     return line
 
 
-def answers_csv(questions: Iterable[AskedQuestion],
-                answers: Mapping[int, list[Answer]]) -> str:
+def answers_csv(questions: Iterable[AskedQuestion], answers: Mapping[int, list[Answer]]) -> str:
     """Every answer of a class session, one row each. Anonymous: a browser appears as
     "student N" (numbered within the session) unless its student gave a nickname."""
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["question", "step", "kind", "prompt", "right answer", "student", "answer",
-                "correct", "changes", "answered at (UTC)"])
+    w.writerow(
+        [
+            "question",
+            "step",
+            "kind",
+            "prompt",
+            "right answer",
+            "student",
+            "answer",
+            "correct",
+            "changes",
+            "answered at (UTC)",
+        ]
+    )
     numbers: dict[str, int] = {}
     for q in questions:
         for a in answers.get(q.id, []):
             n = numbers.setdefault(a.browser, len(numbers) + 1)
-            w.writerow([q.id, q.step, q.kind, q.prompt, q.answer, a.nickname or f"student {n}",
-                        a.answer, "yes" if a.correct else "no", a.changes,
-                        datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d %H:%M:%S")])
+            w.writerow(
+                [
+                    q.id,
+                    q.step,
+                    q.kind,
+                    q.prompt,
+                    q.answer,
+                    a.nickname or f"student {n}",
+                    a.answer,
+                    "yes" if a.correct else "no",
+                    a.changes,
+                    datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                ]
+            )
     return out.getvalue()

@@ -89,21 +89,27 @@ class ClassStore:
 
     def add_teacher_token(self, token: str) -> None:
         with self.db.write() as con:
-            con.execute("INSERT INTO teacher_tokens VALUES (?, ?)", (token_hash(token),
-                                                                     self.clock()))
+            con.execute(
+                "INSERT INTO teacher_tokens VALUES (?, ?)", (token_hash(token), self.clock())
+            )
 
     def is_teacher_token(self, token: str | None) -> bool:
         if not token:
             return False
         with self.db.read() as con:
-            return bool(con.execute("SELECT 1 FROM teacher_tokens WHERE token_hash = ?",
-                                    (token_hash(token),)))
+            return bool(
+                con.execute(
+                    "SELECT 1 FROM teacher_tokens WHERE token_hash = ?", (token_hash(token),)
+                )
+            )
 
     def key_failures(self, who: str, within_s: float) -> list[float]:
         """When ``who`` gave a wrong key in the last ``within_s`` seconds, oldest first."""
         with self.db.read() as con:
-            rows = con.execute("SELECT at FROM key_failures WHERE who = ? AND at > ? "
-                               "ORDER BY at", (who, self.clock() - within_s))
+            rows = con.execute(
+                "SELECT at FROM key_failures WHERE who = ? AND at > ? ORDER BY at",
+                (who, self.clock() - within_s),
+            )
         return [r[0] for r in rows]
 
     def add_key_failure(self, who: str) -> None:
@@ -120,8 +126,10 @@ class ClassStore:
         with self.db.write() as con:
             taken = {r[0] for r in con.execute("SELECT code FROM classes")}
             code = _new_code(taken)
-            con.execute("INSERT INTO classes (code, leader, started_at) VALUES (?, ?, ?)",
-                        (code, leader, now))
+            con.execute(
+                "INSERT INTO classes (code, leader, started_at) VALUES (?, ?, ?)",
+                (code, leader, now),
+            )
         self._forget(code)
         return ClassInfo(code, leader, now, False, 0)
 
@@ -134,15 +142,25 @@ class ClassStore:
             if hit is not None and time.monotonic() - hit[0] <= max_age:
                 return hit[1]
         with self.db.read() as con:
-            rows = con.execute("SELECT code, leader, started_at, ended_at, version, view, "
-                               "drawing, question_id FROM classes WHERE code = ?", (code,))
+            rows = con.execute(
+                "SELECT code, leader, started_at, ended_at, version, view, "
+                "drawing, question_id FROM classes WHERE code = ?",
+                (code,),
+            )
             info = None
             if rows:
                 c, leader, started, ended, version, view, drawing, qid = rows[0]
                 question = self._question(con, qid) if qid is not None else None
-                info = ClassInfo(c, leader, started, ended is not None, version,
-                                 json.loads(view), bytes(drawing) if drawing else None,
-                                 question)
+                info = ClassInfo(
+                    c,
+                    leader,
+                    started,
+                    ended is not None,
+                    version,
+                    json.loads(view),
+                    bytes(drawing) if drawing else None,
+                    question,
+                )
         with self._cache_lock:
             if len(self._cache) > 256:
                 self._cache.clear()
@@ -152,25 +170,40 @@ class ClassStore:
     def running(self) -> list[ClassInfo]:
         """Classes not ended, newest first."""
         with self.db.read() as con:
-            codes = [r[0] for r in con.execute(
-                "SELECT code FROM classes WHERE ended_at IS NULL ORDER BY started_at DESC")]
+            codes = [
+                r[0]
+                for r in con.execute(
+                    "SELECT code FROM classes WHERE ended_at IS NULL ORDER BY started_at DESC"
+                )
+            ]
         return [c for c in map(self.get, codes) if c is not None]
 
     def take_over(self, code: str, leader: str) -> None:
         """``leader`` leads ``code`` from now on (a second teacher, or a new browser)."""
-        self._change(code, "UPDATE classes SET leader = ? WHERE code = ? AND ended_at IS NULL",
-                     (leader, code), None)
+        self._change(
+            code,
+            "UPDATE classes SET leader = ? WHERE code = ? AND ended_at IS NULL",
+            (leader, code),
+            None,
+        )
 
     def end(self, code: str, leader: str) -> None:
-        self._change(code, "UPDATE classes SET ended_at = ? WHERE code = ? AND leader = ? "
-                     "AND ended_at IS NULL", (self.clock(), code, leader), leader)
+        self._change(
+            code,
+            "UPDATE classes SET ended_at = ? WHERE code = ? AND leader = ? AND ended_at IS NULL",
+            (self.clock(), code, leader),
+            leader,
+        )
 
-    def publish(self, code: str, leader: str, view: dict[str, Any],
-                drawing: bytes | None) -> None:
+    def publish(self, code: str, leader: str, view: dict[str, Any], drawing: bytes | None) -> None:
         """The leader's view, for the followers: they apply it within their next poll."""
-        self._change(code, "UPDATE classes SET view = ?, drawing = ?, version = version + 1 "
-                     "WHERE code = ? AND leader = ? AND ended_at IS NULL",
-                     (json.dumps(view, sort_keys=True), drawing, code, leader), leader)
+        self._change(
+            code,
+            "UPDATE classes SET view = ?, drawing = ?, version = version + 1 "
+            "WHERE code = ? AND leader = ? AND ended_at IS NULL",
+            (json.dumps(view, sort_keys=True), drawing, code, leader),
+            leader,
+        )
 
     def _change(self, code: str, sql: str, params: tuple, leader: str | None) -> None:
         with self.db.write() as con:
@@ -187,8 +220,10 @@ class ClassStore:
         if info.ended:
             return f"class {code} has ended"
         if leader is not None and info.leader != leader:
-            return (f"another teacher now leads class {code}: take it over on the Teach page "
-                    "to lead it again")
+            return (
+                f"another teacher now leads class {code}: take it over on the Teach page "
+                "to lead it again"
+            )
         return f"class {code} could not be changed"
 
     def _forget(self, code: str) -> None:
@@ -219,8 +254,11 @@ class ClassStore:
         try:
             with self.db.write() as con:
                 for (c, s), at in beats.items():
-                    con.execute("INSERT INTO followers VALUES (?, ?, ?) ON CONFLICT (code, "
-                                "session) DO UPDATE SET seen_at = excluded.seen_at", (c, s, at))
+                    con.execute(
+                        "INSERT INTO followers VALUES (?, ?, ?) ON CONFLICT (code, "
+                        "session) DO UPDATE SET seen_at = excluded.seen_at",
+                        (c, s, at),
+                    )
         except Exception:
             with self._beat_lock:  # not lost: the next flush writes them
                 self._beats = {**beats, **self._beats}
@@ -235,23 +273,40 @@ class ClassStore:
     def follower_count(self, code: str) -> int:
         self.flush_heartbeats()
         with self.db.read() as con:
-            return con.execute("SELECT count(*) FROM followers WHERE code = ? AND seen_at > ?",
-                               (code, self.clock() - FOLLOW_TTL_S))[0][0]
+            return con.execute(
+                "SELECT count(*) FROM followers WHERE code = ? AND seen_at > ?",
+                (code, self.clock() - FOLLOW_TTL_S),
+            )[0][0]
 
     # --- questions and answers -------------------------------------------------------------
 
-    def ask(self, code: str, leader: str, *, step: int, kind: str, prompt: str,
-            options: tuple[str, ...], pass_id: str, answer: str) -> AskedQuestion:
+    def ask(
+        self,
+        code: str,
+        leader: str,
+        *,
+        step: int,
+        kind: str,
+        prompt: str,
+        options: tuple[str, ...],
+        pass_id: str,
+        answer: str,
+    ) -> AskedQuestion:
         """Put a question to the class; it replaces the open one (whose answers stay)."""
         now = self.clock()
         with self.db.write() as con:
-            rows = con.execute("INSERT INTO questions (code, asked_at, step, kind, prompt, "
-                               "options, pass_id, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                               "RETURNING id", (code, now, step, kind, prompt,
-                                                json.dumps(list(options)), pass_id, answer))
+            rows = con.execute(
+                "INSERT INTO questions (code, asked_at, step, kind, prompt, "
+                "options, pass_id, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (code, now, step, kind, prompt, json.dumps(list(options)), pass_id, answer),
+            )
             qid = rows[0][0]
-            con.execute("UPDATE classes SET question_id = ?, version = version + 1 "
-                        "WHERE code = ? AND leader = ? AND ended_at IS NULL", (qid, code, leader))
+            con.execute(
+                "UPDATE classes SET question_id = ?, version = version + 1 "
+                "WHERE code = ? AND leader = ? AND ended_at IS NULL",
+                (qid, code, leader),
+            )
             if not con.rowcount:
                 raise ValueError(self._why_not(code, leader))  # rolls the question back
         self._forget(code)
@@ -259,18 +314,23 @@ class ClassStore:
 
     def reveal(self, code: str, leader: str, question_id: int) -> None:
         with self.db.write() as con:
-            ok = con.execute("SELECT 1 FROM classes WHERE code = ? AND leader = ? AND "
-                             "ended_at IS NULL", (code, leader))
+            ok = con.execute(
+                "SELECT 1 FROM classes WHERE code = ? AND leader = ? AND ended_at IS NULL",
+                (code, leader),
+            )
             if ok:
-                con.execute("UPDATE questions SET revealed_at = ? WHERE id = ? AND code = ?",
-                            (self.clock(), question_id, code))
+                con.execute(
+                    "UPDATE questions SET revealed_at = ? WHERE id = ? AND code = ?",
+                    (self.clock(), question_id, code),
+                )
                 con.execute("UPDATE classes SET version = version + 1 WHERE code = ?", (code,))
         self._forget(code)
         if not ok:
             raise ValueError(self._why_not(code, leader))
 
-    def answer(self, question_id: int, browser: str, answer: str, correct: bool,
-               nickname: str = "") -> Answer:
+    def answer(
+        self, question_id: int, browser: str, answer: str, correct: bool, nickname: str = ""
+    ) -> Answer:
         """Record a student's answer (one per browser per question).
 
         Raises:
@@ -283,55 +343,84 @@ class ClassStore:
         nickname = " ".join(str(nickname).split())[:MAX_NICKNAME_CHARS]
         now = self.clock()
         with self.db.write() as con:
-            q = con.execute("SELECT q.revealed_at, c.question_id, c.ended_at FROM questions q "
-                            "JOIN classes c ON c.code = q.code WHERE q.id = ?", (question_id,))
+            q = con.execute(
+                "SELECT q.revealed_at, c.question_id, c.ended_at FROM questions q "
+                "JOIN classes c ON c.code = q.code WHERE q.id = ?",
+                (question_id,),
+            )
             if not q or q[0][0] is not None or q[0][1] != question_id or q[0][2] is not None:
-                raise ValueError("this question is closed: the teacher has revealed it or "
-                                 "moved on")
-            mine = con.execute("SELECT answer, changes, answered_at FROM answers WHERE "
-                               "question_id = ? AND browser = ?", (question_id, browser))
+                raise ValueError("this question is closed: the teacher has revealed it or moved on")
+            mine = con.execute(
+                "SELECT answer, changes, answered_at FROM answers WHERE "
+                "question_id = ? AND browser = ?",
+                (question_id, browser),
+            )
             if mine:
                 given, changes, at = mine[0]
                 if changes >= MAX_CHANGES:
-                    raise ValueError(f"you have changed your answer {MAX_CHANGES} times; "
-                                     f"“{given}” stands")
+                    raise ValueError(
+                        f"you have changed your answer {MAX_CHANGES} times; “{given}” stands"
+                    )
                 if now - at < MIN_ANSWER_GAP_S:
                     raise ValueError(f"one answer a second, please; “{given}” is recorded")
-                con.execute("UPDATE answers SET answer = ?, correct = ?, nickname = ?, "
-                            "changes = changes + 1, answered_at = ? WHERE question_id = ? AND "
-                            "browser = ?", (answer, int(correct), nickname, now, question_id,
-                                            browser))
+                con.execute(
+                    "UPDATE answers SET answer = ?, correct = ?, nickname = ?, "
+                    "changes = changes + 1, answered_at = ? WHERE question_id = ? AND "
+                    "browser = ?",
+                    (answer, int(correct), nickname, now, question_id, browser),
+                )
                 return Answer(question_id, browser, nickname, answer, correct, changes + 1, now)
-            count = con.execute("SELECT count(*) FROM answers WHERE question_id = ?",
-                                (question_id,))[0][0]
+            count = con.execute(
+                "SELECT count(*) FROM answers WHERE question_id = ?", (question_id,)
+            )[0][0]
             if count >= MAX_ANSWERS:
-                raise ValueError(f"this question already has {MAX_ANSWERS} answers; yours was "
-                                 "not counted")
-            con.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, 0, ?)",
-                        (question_id, browser, nickname, answer, int(correct), now))
+                raise ValueError(
+                    f"this question already has {MAX_ANSWERS} answers; yours was not counted"
+                )
+            con.execute(
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (question_id, browser, nickname, answer, int(correct), now),
+            )
         return Answer(question_id, browser, nickname, answer, correct, 0, now)
 
     def answers(self, question_id: int) -> list[Answer]:
         with self.db.read() as con:
-            rows = con.execute("SELECT question_id, browser, nickname, answer, correct, changes, "
-                               "answered_at FROM answers WHERE question_id = ? "
-                               "ORDER BY answered_at", (question_id,))
+            rows = con.execute(
+                "SELECT question_id, browser, nickname, answer, correct, changes, "
+                "answered_at FROM answers WHERE question_id = ? "
+                "ORDER BY answered_at",
+                (question_id,),
+            )
         return [Answer(q, b, n, a, bool(c), ch, t) for q, b, n, a, c, ch, t in rows]
 
     def questions(self, code: str) -> list[AskedQuestion]:
         """Every question put to ``code``, oldest first."""
         with self.db.read() as con:
-            ids = [r[0] for r in con.execute("SELECT id FROM questions WHERE code = ? "
-                                             "ORDER BY id", (code,))]
+            ids = [
+                r[0]
+                for r in con.execute("SELECT id FROM questions WHERE code = ? ORDER BY id", (code,))
+            ]
             return [self._question(con, i) for i in ids]
 
     @staticmethod
     def _question(con, qid: int) -> AskedQuestion:
-        (i, code, step, kind, prompt, options, pass_id, answer, asked, revealed), = con.execute(
+        ((i, code, step, kind, prompt, options, pass_id, answer, asked, revealed),) = con.execute(
             "SELECT id, code, step, kind, prompt, options, pass_id, answer, asked_at, "
-            "revealed_at FROM questions WHERE id = ?", (qid,))
-        return AskedQuestion(i, code, step, kind, prompt, tuple(json.loads(options)), pass_id,
-                             answer, asked, revealed is not None)
+            "revealed_at FROM questions WHERE id = ?",
+            (qid,),
+        )
+        return AskedQuestion(
+            i,
+            code,
+            step,
+            kind,
+            prompt,
+            tuple(json.loads(options)),
+            pass_id,
+            answer,
+            asked,
+            revealed is not None,
+        )
 
 
 def _new_code(taken: set[str]) -> str:

@@ -35,8 +35,10 @@ CONNECT_TIMEOUT_S = 3  # PostgreSQL: how long a page waits for a database that h
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RECONNECT_TIMEOUT_S = 15.0  # the pool's back-off after the database went away stays short
 RETRY_AFTER_S = 3.0  # after the database failed to answer, calls fail fast for this long
-_UNREACHABLE = ("the class's database cannot be reached; ask whoever runs the server to check "
-                "it (nothing was changed)")
+_UNREACHABLE = (
+    "the class's database cannot be reached; ask whoever runs the server to check "
+    "it (nothing was changed)"
+)
 _WRITE_LOCK = 0x46504531  # "FPE1": the advisory lock every PostgreSQL write takes
 
 
@@ -90,8 +92,10 @@ def _statements(sql: str) -> list[str]:
 
 
 def _migrate(con: Conn, dialect: str) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+    )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
     for number, name, sql in migrations(dialect):
         if number in done:
@@ -127,9 +131,11 @@ class SQLiteDatabase:
             # The server user's alone: students' code run as another user cannot read it.
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:  # students read this: the server's paths stay in the log
-            raise StoreError("the folder for the class's saved networks cannot be created "
-                             f"({e.strerror}); ask whoever runs the server to check "
-                             f"{DATA_DIR_ENV}") from e
+            raise StoreError(
+                "the folder for the class's saved networks cannot be created "
+                f"({e.strerror}); ask whoever runs the server to check "
+                f"{DATA_DIR_ENV}"
+            ) from e
         self.path = self.directory / DB_NAME
         with self._connect() as con:
             # WAL: readers never block the one writer, and a crash mid-write leaves the last
@@ -144,13 +150,17 @@ class SQLiteDatabase:
             # isolation_level=None: BEGIN/COMMIT are written out in write()
             raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as e:
-            raise StoreError(f"the class's saved networks cannot be opened ({e}); ask whoever "
-                             f"runs the server to check {DATA_DIR_ENV}") from e
+            raise StoreError(
+                f"the class's saved networks cannot be opened ({e}); ask whoever "
+                f"runs the server to check {DATA_DIR_ENV}"
+            ) from e
         try:
             yield _SQLiteConn(raw)
         except sqlite3.Error as e:
-            raise StoreError(f"the class's saved networks could not be read or written ({e}); "
-                             "nothing was changed, try again") from e
+            raise StoreError(
+                f"the class's saved networks could not be read or written ({e}); "
+                "nothing was changed, try again"
+            ) from e
         finally:
             raw.close()
 
@@ -202,9 +212,14 @@ class PostgresDatabase:
         self._lost = (psycopg.OperationalError, OSError)
         self._pool_errors = (PoolTimeout,)
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_S + 1,
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=CONNECT_TIMEOUT_S + 1,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-            check=ConnectionPool.check_connection, open=False, name="fpe",
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="fpe",
             reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
         self._pool.open(wait=False)
@@ -227,8 +242,9 @@ class PostgresDatabase:
             self._down_until = time.monotonic() + RETRY_AFTER_S
             raise StoreError(_UNREACHABLE) from e
         except self._errors as e:
-            raise StoreError(f"the class's database failed ({type(e).__name__}); nothing was "
-                             "changed, try again") from e
+            raise StoreError(
+                f"the class's database failed ({type(e).__name__}); nothing was changed, try again"
+            ) from e
 
     @contextmanager
     def read(self) -> Iterator[_PostgresConn]:

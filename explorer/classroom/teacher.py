@@ -31,8 +31,9 @@ def configured_key(environ: dict[str, str] | None = None) -> TeacherKey:
     if not value:
         return TeacherKey(secrets.token_urlsafe(12), True)
     if len(value) < MIN_KEY_CHARS:
-        raise ValueError(f"{KEY_ENV} is shorter than {MIN_KEY_CHARS} characters: students "
-                         "could guess it")
+        raise ValueError(
+            f"{KEY_ENV} is shorter than {MIN_KEY_CHARS} characters: students could guess it"
+        )
     return TeacherKey(value, False)
 
 
@@ -52,13 +53,14 @@ def exchange_key(store: ClassStore, key: TeacherKey, given: str, who: str) -> st
     recent = store.key_failures(who, FAILURE_WINDOW_S)
     if len(recent) >= MAX_FAILURES:
         wait = math.ceil(recent[-MAX_FAILURES] + FAILURE_WINDOW_S - store.clock())
-        raise ValueError(f"Too many wrong keys from this address: try again in {max(wait, 1)} "
-                         "s.")
+        raise ValueError(f"Too many wrong keys from this address: try again in {max(wait, 1)} s.")
     if not hmac.compare_digest(given.strip().encode(), key.value.encode()):
         store.add_key_failure(who)
         left = MAX_FAILURES - len(recent) - 1
-        raise ValueError("That is not the teacher key. " + (
-            f"{left} more tries in the next minute." if left else "Wait a minute to try again."))
+        raise ValueError(
+            "That is not the teacher key. "
+            + (f"{left} more tries in the next minute." if left else "Wait a minute to try again.")
+        )
     token = secrets.token_urlsafe(24)
     store.add_teacher_token(token)
     return token

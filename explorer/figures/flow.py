@@ -29,8 +29,11 @@ class Shade:
 def grad_rms(grads: dict[int, torch.Tensor]) -> dict[int, float]:
     """Step index -> the root mean square of d loss / d its output: the gradient's size per
     element, so a large tensor does not look "hot" just for having many elements."""
-    return {i: float(g.detach().double().pow(2).mean().sqrt()) for i, g in grads.items()
-            if isinstance(g, torch.Tensor) and g.numel()}
+    return {
+        i: float(g.detach().double().pow(2).mean().sqrt())
+        for i, g in grads.items()
+        if isinstance(g, torch.Tensor) and g.numel()
+    }
 
 
 def grad_shades(values: dict[int, float]) -> list[Shade]:
@@ -52,9 +55,15 @@ def _shade_of(value: float, shades: list[Shade]) -> Shade | None:
     return next((s for s in shades if value < s.high), shades[-1])
 
 
-def flow_dot(trace: Trace, *, selected: int | None = None, show_params: bool = False,
-             grad_rms: dict[int, float] | None = None, shapes_in: bool = False,
-             per_row: int | None = None) -> str:
+def flow_dot(
+    trace: Trace,
+    *,
+    selected: int | None = None,
+    show_params: bool = False,
+    grad_rms: dict[int, float] | None = None,
+    shapes_in: bool = False,
+    per_row: int | None = None,
+) -> str:
     """The data flow of a traced pass as a top-to-bottom Graphviz graph.
 
     Args:
@@ -85,8 +94,9 @@ def flow_dot(trace: Trace, *, selected: int | None = None, show_params: bool = F
     for step in trace.steps:
         label = _label(step, shapes_in)
         if per_row and show_params and step.params:
-            label += "".join(f"\n{n.rsplit('.', 1)[-1]} {tuple(p.shape)}"
-                             for n, p in step.params.items())
+            label += "".join(
+                f"\n{n.rsplit('.', 1)[-1]} {tuple(p.shape)}" for n, p in step.params.items()
+            )
         attrs = {"label": _escape(label)}
         if grad_rms and step.index in grad_rms:
             g = grad_rms[step.index]
@@ -105,7 +115,7 @@ def flow_dot(trace: Trace, *, selected: int | None = None, show_params: bool = F
             lines.append(f"  {source} -> s{step.index};")
     if per_row:
         nodes = ["input", *(f"s{step.index}" for step in trace.steps)]
-        rows = [nodes[k:k + per_row] for k in range(0, len(nodes), per_row)]
+        rows = [nodes[k : k + per_row] for k in range(0, len(nodes), per_row)]
         for row in rows:
             lines.append(f"  {{rank=same; {'; '.join(row)}}}")
         for above, below in zip(rows[:-1], rows[1:], strict=True):  # flush left, like text
@@ -115,8 +125,9 @@ def flow_dot(trace: Trace, *, selected: int | None = None, show_params: bool = F
             for i, (name, p) in enumerate(step.params.items()):
                 node = f"p{step.index}_{i}"
                 label = _escape(f"{name}\n{tuple(p.shape)}")
-                lines.append(f'  {node} [label="{label}", shape=note, fillcolor="{_PARAM}", '
-                             "fontsize=9];")
+                lines.append(
+                    f'  {node} [label="{label}", shape=note, fillcolor="{_PARAM}", fontsize=9];'
+                )
                 lines.append(f"  {node} -> s{step.index} [style=dashed, arrowsize=0.5];")
     lines.append("}")
     return "\n".join(lines)

@@ -11,5 +11,5 @@ def pad_square(image: np.ndarray) -> np.ndarray:
     side = max(h, w)
     out = np.zeros((side, side), dtype=image.dtype)
     top, left = (side - h) // 2, (side - w) // 2
-    out[top:top + h, left:left + w] = image
+    out[top : top + h, left : left + w] = image
     return out

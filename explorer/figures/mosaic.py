@@ -45,8 +45,9 @@ class Mosaic:
         tr, tc = divmod(tile, self.cols)
         return tr * (self.tile_h + GAP) + r, tc * (self.tile_w + GAP) + c
 
-    def positions(self, channels: np.ndarray, rs: np.ndarray,
-                  cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def positions(
+        self, channels: np.ndarray, rs: np.ndarray, cs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``position`` for arrays of units at once (no range checks)."""
         tr, tc = np.divmod(np.asarray(channels) - self.first, self.cols)
         return tr * (self.tile_h + GAP) + rs, tc * (self.tile_w + GAP) + cs

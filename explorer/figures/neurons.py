@@ -21,8 +21,13 @@ _LIT = "rgba(255,213,79,0.35)"  # the current step's column (the source highligh
 _OFF = "#9e9e9e"
 
 
-def neuron_figure(net: NeuronNet, *, step: int | None = None,
-                  chosen: tuple[int, int] | None = None, height: int = 420) -> go.Figure:
+def neuron_figure(
+    net: NeuronNet,
+    *,
+    step: int | None = None,
+    chosen: tuple[int, int] | None = None,
+    height: int = 420,
+) -> go.Figure:
     """The diagram of ``net``.
 
     Args:
@@ -40,38 +45,80 @@ def neuron_figure(net: NeuronNet, *, step: int | None = None,
         traces += _edges(net.layers[col].weight, col, ys[col - 1], ys[col], shown[col - 1][1])
     zmax = float(max(np.abs(layer.values).max() for layer in net.layers)) or 1.0
     for col, (layer, y, (values, off)) in enumerate(zip(net.layers, ys, shown, strict=True)):
-        traces.append(go.Scatter(
-            x=np.full(layer.size, col, dtype=np.float32), y=y, mode="markers+text",
-            text=[f"{v:.4f}" for v in values], textposition="middle right",
-            textfont={"size": 13}, cliponaxis=False,
-            customdata=[[col, j] for j in range(layer.size)],
-            marker={"size": 26 if layer.size <= 16 else 14,
+        traces.append(
+            go.Scatter(
+                x=np.full(layer.size, col, dtype=np.float32),
+                y=y,
+                mode="markers+text",
+                text=[f"{v:.4f}" for v in values],
+                textposition="middle right",
+                textfont={"size": 13},
+                cliponaxis=False,
+                customdata=[[col, j] for j in range(layer.size)],
+                marker={
+                    "size": 26 if layer.size <= 16 else 14,
                     "color": [_OFF if o else float(v) for v, o in zip(values, off, strict=True)]
-                    if off.any() else values,
-                    "colorscale": VALUE_SCALE, "cmin": -zmax, "cmax": zmax,
-                    "line": {"width": [3 if chosen == (col, j) else 1 for j in
-                                       range(layer.size)],
-                             "color": ["#111" if chosen == (col, j) else "#555" for j in
-                                       range(layer.size)]},
+                    if off.any()
+                    else values,
+                    "colorscale": VALUE_SCALE,
+                    "cmin": -zmax,
+                    "cmax": zmax,
+                    "line": {
+                        "width": [3 if chosen == (col, j) else 1 for j in range(layer.size)],
+                        "color": [
+                            "#111" if chosen == (col, j) else "#555" for j in range(layer.size)
+                        ],
+                    },
                     "symbol": ["circle-open" if o else "circle" for o in off],
-                    "showscale": col == 0, "colorbar": {"thickness": 10, "len": 0.6,
-                                                        "title": {"text": "value"}}},
-            hovertemplate=[_hover(layer.title, j, v, layer.pre, o)
-                           for j, (v, o) in enumerate(zip(values, off, strict=True))],
-            name=layer.title, showlegend=False))
+                    "showscale": col == 0,
+                    "colorbar": {"thickness": 10, "len": 0.6, "title": {"text": "value"}},
+                },
+                hovertemplate=[
+                    _hover(layer.title, j, v, layer.pre, o)
+                    for j, (v, o) in enumerate(zip(values, off, strict=True))
+                ],
+                name=layer.title,
+                showlegend=False,
+            )
+        )
     shapes = []
     if current is not None:
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": current - 0.35,
-                       "x1": current + 0.35, "y0": 0, "y1": 1, "fillcolor": _LIT,
-                       "line": {"width": 0}, "layer": "below"})
-    return go.Figure(traces, layout=dict(
-        height=height, margin={"l": 10, "r": 60, "t": 40, "b": 10}, showlegend=False,
-        plot_bgcolor="white",
-        clickmode="event+select", dragmode=False, shapes=shapes,
-        xaxis={"tickmode": "array", "tickvals": list(range(len(net.layers))),
-               "ticktext": [layer.title for layer in net.layers], "side": "top",
-               "showgrid": False, "zeroline": False, "range": [-0.4, len(net.layers) - 0.4]},
-        yaxis={"visible": False, "range": [-1.08, 1.08]}))
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": current - 0.35,
+                "x1": current + 0.35,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": _LIT,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+    return go.Figure(
+        traces,
+        layout=dict(
+            height=height,
+            margin={"l": 10, "r": 60, "t": 40, "b": 10},
+            showlegend=False,
+            plot_bgcolor="white",
+            clickmode="event+select",
+            dragmode=False,
+            shapes=shapes,
+            xaxis={
+                "tickmode": "array",
+                "tickvals": list(range(len(net.layers))),
+                "ticktext": [layer.title for layer in net.layers],
+                "side": "top",
+                "showgrid": False,
+                "zeroline": False,
+                "range": [-0.4, len(net.layers) - 0.4],
+            },
+            yaxis={"visible": False, "range": [-1.08, 1.08]},
+        ),
+    )
 
 
 def _positions(n: int) -> np.ndarray:
@@ -79,8 +126,9 @@ def _positions(n: int) -> np.ndarray:
     return np.zeros(1, dtype=np.float32) if n == 1 else np.linspace(1, -1, n, dtype=np.float32)
 
 
-def _edges(weight: np.ndarray | None, col: int, y0: np.ndarray, y1: np.ndarray,
-           source_off: np.ndarray) -> list:
+def _edges(
+    weight: np.ndarray | None, col: int, y0: np.ndarray, y1: np.ndarray, source_off: np.ndarray
+) -> list:
     """One line trace per (sign, width bucket, carrying or not): a few traces however many
     weights. An edge out of a switched-off neuron carries 0 this time: drawn faint."""
     if weight is None:
@@ -92,16 +140,24 @@ def _edges(weight: np.ndarray | None, col: int, y0: np.ndarray, y1: np.ndarray,
     for positive, colour in ((True, _POSITIVE), (False, _NEGATIVE)):
         for b, width in enumerate(_WIDTHS):
             for quiet in (False, True):
-                rows, cols = np.nonzero((bucket == b) & ((weight > 0) == positive)
-                                        & (silent == quiet))
+                rows, cols = np.nonzero(
+                    (bucket == b) & ((weight > 0) == positive) & (silent == quiet)
+                )
                 if len(rows) == 0:
                     continue
                 xs = np.tile(np.array([col - 1, col, np.nan], dtype=np.float32), len(rows))
                 ys = np.stack([y0[cols], y1[rows], np.full(len(rows), np.nan)], axis=1)
                 alpha = 0.12 if quiet else 0.35 + 0.15 * b
-                out.append(go.Scatter(x=xs, y=ys.reshape(-1).astype(np.float32), mode="lines",
-                                      line={"width": width, "color": colour.format(a=alpha)},
-                                      hoverinfo="skip", showlegend=False))
+                out.append(
+                    go.Scatter(
+                        x=xs,
+                        y=ys.reshape(-1).astype(np.float32),
+                        mode="lines",
+                        line={"width": width, "color": colour.format(a=alpha)},
+                        hoverinfo="skip",
+                        showlegend=False,
+                    )
+                )
     return out
 
 

@@ -23,8 +23,15 @@ THUMB_WIDTH = 78  # pixels a thumbnail and its label take: the strip scrolls on 
 MAX_CELLS = 1024  # a thumbnail's cells at most: a 28x28 map fits, a 3136-vector is pooled
 
 
-def overview_figure(t: Trace, current: int, *, hidden: set[int] | None = None,
-                    classify: bool = False, sample: int = 0, height: int = 130) -> go.Figure:
+def overview_figure(
+    t: Trace,
+    current: int,
+    *,
+    hidden: set[int] | None = None,
+    classify: bool = False,
+    sample: int = 0,
+    height: int = 130,
+) -> go.Figure:
     """Thumbnails of the input and every step of ``t``.
 
     Args:
@@ -37,57 +44,117 @@ def overview_figure(t: Trace, current: int, *, hidden: set[int] | None = None,
     """
     hidden = hidden or set()
     items: list[tuple[int, str, np.ndarray | None, str]] = [
-        (-1, "input", _thumb(t.input, sample), "value")]
+        (-1, "input", _thumb(t.input, sample), "value")
+    ]
     for s in t.steps:
         last = s.index == len(t) - 1
         kind = "prob" if last and classify else "value"
-        z = None if s.index in hidden else _thumb(_probs(s, sample) if kind == "prob"
-                                                  else _output(s), sample if kind == "value"
-                                                  else 0)
+        z = (
+            None
+            if s.index in hidden
+            else _thumb(
+                _probs(s, sample) if kind == "prob" else _output(s),
+                sample if kind == "value" else 0,
+            )
+        )
         items.append((s.index, f"{s.index}·{s.op}", z, kind))
     n = len(items)
     gap = 0.012
     width = (1 - gap * (n - 1)) / n
-    layout: dict = {"height": height, "width": THUMB_WIDTH * n, "margin": {"l": 4, "r": 4, "t": 4, "b": 22},
-                    "showlegend": False, "clickmode": "event+select", "dragmode": False,
-                    "plot_bgcolor": "white", "annotations": [], "shapes": []}
+    layout: dict = {
+        "height": height,
+        "width": THUMB_WIDTH * n,
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 22},
+        "showlegend": False,
+        "clickmode": "event+select",
+        "dragmode": False,
+        "plot_bgcolor": "white",
+        "annotations": [],
+        "shapes": [],
+    }
     traces: list[dict] = []
     for k, (index, label, z, kind) in enumerate(items):
         x0 = k * (width + gap)
         ax = "" if k == 0 else str(k + 1)
         # no fixed aspect ratio: each thumbnail fills its slot, so slot and label line up
-        layout[f"xaxis{ax}"] = {"domain": [x0, x0 + width], "visible": False,
-                                "anchor": f"y{ax}", "fixedrange": True}
-        layout[f"yaxis{ax}"] = {"domain": [0, 1], "visible": False, "anchor": f"x{ax}",
-                                "autorange": "reversed", "fixedrange": True}
+        layout[f"xaxis{ax}"] = {
+            "domain": [x0, x0 + width],
+            "visible": False,
+            "anchor": f"y{ax}",
+            "fixedrange": True,
+        }
+        layout[f"yaxis{ax}"] = {
+            "domain": [0, 1],
+            "visible": False,
+            "anchor": f"x{ax}",
+            "autorange": "reversed",
+            "fixedrange": True,
+        }
         lit = index == current
-        layout["annotations"].append({
-            "text": f"<b>{label}</b>" if lit else label, "showarrow": False, "xref": "paper",
-            "yref": "paper", "x": x0 + width / 2, "y": 0, "yanchor": "top", "xanchor": "center",
-            "font": {"size": 10, "color": _LIT if lit else "#555"}})
+        layout["annotations"].append(
+            {
+                "text": f"<b>{label}</b>" if lit else label,
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": x0 + width / 2,
+                "y": 0,
+                "yanchor": "top",
+                "xanchor": "center",
+                "font": {"size": 10, "color": _LIT if lit else "#555"},
+            }
+        )
         if lit:
-            layout["shapes"].append({"type": "rect", "xref": "paper", "yref": "paper",
-                                     "x0": x0 - gap / 3, "x1": x0 + width + gap / 3, "y0": -0.02,
-                                     "y1": 1.02, "line": {"color": _LIT, "width": 3}})
+            layout["shapes"].append(
+                {
+                    "type": "rect",
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x0": x0 - gap / 3,
+                    "x1": x0 + width + gap / 3,
+                    "y0": -0.02,
+                    "y1": 1.02,
+                    "line": {"color": _LIT, "width": 3},
+                }
+            )
         if z is None:
             z = np.full((1, 1), np.nan, dtype=np.float32)
-            layout["annotations"].append({
-                "text": "?", "showarrow": False, "xref": "paper", "yref": "paper",
-                "x": x0 + width / 2, "y": 0.5, "xanchor": "center",
-                "font": {"size": 22, "color": "#999"}})
+            layout["annotations"].append(
+                {
+                    "text": "?",
+                    "showarrow": False,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": x0 + width / 2,
+                    "y": 0.5,
+                    "xanchor": "center",
+                    "font": {"size": 22, "color": "#999"},
+                }
+            )
         zmax = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-        colours = ({"colorscale": _PROB_SCALE, "zmin": 0, "zmax": 1} if kind == "prob" else
-                   {"colorscale": VALUE_SCALE, "zmin": -(zmax or 1), "zmax": zmax or 1})
-        traces.append({"type": "heatmap", "z": z, "xaxis": f"x{ax}", "yaxis": f"y{ax}",
-                       "showscale": False, "hoverongaps": True, **colours,
-                       "customdata": np.full(z.shape, index, dtype=np.int16),
-                       "hovertemplate": f"{label}<extra></extra>"})
+        colours = (
+            {"colorscale": _PROB_SCALE, "zmin": 0, "zmax": 1}
+            if kind == "prob"
+            else {"colorscale": VALUE_SCALE, "zmin": -(zmax or 1), "zmax": zmax or 1}
+        )
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": z,
+                "xaxis": f"x{ax}",
+                "yaxis": f"y{ax}",
+                "showscale": False,
+                "hoverongaps": True,
+                **colours,
+                "customdata": np.full(z.shape, index, dtype=np.int16),
+                "hovertemplate": f"{label}<extra></extra>",
+            }
+        )
     return go.Figure(data=traces, layout=layout)
 
 
 def _output(s: Step) -> torch.Tensor | None:
-    return s.output if isinstance(s.output, torch.Tensor) and s.output.is_floating_point() \
-        else None
+    return s.output if isinstance(s.output, torch.Tensor) and s.output.is_floating_point() else None
 
 
 def _probs(s: Step, sample: int) -> torch.Tensor | None:

@@ -20,8 +20,14 @@ MASK_ON = "#542788"  # purple on light grey: apart by lightness too, not by hue 
 MASK_OFF = "#e0e0e0"
 # Masks are uint8: 0 and 1 are the two colours, 2 marks the gaps between tiles, drawn clear.
 _MASK_GAP = 2
-MASK_SCALE = [[0.0, MASK_OFF], [0.25, MASK_OFF], [0.25, MASK_ON], [0.75, MASK_ON],
-              [0.75, "rgba(0,0,0,0)"], [1.0, "rgba(0,0,0,0)"]]
+MASK_SCALE = [
+    [0.0, MASK_OFF],
+    [0.25, MASK_OFF],
+    [0.25, MASK_ON],
+    [0.75, MASK_ON],
+    [0.75, "rgba(0,0,0,0)"],
+    [1.0, "rgba(0,0,0,0)"],
+]
 BAR_LIMIT = 64  # longer vectors are drawn as a strip heatmap
 MAX_NUMBERED = 128  # tiles of a mosaic that get their channel number written on them
 VALUE_FORMAT = ".4~g"
@@ -52,8 +58,9 @@ def example(t: torch.Tensor, sample: int) -> torch.Tensor:
     return t.to(torch.float32)
 
 
-def view(x: torch.Tensor, title: str, *, mask: bool = False, mask_meaning: str = "",
-         first: int = 0) -> Panel:
+def view(
+    x: torch.Tensor, title: str, *, mask: bool = False, mask_meaning: str = "", first: int = 0
+) -> Panel:
     """The right panel for one example's values: maps for 2+ dims, bars or a strip for vectors."""
     if x.dim() == 0:
         return Panel("scalar", title, x.numpy().astype(np.float32), mask, mask_meaning)
@@ -70,13 +77,16 @@ def view(x: torch.Tensor, title: str, *, mask: bool = False, mask_meaning: str =
 
 def shared_range(panels: list[Panel]) -> float:
     """max |value| over every value panel (masks excluded); 1 when all are zero."""
-    m = max((float(np.nanmax(np.abs(p.values))) for p in panels
-             if not p.mask and p.values.size), default=0.0)
+    m = max(
+        (float(np.nanmax(np.abs(p.values))) for p in panels if not p.mask and p.values.size),
+        default=0.0,
+    )
     return m if m > 0 and np.isfinite(m) else 1.0
 
 
-def panels_figure(panels: list[Panel], title: str, *, zmax: float | None = None,
-                  height: int | None = None) -> go.Figure:
+def panels_figure(
+    panels: list[Panel], title: str, *, zmax: float | None = None, height: int | None = None
+) -> go.Figure:
     """Panels side by side, left to right, on ONE colour range of +-zmax centred at 0.
 
     The subplot grid (one row, a column a panel, a title above each) is written out as plain
@@ -96,8 +106,12 @@ def panels_figure(panels: list[Panel], title: str, *, zmax: float | None = None,
             _add_strip(grid, p, col, zmax, show_scale)
         else:
             _add_bars(grid, p, col, zmax, show_scale)
-    grid.layout.update(title=title, height=height or _height(panels),
-                       margin={"l": 10, "r": 10, "t": 70, "b": 10}, showlegend=False)
+    grid.layout.update(
+        title=title,
+        height=height or _height(panels),
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        showlegend=False,
+    )
     return go.Figure(data=grid.traces, layout=grid.layout)
 
 
@@ -112,26 +126,39 @@ class _Grid:
         for c in range(cols):
             start = c * (width + spacing)
             domain = [start, start + width]
-            self.layout[_axis_key("x", c + 1)] = {"anchor": _axis_name("y", c + 1),
-                                                  "domain": domain}
-            self.layout[_axis_key("y", c + 1)] = {"anchor": _axis_name("x", c + 1),
-                                                  "domain": [0.0, 1.0]}
+            self.layout[_axis_key("x", c + 1)] = {
+                "anchor": _axis_name("y", c + 1),
+                "domain": domain,
+            }
+            self.layout[_axis_key("y", c + 1)] = {
+                "anchor": _axis_name("x", c + 1),
+                "domain": [0.0, 1.0],
+            }
             self.layout["annotations"].append(
-                {"font": {"size": 16}, "showarrow": False, "text": titles[c],
-                 "x": (domain[0] + domain[1]) / 2, "xanchor": "center", "xref": "paper",
-                 "y": 1.0, "yanchor": "bottom", "yref": "paper"})
+                {
+                    "font": {"size": 16},
+                    "showarrow": False,
+                    "text": titles[c],
+                    "x": (domain[0] + domain[1]) / 2,
+                    "xanchor": "center",
+                    "xref": "paper",
+                    "y": 1.0,
+                    "yanchor": "bottom",
+                    "yref": "paper",
+                }
+            )
 
     def add(self, trace: dict, col: int) -> None:
-        self.traces.append({**trace, "xaxis": _axis_name("x", col),
-                            "yaxis": _axis_name("y", col)})
+        self.traces.append({**trace, "xaxis": _axis_name("x", col), "yaxis": _axis_name("y", col)})
 
     def axes(self, col: int, *, x: dict | None = None, y: dict | None = None) -> None:
         self.layout[_axis_key("x", col)].update(x or {})
         self.layout[_axis_key("y", col)].update(y or {})
 
 
-def map_coords(p: Panel, rows: np.ndarray, cols: np.ndarray) -> tuple[list | np.ndarray,
-                                                                      list | np.ndarray]:
+def map_coords(
+    p: Panel, rows: np.ndarray, cols: np.ndarray
+) -> tuple[list | np.ndarray, list | np.ndarray]:
     """Axis coordinates of mosaic cells of a map panel, for markers drawn over it."""
     assert p.mosaic is not None
     if p.mosaic.channels == 1:
@@ -176,26 +203,50 @@ def _add_map(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> 
         xl, yl = axis_labels(m)
         where = "channel %{customdata}<br>row %{y}<br>col %{x}"
         extra = {"x": xl, "y": yl, "customdata": m.channel_map}
-    grid.add({"type": "heatmap", "z": z, "hoverongaps": False, **extra,
-              **_colours(p, zmax, show_scale),
-              "hovertemplate": f"{where}<br>{value}<extra></extra>"}, col)
+    grid.add(
+        {
+            "type": "heatmap",
+            "z": z,
+            "hoverongaps": False,
+            **extra,
+            **_colours(p, zmax, show_scale),
+            "hovertemplate": f"{where}<br>{value}<extra></extra>",
+        },
+        col,
+    )
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     if m.channels > 1:
         axis["type"] = "category"
     # fixed ranges: markers drawn over the map must not pad the axes
-    grid.axes(col, x={**axis, "constrain": "domain", "range": [-0.5, z.shape[1] - 0.5]},
-              y={**axis, "constrain": "domain", "range": [z.shape[0] - 0.5, -0.5],
-                 "scaleanchor": _axis_name("x", col)})
+    grid.axes(
+        col,
+        x={**axis, "constrain": "domain", "range": [-0.5, z.shape[1] - 0.5]},
+        y={
+            **axis,
+            "constrain": "domain",
+            "range": [z.shape[0] - 0.5, -0.5],
+            "scaleanchor": _axis_name("x", col),
+        },
+    )
     if 1 < m.channels <= MAX_NUMBERED and not p.mask:
         _number_tiles(grid, m, col)
     for channels, rs, cs in p.marks:
         rows, cols = m.positions(channels, rs, cs)
         mx, my = map_coords(p, rows, cols)
-        grid.add({"type": "scatter", "x": mx, "y": my, "mode": "markers", "hoverinfo": "skip",
-                  "name": "winners",
-                  # small and half see-through: a quarter of a 2x2 pool's inputs win, and the
-                  # map must show through
-                  "marker": {"size": 3, "color": "rgba(0,0,0,0.55)"}}, col)
+        grid.add(
+            {
+                "type": "scatter",
+                "x": mx,
+                "y": my,
+                "mode": "markers",
+                "hoverinfo": "skip",
+                "name": "winners",
+                # small and half see-through: a quarter of a 2x2 pool's inputs win, and the
+                # map must show through
+                "marker": {"size": 3, "color": "rgba(0,0,0,0.55)"},
+            },
+            col,
+        )
 
 
 def _number_tiles(grid: _Grid, m: Mosaic, col: int) -> None:
@@ -203,12 +254,21 @@ def _number_tiles(grid: _Grid, m: Mosaic, col: int) -> None:
     for tile in range(m.channels):
         r, c = m.position(m.first + tile, 0, 0)
         # a category axis takes a category's index as a coordinate: the labels repeat
-        grid.layout["annotations"].append({
-            "text": str(m.first + tile), "x": c - 0.5, "y": r - 0.5,
-            "xref": _axis_name("x", col),
-            "yref": _axis_name("y", col), "xanchor": "left", "yanchor": "top",
-            "showarrow": False, "font": {"size": 9, "color": "#222"},
-            "bgcolor": "rgba(255,255,255,0.7)", "borderpad": 0})
+        grid.layout["annotations"].append(
+            {
+                "text": str(m.first + tile),
+                "x": c - 0.5,
+                "y": r - 0.5,
+                "xref": _axis_name("x", col),
+                "yref": _axis_name("y", col),
+                "xanchor": "left",
+                "yanchor": "top",
+                "showarrow": False,
+                "font": {"size": 9, "color": "#222"},
+                "bgcolor": "rgba(255,255,255,0.7)",
+                "borderpad": 0,
+            }
+        )
 
 
 def _add_strip(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
@@ -218,34 +278,63 @@ def _add_strip(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -
     else:
         z = p.values[None, :]
         value = f"value %{{z:{VALUE_FORMAT}}}"
-    grid.add({"type": "heatmap", "z": z, **_colours(p, zmax, show_scale),
-              "hovertemplate": f"unit %{{x}}<br>{value}<extra></extra>"}, col)
-    grid.axes(col, x={"showgrid": False, "zeroline": False, "title": {"text": "unit"}},
-              y={"visible": False})
+    grid.add(
+        {
+            "type": "heatmap",
+            "z": z,
+            **_colours(p, zmax, show_scale),
+            "hovertemplate": f"unit %{{x}}<br>{value}<extra></extra>",
+        },
+        col,
+    )
+    grid.axes(
+        col,
+        x={"showgrid": False, "zeroline": False, "title": {"text": "unit"}},
+        y={"visible": False},
+    )
 
 
 def _add_bars(grid: _Grid, p: Panel, col: int, zmax: float, show_scale: bool) -> None:
     y = p.values.reshape(-1)
     x = ["value"] if p.kind == "scalar" else None  # bars default to x = 0..F-1: no payload
-    marker = {"color": y, "colorscale": VALUE_SCALE, "cmin": -zmax, "cmax": zmax, "cmid": 0,
-              "showscale": show_scale, "line": {"width": 0.5, "color": "#666"}}
+    marker = {
+        "color": y,
+        "colorscale": VALUE_SCALE,
+        "cmin": -zmax,
+        "cmax": zmax,
+        "cmid": 0,
+        "showscale": show_scale,
+        "line": {"width": 0.5, "color": "#666"},
+    }
     if show_scale:
         marker["colorbar"] = {"thickness": 12, "len": 0.8}
     label = "%{x}" if p.kind == "scalar" else "unit %{x}"
-    bar = {"type": "bar", "y": y, "marker": marker,
-           "hovertemplate": f"{label}<br>value %{{y:{VALUE_FORMAT}}}<extra></extra>"}
+    bar = {
+        "type": "bar",
+        "y": y,
+        "marker": marker,
+        "hovertemplate": f"{label}<br>value %{{y:{VALUE_FORMAT}}}<extra></extra>",
+    }
     if x is not None:
         bar["x"] = x
     grid.add(bar, col)
-    grid.axes(col, y={"range": [-1.05 * zmax, 1.05 * zmax], "zeroline": True},
-              x={"title": {"text": "unit"}} if p.kind == "bars" else None)
+    grid.axes(
+        col,
+        y={"range": [-1.05 * zmax, 1.05 * zmax], "zeroline": True},
+        x={"title": {"text": "unit"}} if p.kind == "bars" else None,
+    )
 
 
 def _colours(p: Panel, zmax: float, show_scale: bool) -> dict:
     if p.mask:
         return {"colorscale": MASK_SCALE, "zmin": 0, "zmax": _MASK_GAP, "showscale": False}
-    scale = {"colorscale": VALUE_SCALE, "zmin": -zmax, "zmax": zmax, "zmid": 0,
-             "showscale": show_scale}
+    scale = {
+        "colorscale": VALUE_SCALE,
+        "zmin": -zmax,
+        "zmax": zmax,
+        "zmid": 0,
+        "showscale": show_scale,
+    }
     if show_scale:
         scale["colorbar"] = {"thickness": 12, "len": 0.8}
     return scale

@@ -39,8 +39,9 @@ def step_title(step: Step) -> str:
     return f"{name} → {step.output_shape}"
 
 
-def step_figure(step: Step, *, sample: int = 0, channel: int | None = None,
-                first_channel: int = 0) -> go.Figure:
+def step_figure(
+    step: Step, *, sample: int = 0, channel: int | None = None, first_channel: int = 0
+) -> go.Figure:
     """The main picture of one step, drawn from the tensors the step recorded.
 
     Args:
@@ -58,8 +59,9 @@ def step_figure(step: Step, *, sample: int = 0, channel: int | None = None,
     if out is None:
         return panels_figure([], f"{step_title(step)} · no tensor output")
     try:
-        return _pick(step, out)(step, out, sample,
-                                _Channels(channel, first_channel, window=bool(first_channel)))
+        return _pick(step, out)(
+            step, out, sample, _Channels(channel, first_channel, window=bool(first_channel))
+        )
     except _TooManyChannels:
         return _every_channel(step, out, sample)
 
@@ -75,8 +77,13 @@ def _relu(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Fig
     panels = [
         view(_take(before, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
         view(_take(after, first, count), f"after {tuple(out.shape)}", first=first),
-        view(_take(zeroed, first, count), f"zeroed: {frac:.0%} (purple)", mask=True,
-             mask_meaning="zeroed", first=first),
+        view(
+            _take(zeroed, first, count),
+            f"zeroed: {frac:.0%} (purple)",
+            mask=True,
+            mask_meaning="zeroed",
+            first=first,
+        ),
     ]
     return panels_figure(panels, _title(step, note))
 
@@ -85,9 +92,12 @@ def _elementwise(step: Step, out: torch.Tensor, sample: int, want: _Channels) ->
     before, after = example(step.inputs[0], sample), example(out, sample)
     first, count, note = _window(after, want, value_maps=2)
     return panels_figure(
-        [view(_take(before, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
-         view(_take(after, first, count), f"after {tuple(out.shape)}", first=first)],
-        _title(step, note))
+        [
+            view(_take(before, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
+            view(_take(after, first, count), f"after {tuple(out.shape)}", first=first),
+        ],
+        _title(step, note),
+    )
 
 
 def _pool(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
@@ -97,15 +107,17 @@ def _pool(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Fig
     inp = view(_take(x, first, count), f"input {tuple(step.inputs[0].shape)}", first=first)
     if winners is not None and x.dim() == 3:
         idx = winners[sample] if winners.dim() == 4 else winners
-        idx = idx[first:first + count].reshape(count, -1).numpy()
+        idx = idx[first : first + count].reshape(count, -1).numpy()
         if idx.size <= MAX_MARKS:
             chans = np.repeat(np.arange(first, first + count), idx.shape[1])
             rs, cs = np.divmod(idx.reshape(-1), x.shape[-1])
             inp.marks.append((chans, rs, cs))
             inp.title += " · dots: each window's max"
         else:
-            note = _join(note, f"{idx.size} winners: too many to mark (> {MAX_MARKS}), "
-                               "pick a channel to see them")
+            note = _join(
+                note,
+                f"{idx.size} winners: too many to mark (> {MAX_MARKS}), pick a channel to see them",
+            )
     out_panel = view(_take(y, first, count), f"output {tuple(out.shape)}", first=first)
     return panels_figure([inp, out_panel], _title(step, note))
 
@@ -125,8 +137,13 @@ def _dropout(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.
     n_kept = int(kept.sum())
     panels = [
         view(_take(x, first, count), f"before {tuple(step.inputs[0].shape)}", first=first),
-        view(_take(kept, first, count), f"mask: {n_kept} kept, {kept.numel() - n_kept} dropped "
-             "(purple = kept)", mask=True, mask_meaning="kept", first=first),
+        view(
+            _take(kept, first, count),
+            f"mask: {n_kept} kept, {kept.numel() - n_kept} dropped (purple = kept)",
+            mask=True,
+            mask_meaning="kept",
+            first=first,
+        ),
         view(_take(y, first, count), f"after {tuple(out.shape)}", first=first),
     ]
     return panels_figure(panels, _title(step, _join(how, note)))
@@ -137,8 +154,10 @@ def _add(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figu
     y = example(out, sample)
     first, count, note = _window(y, want, value_maps=3)
     names = _operands(step) or ("a", "b", "a + b")
-    panels = [view(_take(t, first, count), f"{name} {tuple(src.shape)}", first=first)
-              for t, src, name in zip((a, b, y), (*step.inputs[:2], out), names, strict=True)]
+    panels = [
+        view(_take(t, first, count), f"{name} {tuple(src.shape)}", first=first)
+        for t, src, name in zip((a, b, y), (*step.inputs[:2], out), names, strict=True)
+    ]
     return panels_figure(panels, _title(step, note))
 
 
@@ -150,33 +169,40 @@ def _output_maps(step: Step, out: torch.Tensor, sample: int, want: _Channels) ->
         first, count, note = _window(y, want, value_maps=1)
     if "statistics" in step.extras:  # batch norm: batch or running statistics
         note = _join(f"{step.extras['statistics']} statistics", note)
-    return panels_figure([view(_take(y, first, count), f"output {tuple(out.shape)}",
-                               first=first)], _title(step, note))
+    return panels_figure(
+        [view(_take(y, first, count), f"output {tuple(out.shape)}", first=first)],
+        _title(step, note),
+    )
 
 
 def _linear(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
     x, y = example(step.inputs[0], sample), example(out, sample)
-    return panels_figure([view(x, f"input {tuple(step.inputs[0].shape)}"),
-                          view(y, f"output {tuple(out.shape)}")], step_title(step))
+    return panels_figure(
+        [view(x, f"input {tuple(step.inputs[0].shape)}"), view(y, f"output {tuple(out.shape)}")],
+        step_title(step),
+    )
 
 
 def _reshape(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
     src = step.inputs[0]
     x, y = example(src, sample), example(out, sample)
     note = f"the same {out.numel()} values in the same order: only the shape changed"
-    return panels_figure([view(x, f"before {tuple(src.shape)}"),
-                          view(y, f"after {tuple(out.shape)}")], _title(step, note))
+    return panels_figure(
+        [view(x, f"before {tuple(src.shape)}"), view(y, f"after {tuple(out.shape)}")],
+        _title(step, note),
+    )
 
 
-def _before_after(step: Step, out: torch.Tensor, sample: int,
-                  want: _Channels) -> go.Figure:
+def _before_after(step: Step, out: torch.Tensor, sample: int, want: _Channels) -> go.Figure:
     y = example(out, sample)
     if not step.inputs:
         return panels_figure([view(y, f"output {tuple(out.shape)}")], step_title(step))
     src = step.inputs[0]
     x = example(src, sample)
-    return panels_figure([view(x, f"input {tuple(src.shape)}"),
-                          view(y, f"output {tuple(out.shape)}")], step_title(step))
+    return panels_figure(
+        [view(x, f"input {tuple(src.shape)}"), view(y, f"output {tuple(out.shape)}")],
+        step_title(step),
+    )
 
 
 def _operands(step: Step) -> tuple[str, str, str] | None:
@@ -192,7 +218,7 @@ def _operands(step: Step) -> tuple[str, str, str] | None:
             cut = k
     if cut is None:
         return None
-    left, right = call[:cut].strip(), call[cut + 1:].strip()
+    left, right = call[:cut].strip(), call[cut + 1 :].strip()
     return (left, right, call) if left and right else None
 
 
@@ -235,8 +261,14 @@ class _Channels:
     window: bool = False
 
 
-def _window(x: torch.Tensor, want: _Channels, *, value_maps: int, mask_maps: int = 0,
-            extra: torch.Tensor | None = None) -> tuple[int, int, str]:
+def _window(
+    x: torch.Tensor,
+    want: _Channels,
+    *,
+    value_maps: int,
+    mask_maps: int = 0,
+    extra: torch.Tensor | None = None,
+) -> tuple[int, int, str]:
     """Which channels (first, count) of an example's (C, H, W) maps a figure shows, and a note.
 
     All of them when the figure fits ``STEP_BUDGET``, else a window of as many as fit.
@@ -269,12 +301,14 @@ def _every_channel(step: Step, out: torch.Tensor, sample: int) -> go.Figure:
     """Every output channel in one mosaic, numbered: the whole layer at a glance. Side by side
     panels (before | after, input | output) are for one channel at a time."""
     y = example(out, sample)
-    return panels_figure([view(y, f"output {tuple(out.shape)}, all {len(y)} channels")],
-                         _title(step, "one channel: before | after"))
+    return panels_figure(
+        [view(y, f"output {tuple(out.shape)}, all {len(y)} channels")],
+        _title(step, "one channel: before | after"),
+    )
 
 
 def _take(x: torch.Tensor, first: int, count: int) -> torch.Tensor:
-    return x[first:first + count] if x.dim() == 3 else x
+    return x[first : first + count] if x.dim() == 3 else x
 
 
 def _title(step: Step, note: str) -> str:

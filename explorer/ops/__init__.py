@@ -25,11 +25,30 @@ from explorer.ops import (
 from explorer.ops.info import OpInfo, Records
 from explorer.steps import Step
 
-__all__ = ["FAMILIES", "RANDOM_FUNCS", "OpInfo", "Records", "acts_alone", "is_reshape",
-           "lookup", "module_op", "operator_op", "routing"]
+__all__ = [
+    "FAMILIES",
+    "RANDOM_FUNCS",
+    "OpInfo",
+    "Records",
+    "acts_alone",
+    "is_reshape",
+    "lookup",
+    "module_op",
+    "operator_op",
+    "routing",
+]
 
-FAMILIES = (weighted, activations, pooling, dropout, normalisation, shape, combining,
-            reductions, comparisons)
+FAMILIES = (
+    weighted,
+    activations,
+    pooling,
+    dropout,
+    normalisation,
+    shape,
+    combining,
+    reductions,
+    comparisons,
+)
 
 
 def _index() -> dict[str, OpInfo]:

@@ -61,7 +61,7 @@ def _mask(step: Step, p: float, training: bool, rng: torch.Tensor | None, call) 
 
 
 def _what(step: Step) -> str:
-    """"value", or "channel" for the dropouts that zero whole feature maps."""
+    """ "value", or "channel" for the dropouts that zero whole feature maps."""
     return "value" if base_op(step.op) == "dropout" else "whole channel"
 
 
@@ -73,15 +73,19 @@ def _words(step: Step, trace: Trace | None) -> str | None:
     what = _what(step)
     whole = "" if what == "value" else " (every number of one map at once)"
     if not step.extras.get("training", False):
-        return (f"{who(step)} does nothing in evaluation mode: the output is exactly the input. "
-                f"In training it would zero each {what}{whole} with probability p = {fmt(p)} "
-                f"and scale the survivors by 1/(1 - {fmt(p)}) = {scale:.3f}.")
+        return (
+            f"{who(step)} does nothing in evaluation mode: the output is exactly the input. "
+            f"In training it would zero each {what}{whole} with probability p = {fmt(p)} "
+            f"and scale the survivors by 1/(1 - {fmt(p)}) = {scale:.3f}."
+        )
     dropped = int((~mask).sum())
     share = pct(dropped / mask.numel()) + ("" if what == "value" else " of the values")
-    return (f"{who(step)} is in training mode: it zeroes each {what}{whole} with probability "
-            f"p = {fmt(p)}; this time it dropped {share} ({dropped:,} of {mask.numel():,}). "
-            f"The survivors are multiplied by 1/(1 - {fmt(p)}) = {scale:.3f}, so the average "
-            "size of the numbers stays the same.")
+    return (
+        f"{who(step)} is in training mode: it zeroes each {what}{whole} with probability "
+        f"p = {fmt(p)}; this time it dropped {share} ({dropped:,} of {mask.numel():,}). "
+        f"The survivors are multiplied by 1/(1 - {fmt(p)}) = {scale:.3f}, so the average "
+        "size of the numbers stays the same."
+    )
 
 
 def _unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -98,31 +102,55 @@ def _unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | N
         formula, why = f"{name} = x = {fmt(x)}", "Dropout is off in evaluation mode: y = x."
     elif kept:
         formula = f"{name} = x × {fmt(scale)} = {fmt(x)} × {fmt(scale)} = {fmt(total)}"
-        why = (f"This unit survived, so it is scaled by 1/(1 - p) = {fmt(scale)} to keep the "
-               "average the same.")
+        why = (
+            f"This unit survived, so it is scaled by 1/(1 - p) = {fmt(scale)} to keep the "
+            "average the same."
+        )
     else:
-        formula, why = f"{name} = 0 (dropped)", f"This unit was dropped: its input {fmt(x)} became 0."
+        formula, why = (
+            f"{name} = 0 (dropped)",
+            f"This unit was dropped: its input {fmt(x)} became 0.",
+        )
         if _what(step) != "value":
             why = f"This unit's whole channel was dropped: its input {fmt(x)} became 0."
-    return dict(formula=formula, explanation=why, total=total,
-                operands={"x": x, "kept": kept, "scale": float(scale),
-                          "p": float(step.extras.get("p", 0.0)), "training": training},
-                **same_place(index))
+    return dict(
+        formula=formula,
+        explanation=why,
+        total=total,
+        operands={
+            "x": x,
+            "kept": kept,
+            "scale": float(scale),
+            "p": float(step.extras.get("p", 0.0)),
+            "training": training,
+        },
+        **same_place(index),
+    )
 
 
 def _routing(step: Step) -> str | None:
-    text = ("Dropout in train mode multiplies the gradient by the same mask and 1/(1-p) it "
-            "used going forward; in eval mode it passes the gradient through unchanged.")
+    text = (
+        "Dropout in train mode multiplies the gradient by the same mask and 1/(1-p) it "
+        "used going forward; in eval mode it passes the gradient through unchanged."
+    )
     mask = step.extras.get("mask")
     if step.extras.get("training") and mask is not None and mask.numel():
-        text += (f" This time {pct(float(mask.float().mean()))} of the units were kept and "
-                 f"pass their gradient on × {step.extras.get('scale', 1.0):.3f}; the rest get 0.")
+        text += (
+            f" This time {pct(float(mask.float().mean()))} of the units were kept and "
+            f"pass their gradient on × {step.extras.get('scale', 1.0):.3f}; the rest get 0."
+        )
     return text
 
 
-DROPOUT = OpInfo(names=("dropout", "dropout1d", "dropout2d", "dropout3d"), explain=_words,
-                 unit=_unit, figure="dropout", routing=_routing,
-                 records=Records(module=_module_mask, function=_function_mask,
-                                 before_module=_before, draws=_FUNCS))
+DROPOUT = OpInfo(
+    names=("dropout", "dropout1d", "dropout2d", "dropout3d"),
+    explain=_words,
+    unit=_unit,
+    figure="dropout",
+    routing=_routing,
+    records=Records(
+        module=_module_mask, function=_function_mask, before_module=_before, draws=_FUNCS
+    ),
+)
 
 OPS = (DROPOUT,)

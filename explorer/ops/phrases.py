@@ -11,14 +11,26 @@ import torch.nn.functional as F
 from explorer.steps import INPUT, Step, Trace
 from explorer.units.records import fmt
 
-__all__ = ["descends", "fmt", "function_prefix", "kind_label", "op_title", "output_of",
-           "pair_text", "pct", "per_example", "shape_text", "step_name", "who"]
+__all__ = [
+    "descends",
+    "fmt",
+    "function_prefix",
+    "kind_label",
+    "op_title",
+    "output_of",
+    "pair_text",
+    "pct",
+    "per_example",
+    "shape_text",
+    "step_name",
+    "who",
+]
 
 _KINDS = {"module": "module call", "function": "functional call", "method": "tensor method"}
 
 
 def kind_label(step: Step) -> str:
-    """"module call", "functional call" or "tensor method"."""
+    """ "module call", "functional call" or "tensor method"."""
     return _KINDS.get(step.kind, step.kind)
 
 
@@ -26,8 +38,11 @@ def op_title(step: Step) -> str:
     """A heading such as ``conv2d · conv1 (Conv2d)`` or ``relu · F.relu() in block``."""
     if step.kind == "module":
         return f"{step.op} · {step.module or 'model'} ({step.module_type})"
-    where = f"{function_prefix(step)}{step.op}()" if step.kind == "function" else (
-        f"Tensor.{step.op}()")
+    where = (
+        f"{function_prefix(step)}{step.op}()"
+        if step.kind == "function"
+        else (f"Tensor.{step.op}()")
+    )
     return f"{step.op} · {where}" + (f" in {step.module}" if step.module else "")
 
 

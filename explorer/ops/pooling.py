@@ -22,8 +22,15 @@ from explorer.units.records import fmt
 from explorer.units.settings import named_args, pair
 
 _MAX_ARGS = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"]
-_AVG_ARGS = ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-             "divisor_override"]
+_AVG_ARGS = [
+    "input",
+    "kernel_size",
+    "stride",
+    "padding",
+    "ceil_mode",
+    "count_include_pad",
+    "divisor_override",
+]
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,9 @@ def pool_settings(step: Step) -> PoolSettings | None:
     if kernel is None:
         return None
     stride = a.get("stride") or step.extras.get("stride") or kernel
-    return PoolSettings(pair(kernel), pair(stride), pair(a.get("padding", 0)),
-                        pair(a.get("dilation", 1)))
+    return PoolSettings(
+        pair(kernel), pair(stride), pair(a.get("padding", 0)), pair(a.get("dilation", 1))
+    )
 
 
 def _sizes(step: Step) -> str:
@@ -58,21 +66,36 @@ def _sizes(step: Step) -> str:
 
 
 def _winners(step: Step, x: torch.Tensor, kernel, stride, padding, dilation, ceil) -> None:
-    _, indices = F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode=ceil,
-                              return_indices=True)
+    _, indices = F.max_pool2d(
+        x, kernel, stride, padding, dilation, ceil_mode=ceil, return_indices=True
+    )
     step.extras.update(indices=indices, kernel_size=kernel, stride=stride or kernel)
 
 
 def _max_module(step: Step, module: nn.Module, notes: dict[str, Any]) -> None:
     if step.inputs:
-        _winners(step, step.inputs[0], module.kernel_size, module.stride, module.padding,
-                 module.dilation, module.ceil_mode)
+        _winners(
+            step,
+            step.inputs[0],
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.dilation,
+            module.ceil_mode,
+        )
 
 
 def _max_function(step: Step, func, args: tuple, kwargs: dict[str, Any], rng) -> None:
     b = bind(_MAX_ARGS, args, kwargs)
-    _winners(step, step.inputs[0], b["kernel_size"], b.get("stride"), b.get("padding", 0),
-             b.get("dilation", 1), b.get("ceil_mode", False))
+    _winners(
+        step,
+        step.inputs[0],
+        b["kernel_size"],
+        b.get("stride"),
+        b.get("padding", 0),
+        b.get("dilation", 1),
+        b.get("ceil_mode", False),
+    )
 
 
 def _max_words(step: Step, trace: Trace | None) -> str | None:
@@ -80,17 +103,20 @@ def _max_words(step: Step, trace: Trace | None) -> str | None:
     if s is None or not step.inputs:
         return None
     k = f"{s.kernel[0]}×{s.kernel[1]}"
-    return (f"{who(step)} slides a {k} window with stride {pair_text(s.stride)} and keeps only "
-            f"each window's maximum: {_sizes(step)}. The strongest response in each "
-            "neighbourhood survives; the rest are dropped.")
+    return (
+        f"{who(step)} slides a {k} window with stride {pair_text(s.stride)} and keeps only "
+        f"each window's maximum: {_sizes(step)}. The strongest response in each "
+        "neighbourhood survives; the rest are dropped."
+    )
 
 
 def _max_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
     s = pool_settings(step)
     x = step.inputs[0] if step.inputs else None
     if s is None or x is None or x.dim() != 4 or out.dim() != 4:
-        return cannot(step, "the recorded settings do not say enough about this pooling to "
-                            "recompute it")
+        return cannot(
+            step, "the recorded settings do not say enough about this pooling to recompute it"
+        )
     n, ch, r, c = index
     h, wd = x.shape[2:]
     rows = tuple(r * s.stride[0] - s.padding[0] + i * s.dilation[0] for i in range(s.kernel[0]))
@@ -109,24 +135,39 @@ def _max_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields
     size = f"{s.kernel[0]}×{s.kernel[1]}"
     return dict(
         formula=f"{name} = max of the {size} window = {fmt(total)} (input row {rows[wi]}, "
-                f"column {cols[wj]})",
-        explanation=(f"{name} is the largest of the {window.size} values in its {size} window "
-                     f"of channel {ch}; the other values are dropped."),
-        total=total, window=window, winner=(rows[wi], cols[wj]), rows=rows, cols=cols,
-        source=(ch, rows[wi], cols[wj]), source_sample=n, source_input=0,
+        f"column {cols[wj]})",
+        explanation=(
+            f"{name} is the largest of the {window.size} values in its {size} window "
+            f"of channel {ch}; the other values are dropped."
+        ),
+        total=total,
+        window=window,
+        winner=(rows[wi], cols[wj]),
+        rows=rows,
+        cols=cols,
+        source=(ch, rows[wi], cols[wj]),
+        source_sample=n,
+        source_input=0,
     )
 
 
 def _max_routing(step: Step) -> str | None:
     s = pool_settings(step)
     size = f" {s.kernel[0]}×{s.kernel[1]}" if s is not None else ""
-    return (f"Max-pooling sends each{size} window's gradient back to the window's winner only; "
-            "the other inputs of the window get 0.")
+    return (
+        f"Max-pooling sends each{size} window's gradient back to the window's winner only; "
+        "the other inputs of the window get 0."
+    )
 
 
-MAX_POOL = OpInfo(names=("max_pool2d", "max_pool2d_with_indices"), explain=_max_words,
-                  unit=_max_unit, figure="pool", routing=_max_routing,
-                  records=Records(module=_max_module, function=_max_function))
+MAX_POOL = OpInfo(
+    names=("max_pool2d", "max_pool2d_with_indices"),
+    explain=_max_words,
+    unit=_max_unit,
+    figure="pool",
+    routing=_max_routing,
+    records=Records(module=_max_module, function=_max_function),
+)
 
 
 # --- avg_pool2d ------------------------------------------------------------------------------
@@ -142,28 +183,42 @@ def _avg_words(step: Step, trace: Trace | None) -> str | None:
     if s is None or not step.inputs:
         return None
     k = f"{s.kernel[0]}×{s.kernel[1]}"
-    return (f"{who(step)} slides a {k} window with stride {pair_text(s.stride)} and replaces "
-            f"each window by the mean of its {s.kernel[0] * s.kernel[1]} values: {_sizes(step)}. "
-            "Every value in the window counts the same, so the maps get smaller and smoother.")
+    return (
+        f"{who(step)} slides a {k} window with stride {pair_text(s.stride)} and replaces "
+        f"each window by the mean of its {s.kernel[0] * s.kernel[1]} values: {_sizes(step)}. "
+        "Every value in the window counts the same, so the maps get smaller and smoother."
+    )
 
 
-def _window_mean(step: Step, x: torch.Tensor, index: tuple, rows: range, cols: range,
-                 divisor: int, what: str) -> Fields:
+def _window_mean(
+    step: Step, x: torch.Tensor, index: tuple, rows: range, cols: range, divisor: int, what: str
+) -> Fields:
     n, ch = index[0], index[1]
-    region = f64(x[n, ch, rows.start:rows.stop, cols.start:cols.stop])
+    region = f64(x[n, ch, rows.start : rows.stop, cols.start : cols.stop])
     total = float(region.sum()) / divisor
     values = region.ravel()
     name = unit_name(index)
-    listed = (" + ".join(fmt(float(v)) if k == 0 or v >= 0 else f"({fmt(float(v))})"
-                         for k, v in enumerate(values)) if values.size <= 16
-              else f"{fmt(float(region.sum()))}, the sum of {values.size} values")
+    listed = (
+        " + ".join(
+            fmt(float(v)) if k == 0 or v >= 0 else f"({fmt(float(v))})"
+            for k, v in enumerate(values)
+        )
+        if values.size <= 16
+        else f"{fmt(float(region.sum()))}, the sum of {values.size} values"
+    )
     return dict(
         formula=f"{name} = Σ window / {divisor} = ({listed}) / {divisor} = {fmt(total)}",
-        explanation=(f"{name} is the mean of {what} of channel {ch}: input rows "
-                     f"{rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1}."),
-        total=total, rows=tuple(rows), cols=tuple(cols),
+        explanation=(
+            f"{name} is the mean of {what} of channel {ch}: input rows "
+            f"{rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1}."
+        ),
+        total=total,
+        rows=tuple(rows),
+        cols=tuple(cols),
         operands={"sum": float(region.sum()), "divisor": divisor},
-        source=(ch, rows.start, cols.start), source_sample=n, source_input=0,
+        source=(ch, rows.start, cols.start),
+        source_sample=n,
+        source_input=0,
     )
 
 
@@ -171,8 +226,9 @@ def _avg_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields
     s = pool_settings(step)
     x = step.inputs[0] if step.inputs else None
     if s is None or x is None or x.dim() != 4 or out.dim() != 4:
-        return cannot(step, "the recorded settings do not say enough about this pooling to "
-                            "recompute it")
+        return cannot(
+            step, "the recorded settings do not say enough about this pooling to recompute it"
+        )
     a = _avg_args(step)
     _, _, r, c = index
     h, wd = x.shape[2:]
@@ -184,8 +240,9 @@ def _avg_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields
     rows, cols = range(max(r0, 0), min(r1, h)), range(max(c0, 0), min(c1, wd))
     if not rows or not cols:
         return cannot(step, "this pooling window lies entirely in the padding")
-    divisor = a["divisor_override"] or (padded_size if a["count_include_pad"]
-                                        else len(rows) * len(cols))
+    divisor = a["divisor_override"] or (
+        padded_size if a["count_include_pad"] else len(rows) * len(cols)
+    )
     size = f"its {s.kernel[0]}×{s.kernel[1]} window"
     if len(rows) * len(cols) != divisor:
         size += f" (divided by {divisor}: padding counts as zeros)"
@@ -197,13 +254,21 @@ def _avg_routing(step: Step) -> str | None:
     if s is None:
         return None
     k = s.kernel[0] * s.kernel[1]
-    return (f"Average pooling shares each window's gradient equally among the window's "
-            f"{s.kernel[0]}×{s.kernel[1]} = {k} inputs: each gets 1/{k} of it (an input in "
-            "several windows adds up its shares).")
+    return (
+        f"Average pooling shares each window's gradient equally among the window's "
+        f"{s.kernel[0]}×{s.kernel[1]} = {k} inputs: each gets 1/{k} of it (an input in "
+        "several windows adds up its shares)."
+    )
 
 
-AVG_POOL = OpInfo(names=("avg_pool2d",), explain=_avg_words, unit=_avg_unit, figure="pool",
-                  routing=_avg_routing, settings=("count_include_pad", "divisor_override"))
+AVG_POOL = OpInfo(
+    names=("avg_pool2d",),
+    explain=_avg_words,
+    unit=_avg_unit,
+    figure="pool",
+    routing=_avg_routing,
+    settings=("count_include_pad", "divisor_override"),
+)
 
 
 # --- adaptive_avg_pool2d ---------------------------------------------------------------------
@@ -218,10 +283,15 @@ def _adaptive_words(step: Step, trace: Trace | None) -> str | None:
     if not step.inputs or step.inputs[0].dim() != 4 or len(step.output_shape) != 4:
         return None
     (h, w), (oh, ow) = step.input_shapes[0][2:], step.output_shape[2:]
-    each = (f"each output averages a {h // oh}×{w // ow} region" if h % oh == 0 and w % ow == 0
-            else "neighbouring regions may overlap by a row or column")
-    return (f"{who(step)} averages each channel down to a fixed {oh}×{ow} grid, whatever size "
-            f"comes in: {_sizes(step)}; {each}.")
+    each = (
+        f"each output averages a {h // oh}×{w // ow} region"
+        if h % oh == 0 and w % ow == 0
+        else "neighbouring regions may overlap by a row or column"
+    )
+    return (
+        f"{who(step)} averages each channel down to a fixed {oh}×{ow} grid, whatever size "
+        f"comes in: {_sizes(step)}; {each}."
+    )
 
 
 def _adaptive_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -231,17 +301,25 @@ def _adaptive_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> F
     _, _, r, c = index
     rows = _region(r, x.shape[2], out.shape[2])
     cols = _region(c, x.shape[3], out.shape[3])
-    return _window_mean(step, x, index, rows, cols, len(rows) * len(cols),
-                        f"its {len(rows)}×{len(cols)} region")
+    return _window_mean(
+        step, x, index, rows, cols, len(rows) * len(cols), f"its {len(rows)}×{len(cols)} region"
+    )
 
 
 def _adaptive_routing(step: Step) -> str | None:
-    return ("Each output's gradient is shared equally among the inputs of its region: an "
-            "output that averaged n values sends 1/n of its gradient to each.")
+    return (
+        "Each output's gradient is shared equally among the inputs of its region: an "
+        "output that averaged n values sends 1/n of its gradient to each."
+    )
 
 
-ADAPTIVE_AVG_POOL = OpInfo(names=("adaptive_avg_pool2d",), explain=_adaptive_words,
-                           unit=_adaptive_unit, figure="pool", routing=_adaptive_routing,
-                           settings=("output_size",))
+ADAPTIVE_AVG_POOL = OpInfo(
+    names=("adaptive_avg_pool2d",),
+    explain=_adaptive_words,
+    unit=_adaptive_unit,
+    figure="pool",
+    routing=_adaptive_routing,
+    settings=("output_size",),
+)
 
 OPS = (MAX_POOL, AVG_POOL, ADAPTIVE_AVG_POOL)

@@ -23,8 +23,10 @@ def _words(step: Step, trace: Trace | None) -> str | None:
     dim = named_args(step.args, ["input", "dim"]).get("dim")
     if out.dim() == 0:
         return f"{who(step)} {verb} all {n_in:,} values of its input into one number: {fmt(float(out))}."
-    return (f"{who(step)} {verb} its input along dim {dim}: {step.input_shapes[0]} → "
-            f"{step.output_shape}, {n_in // max(out.numel(), 1):,} values into each result.")
+    return (
+        f"{who(step)} {verb} its input along dim {dim}: {step.input_shapes[0]} → "
+        f"{step.output_shape}, {n_in // max(out.numel(), 1):,} values into each result."
+    )
 
 
 def _unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -58,18 +60,27 @@ def _unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | N
 
     terms, rest, n_rest, total = dot(vals, np.full(vals.size, w), label, top_k)
     head = f"{unit_name(index)} = " + (f"Σ (x / {vals.size})" if is_mean else "Σ x")
-    return dict(formula=sum_formula(head, terms, rest, n_rest, None, total),
-                explanation=(f"`{step.op}` combines {vals.size} input numbers into this one" +
-                             (" by averaging them." if is_mean else " by adding them.")),
-                terms=terms, rest=rest, rest_count=n_rest, total=total)
+    return dict(
+        formula=sum_formula(head, terms, rest, n_rest, None, total),
+        explanation=(
+            f"`{step.op}` combines {vals.size} input numbers into this one"
+            + (" by averaging them." if is_mean else " by adding them.")
+        ),
+        terms=terms,
+        rest=rest,
+        rest_count=n_rest,
+        total=total,
+    )
 
 
 def _routing(step: Step) -> str | None:
     out = output_of(step)
     n = step.inputs[0].numel() // max(out.numel(), 1) if step.inputs and out is not None else 0
     if base_op(step.op) == "mean":
-        return (f"A mean sends each of the {n:,} numbers it averaged the same share of the "
-                f"gradient: 1/{n:,} of it.")
+        return (
+            f"A mean sends each of the {n:,} numbers it averaged the same share of the "
+            f"gradient: 1/{n:,} of it."
+        )
     return f"A sum copies its gradient, unchanged, to each of the {n:,} numbers it added."
 
 

@@ -24,26 +24,39 @@ def _reshape_words(step: Step, trace: Trace | None) -> str | None:
     if not step.inputs:
         return None
     before, after = step.input_shapes[0], step.output_shape
-    text = (f"{who(step)} only changes the shape: {before} → {after}. "
-            "The numbers and their order stay exactly the same")
+    text = (
+        f"{who(step)} only changes the shape: {before} → {after}. "
+        "The numbers and their order stay exactly the same"
+    )
     if before and after and before[0] == after[0] and len(before) > len(after) == 2:
-        text += (f"; each example's {'×'.join(map(str, before[1:]))} = {after[1]} values now "
-                 "sit in one row")
+        text += (
+            f"; each example's {'×'.join(map(str, before[1:]))} = {after[1]} values now "
+            "sit in one row"
+        )
     elif before and after and before[0] == after[0] and len(after) > len(before) == 2:
-        text += f"; each example's {before[1]} values are laid out as {'×'.join(map(str, after[1:]))}"
+        text += (
+            f"; each example's {before[1]} values are laid out as {'×'.join(map(str, after[1:]))}"
+        )
     return text + "."
 
 
-def _moved(step: Step, index: tuple, src: tuple, x: torch.Tensor, out: torch.Tensor,
-           how: str) -> Fields:
+def _moved(
+    step: Step, index: tuple, src: tuple, x: torch.Tensor, out: torch.Tensor, how: str
+) -> Fields:
     total = float(x[src])
     where = unit_name(src, "x")
     other = f" of example {src[0]}" if x.dim() and index and src[0] != index[0] else ""
-    return dict(formula=f"{unit_name(index)} = {where}{other} = {fmt(total)}",
-                explanation=(f"`{step.op}` {how}: this one was {where}{other} before, "
-                             f"{tuple(x.shape)} → {tuple(out.shape)}."),
-                total=total, source=src[1:] if x.dim() else (),
-                source_sample=src[0] if x.dim() else None, source_input=0)
+    return dict(
+        formula=f"{unit_name(index)} = {where}{other} = {fmt(total)}",
+        explanation=(
+            f"`{step.op}` {how}: this one was {where}{other} before, "
+            f"{tuple(x.shape)} → {tuple(out.shape)}."
+        ),
+        total=total,
+        source=src[1:] if x.dim() else (),
+        source_sample=src[0] if x.dim() else None,
+        source_input=0,
+    )
 
 
 def _reshape_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -57,15 +70,27 @@ def _reshape_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fi
 
 
 def _reshape_routing(step: Step) -> str | None:
-    shapes = (f" ({step.output_shape} back to {step.input_shapes[0]})" if step.inputs
-              else "")
+    shapes = f" ({step.output_shape} back to {step.input_shapes[0]})" if step.inputs else ""
     return f"{step.op} only reshapes: the gradient goes back unchanged, reshaped{shapes}."
 
 
-RESHAPE = OpInfo(names=("view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze",
-                        "view_as", "reshape_as", "ravel"),
-                 explain=_reshape_words, unit=_reshape_unit, figure="reshape",
-                 routing=_reshape_routing)
+RESHAPE = OpInfo(
+    names=(
+        "view",
+        "reshape",
+        "flatten",
+        "unflatten",
+        "squeeze",
+        "unsqueeze",
+        "view_as",
+        "reshape_as",
+        "ravel",
+    ),
+    explain=_reshape_words,
+    unit=_reshape_unit,
+    figure="reshape",
+    routing=_reshape_routing,
+)
 
 
 # --- clone, contiguous, detach: the same numbers, copied -------------------------------------
@@ -75,11 +100,15 @@ def _copy_words(step: Step, trace: Trace | None) -> str | None:
     if not step.inputs:
         return None
     op = base_op(step.op)
-    what = {"clone": "makes a copy of its input",
-            "contiguous": "lays its input out in one unbroken block of memory",
-            "detach": "hands on the same numbers cut off from the gradient"}.get(op, "copies")
-    return (f"{who(step)} {what}: the {step.output_shape} numbers and their order stay exactly "
-            "the same.")
+    what = {
+        "clone": "makes a copy of its input",
+        "contiguous": "lays its input out in one unbroken block of memory",
+        "detach": "hands on the same numbers cut off from the gradient",
+    }.get(op, "copies")
+    return (
+        f"{who(step)} {what}: the {step.output_shape} numbers and their order stay exactly "
+        "the same."
+    )
 
 
 def _copy_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -95,8 +124,13 @@ def _copy_routing(step: Step) -> str | None:
     return f"{step.op} only copies: the gradient goes back unchanged."
 
 
-COPY = OpInfo(names=("clone", "contiguous", "detach"), explain=_copy_words, unit=_copy_unit,
-              figure="reshape", routing=_copy_routing)
+COPY = OpInfo(
+    names=("clone", "contiguous", "detach"),
+    explain=_copy_words,
+    unit=_copy_unit,
+    figure="reshape",
+    routing=_copy_routing,
+)
 
 
 # --- permute, transpose: the dimensions reordered --------------------------------------------
@@ -133,9 +167,11 @@ def _permute_words(step: Step, trace: Trace | None) -> str | None:
     if order is None:
         return None
     moves = ", ".join(f"dim {k} ← dim {d}" for k, d in enumerate(order) if k != d)
-    return (f"{who(step)} reorders the dimensions: {step.input_shapes[0]} → "
-            f"{step.output_shape} ({moves or 'nothing moves'}). No number changes; they are "
-            "read in a different order, like turning rows into columns.")
+    return (
+        f"{who(step)} reorders the dimensions: {step.input_shapes[0]} → "
+        f"{step.output_shape} ({moves or 'nothing moves'}). No number changes; they are "
+        "read in a different order, like turning rows into columns."
+    )
 
 
 def _permute_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -150,12 +186,18 @@ def _permute_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fi
 
 
 def _permute_routing(step: Step) -> str | None:
-    return (f"{step.op} only reorders the dimensions: the gradient goes back unchanged, put "
-            f"back in the input's order ({step.output_shape} back to "
-            f"{step.input_shapes[0] if step.inputs else '?'}).")
+    return (
+        f"{step.op} only reorders the dimensions: the gradient goes back unchanged, put "
+        f"back in the input's order ({step.output_shape} back to "
+        f"{step.input_shapes[0] if step.inputs else '?'})."
+    )
 
 
-PERMUTE = OpInfo(names=("permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT"),
-                 explain=_permute_words, unit=_permute_unit, routing=_permute_routing)
+PERMUTE = OpInfo(
+    names=("permute", "transpose", "swapaxes", "swapdims", "t", "T", "mT"),
+    explain=_permute_words,
+    unit=_permute_unit,
+    routing=_permute_routing,
+)
 
 OPS = (RESHAPE, COPY, PERMUTE)

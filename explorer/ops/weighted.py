@@ -48,10 +48,12 @@ def _linear_words(step: Step, trace: Trace | None) -> str | None:
         return None
     n_out, n_in = w.shape
     plus_b = " plus a bias" if b is not None else ""
-    return (f"{who(step)} computes **y = xWᵀ{' + b' if b is not None else ''}**: each of the "
-            f"{n_out} outputs is a weighted sum of the {n_in} inputs{plus_b}. "
-            f"W is {n_out}×{n_in}, so this layer holds {n_out * n_in:,} weights"
-            + (f" and {n_out:,} biases." if b is not None else "."))
+    return (
+        f"{who(step)} computes **y = xWᵀ{' + b' if b is not None else ''}**: each of the "
+        f"{n_out} outputs is a weighted sum of the {n_in} inputs{plus_b}. "
+        f"W is {n_out}×{n_in}, so this layer holds {n_out * n_in:,} weights"
+        + (f" and {n_out:,} biases." if b is not None else ".")
+    )
 
 
 def _linear_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
@@ -66,25 +68,44 @@ def _linear_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
     total += bias or 0.0
     name = unit_name(index)
     return dict(
-        formula=sum_formula(f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
-                            terms, rest, n_rest, bias, total),
-        explanation=(f"{name} multiplies each of the {x.size} inputs by its weight in row {j} "
-                     f"of W, adds the {x.size} products" +
-                     (" and the bias." if bias is not None else ".")),
-        terms=terms, rest=rest, rest_count=n_rest, bias=bias, total=total,
+        formula=sum_formula(
+            f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
+            terms,
+            rest,
+            n_rest,
+            bias,
+            total,
+        ),
+        explanation=(
+            f"{name} multiplies each of the {x.size} inputs by its weight in row {j} "
+            f"of W, adds the {x.size} products" + (" and the bias." if bias is not None else ".")
+        ),
+        terms=terms,
+        rest=rest,
+        rest_count=n_rest,
+        bias=bias,
+        total=total,
     )
 
 
 def _linear_routing(step: Step) -> str | None:
     w = step.extras.get("weight")
     size = f" ({w.shape[0]}×{w.shape[1]})" if w is not None and w.dim() == 2 else ""
-    return ("Each input gets back the gradients of all outputs, weighted by the same W"
-            f"{size} that weighted it going forward: d loss/dx = (d loss/dy)·W. Each weight's "
-            "own gradient is its input times its output's gradient.")
+    return (
+        "Each input gets back the gradients of all outputs, weighted by the same W"
+        f"{size} that weighted it going forward: d loss/dx = (d loss/dy)·W. Each weight's "
+        "own gradient is its input times its output's gradient."
+    )
 
 
-LINEAR = OpInfo(names=("linear",), explain=_linear_words, unit=_linear_unit, figure="linear",
-                routing=_linear_routing, records=_WEIGHTS)
+LINEAR = OpInfo(
+    names=("linear",),
+    explain=_linear_words,
+    unit=_linear_unit,
+    figure="linear",
+    routing=_linear_routing,
+    records=_WEIGHTS,
+)
 
 
 # --- conv2d ----------------------------------------------------------------------------------
@@ -134,21 +155,31 @@ def _conv2d_words(step: Step, trace: Trace | None) -> str | None:
     c_in = c_in_group * s.groups
     h, wd = step.inputs[0].shape[2:]
     oh, ow = step.output_shape[2:]
-    over = (f"the {c_in} input channel{'s' if c_in != 1 else ''}" if s.groups == 1 else
-            f"its group's {c_in_group} input channels (groups = {s.groups})")
+    over = (
+        f"the {c_in} input channel{'s' if c_in != 1 else ''}"
+        if s.groups == 1
+        else f"its group's {c_in_group} input channels (groups = {s.groups})"
+    )
     size = f"{kh}×{kw}"
-    first = (f"{who(step)} is a convolution: each of the {c_out} output channels is the sum "
-             f"over {over} of a {size} kernel slid across the image"
-             + (", plus a bias." if b is not None else "."))
-    pad = (f"'same' padding ({pair_text(s.padding)} before, {pair_text(s.padding_end)} after)"
-           if s.padding != s.padding_end else f"padding {pair_text(s.padding)}")
+    first = (
+        f"{who(step)} is a convolution: each of the {c_out} output channels is the sum "
+        f"over {over} of a {size} kernel slid across the image"
+        + (", plus a bias." if b is not None else ".")
+    )
+    pad = (
+        f"'same' padding ({pair_text(s.padding)} before, {pair_text(s.padding_end)} after)"
+        if s.padding != s.padding_end
+        else f"padding {pair_text(s.padding)}"
+    )
     setting = f"{pad} and stride {pair_text(s.stride)}"
     if s.dilation != (1, 1):
         setting += f", dilation {pair_text(s.dilation)}"
     change = "keep" if (h, wd) == (oh, ow) else "turn"
-    second = (f"With {setting}, the kernel's positions {change} {h}×{wd} "
-              f"{'as' if change == 'keep' else 'into'} {oh}×{ow}, so the output is "
-              f"{c_out}×{oh}×{ow} per example.")
+    second = (
+        f"With {setting}, the kernel's positions {change} {h}×{wd} "
+        f"{'as' if change == 'keep' else 'into'} {oh}×{ow}, so the output is "
+        f"{c_out}×{oh}×{ow} per example."
+    )
     return f"{first} {second}"
 
 
@@ -156,16 +187,25 @@ def _conv2d_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
     s = conv_settings(step)
     w, b = step.extras.get("weight"), step.extras.get("bias")
     if s is None or w is None or not step.inputs or step.inputs[0].dim() != 4 or out.dim() != 4:
-        return cannot(step, "the recorded settings do not say enough about this convolution "
-                            "(stride, padding, dilation, groups or weight) to recompute it")
+        return cannot(
+            step,
+            "the recorded settings do not say enough about this convolution "
+            "(stride, padding, dilation, groups or weight) to recompute it",
+        )
     x = step.inputs[0]
     (kh, kw), (h, wd) = w.shape[2:], x.shape[2:]
-    expected = [(size + p + pe - d * (k - 1) - 1) // st + 1 for size, p, pe, d, k, st in
-                zip((h, wd), s.padding, s.padding_end, s.dilation, (kh, kw), s.stride,
-                    strict=True)]
+    expected = [
+        (size + p + pe - d * (k - 1) - 1) // st + 1
+        for size, p, pe, d, k, st in zip(
+            (h, wd), s.padding, s.padding_end, s.dilation, (kh, kw), s.stride, strict=True
+        )
+    ]
     if expected != list(out.shape[2:]) or x.shape[1] != w.shape[1] * s.groups:
-        return cannot(step, "the recorded stride/padding/dilation do not reproduce this "
-                            "output's shape, so the explorer will not guess how it was computed")
+        return cannot(
+            step,
+            "the recorded stride/padding/dilation do not reproduce this "
+            "output's shape, so the explorer will not guess how it was computed",
+        )
     n, co, r, c = index
     per_group = w.shape[0] // s.groups
     g = co // per_group
@@ -176,9 +216,10 @@ def _conv2d_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
     inside_r = [i for i, rr in enumerate(rows) if 0 <= rr < h]
     inside_c = [j for j, cc in enumerate(cols) if 0 <= cc < wd]
     if inside_r and inside_c:
-        sub = x[n, channels[0]:channels[-1] + 1][:, [rows[i] for i in inside_r]]
+        sub = x[n, channels[0] : channels[-1] + 1][:, [rows[i] for i in inside_r]]
         patch[np.ix_(range(len(channels)), inside_r, inside_c)] = f64(
-            sub[:, :, [cols[j] for j in inside_c]])
+            sub[:, :, [cols[j] for j in inside_c]]
+        )
     kernel = f64(w[co])
     bias = None if b is None else float(b[co])
 
@@ -191,28 +232,52 @@ def _conv2d_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
     total += bias or 0.0
     name = unit_name(index)
     return dict(
-        formula=sum_formula(f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
-                            terms, rest, n_rest, bias, total),
-        explanation=(f"{name} lays output channel {co}'s {len(channels)}×{kh}×{kw} kernel over "
-                     f"the input patch at rows {rows[0]}..{rows[-1]}, columns "
-                     f"{cols[0]}..{cols[-1]}, multiplies the overlapping numbers and adds all "
-                     f"{patch.size} products" + (" and the bias." if bias is not None else ".")),
-        terms=terms, rest=rest, rest_count=n_rest, bias=bias, total=total, patch=patch,
-        kernel=kernel, channel_sums=(patch * kernel).sum(axis=(1, 2)), channels=channels,
-        rows=rows, cols=cols,
+        formula=sum_formula(
+            f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
+            terms,
+            rest,
+            n_rest,
+            bias,
+            total,
+        ),
+        explanation=(
+            f"{name} lays output channel {co}'s {len(channels)}×{kh}×{kw} kernel over "
+            f"the input patch at rows {rows[0]}..{rows[-1]}, columns "
+            f"{cols[0]}..{cols[-1]}, multiplies the overlapping numbers and adds all "
+            f"{patch.size} products" + (" and the bias." if bias is not None else ".")
+        ),
+        terms=terms,
+        rest=rest,
+        rest_count=n_rest,
+        bias=bias,
+        total=total,
+        patch=patch,
+        kernel=kernel,
+        channel_sums=(patch * kernel).sum(axis=(1, 2)),
+        channels=channels,
+        rows=rows,
+        cols=cols,
     )
 
 
 def _conv2d_routing(step: Step) -> str | None:
     w = step.extras.get("weight")
     size = f"{w.shape[2]}×{w.shape[3]} " if w is not None and w.dim() == 4 else ""
-    return (f"Each input pixel collects the gradients of every output position whose {size}"
-            "window covered it, each weighted by the kernel value that touched it: the same "
-            "kernels, run backwards. Each kernel value's own gradient sums input × output "
-            "gradient over all the positions it visited.")
+    return (
+        f"Each input pixel collects the gradients of every output position whose {size}"
+        "window covered it, each weighted by the kernel value that touched it: the same "
+        "kernels, run backwards. Each kernel value's own gradient sums input × output "
+        "gradient over all the positions it visited."
+    )
 
 
-CONV2D = OpInfo(names=("conv2d",), explain=_conv2d_words, unit=_conv2d_unit, figure="maps",
-                routing=_conv2d_routing, records=_WEIGHTS)
+CONV2D = OpInfo(
+    names=("conv2d",),
+    explain=_conv2d_words,
+    unit=_conv2d_unit,
+    figure="maps",
+    routing=_conv2d_routing,
+    records=_WEIGHTS,
+)
 
 OPS = (LINEAR, CONV2D)

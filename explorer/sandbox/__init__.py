@@ -21,8 +21,23 @@ from explorer.sandbox.runner import CodeRun, apply_sgd, run_user_backward, run_u
 from explorer.sandbox.templates import TEMPLATES, Template
 
 __all__ = [
-    "CLI_FLAG", "ENV_VAR", "HOW_TO_ENABLE", "STUDENT_FILE", "TEMPLATES", "CodeError",
-    "CodeExecutionDisabled", "CodeRun", "Facts", "Layer", "Limits", "SandboxError", "Template",
-    "apply_sgd", "code_allowed", "explain_error", "run_user_backward", "run_user_code",
+    "CLI_FLAG",
+    "ENV_VAR",
+    "HOW_TO_ENABLE",
+    "STUDENT_FILE",
+    "TEMPLATES",
+    "CodeError",
+    "CodeExecutionDisabled",
+    "CodeRun",
+    "Facts",
+    "Layer",
+    "Limits",
+    "SandboxError",
+    "Template",
+    "apply_sgd",
+    "code_allowed",
+    "explain_error",
+    "run_user_backward",
+    "run_user_code",
     "student_filename",
 ]

@@ -29,17 +29,28 @@ def forward_arguments(source: str, class_name: str | None = None) -> list[Argume
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    forwards = [(cls.name, fn) for cls in tree.body if isinstance(cls, ast.ClassDef)
-                for fn in cls.body if isinstance(fn, ast.FunctionDef) and fn.name == "forward"]
+    forwards = [
+        (cls.name, fn)
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef)
+        for fn in cls.body
+        if isinstance(fn, ast.FunctionDef) and fn.name == "forward"
+    ]
     chosen = [fn for name, fn in forwards if name == class_name] or [fn for _, fn in forwards]
     if not chosen:
         return []
     args = chosen[-1].args
     positional = [*args.posonlyargs, *args.args]
-    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]],
-                        args.defaults, strict=True))
-    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
-                     if d is not None})
+    defaults = dict(
+        zip(
+            [a.arg for a in positional[len(positional) - len(args.defaults) :]],
+            args.defaults,
+            strict=True,
+        )
+    )
+    defaults.update(
+        {a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None}
+    )
     found = []
     for a in [*positional[2:], *args.kwonlyargs]:  # after self and the input
         if a.arg not in defaults:

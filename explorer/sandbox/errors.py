@@ -21,9 +21,14 @@ from explorer.sandbox.facts import STUDENT_FILE, Facts, Layer, facts_from_except
 from explorer.sandbox.hints import hint_for
 from explorer.steps import Step
 
-_WHAT = {"compile": "reading your code", "define": "running your code's top level",
-         "build": "building your model (__init__)", "weights": "loading the weights",
-         "forward": "running forward()", "backward": "computing the loss and gradients"}
+_WHAT = {
+    "compile": "reading your code",
+    "define": "running your code's top level",
+    "build": "building your model (__init__)",
+    "weights": "loading the weights",
+    "forward": "running forward()",
+    "backward": "computing the loss and gradients",
+}
 
 
 @dataclass
@@ -66,20 +71,26 @@ class CodeError:
             shapes = ", ".join(_fmt(s) for s in self.layer.input_shapes)
             lines.append(f"{self.layer.path} ({self.layer.text}) was given {shapes}.")
         if self.shapes:
-            lines.append("Tensors at that moment: "
-                         + ", ".join(f"{n} {_fmt(s)}" for n, s in self.shapes) + ".")
+            lines.append(
+                "Tensors at that moment: "
+                + ", ".join(f"{n} {_fmt(s)}" for n, s in self.shapes)
+                + "."
+            )
         if self.steps:
             last = self.steps[-1]
-            lines.append(f"The last step that ran: {last.index} {last.op} -> "
-                         f"{_fmt(last.output_shape)} (line {last.line}).")
+            lines.append(
+                f"The last step that ran: {last.index} {last.op} -> "
+                f"{_fmt(last.output_shape)} (line {last.line})."
+            )
         return "\n".join(lines)
 
 
 class SandboxError(Exception):
     """The run was stopped or refused; ``message`` is written for the student."""
 
-    def __init__(self, kind: str, message: str, *, line: int | None = None, code: str = "",
-                 detail: str = "") -> None:
+    def __init__(
+        self, kind: str, message: str, *, line: int | None = None, code: str = "", detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.kind = kind  # "disabled", "busy", "own_run", "start", "timeout", "cpu", "memory",
         # "killed" (a signal that was no limit's), "crash", "too_big" or "protocol"
@@ -93,9 +104,14 @@ class CodeExecutionDisabled(SandboxError):
     """Running students' code is switched off on this server (see ``policy``)."""
 
 
-def explain_error(error: BaseException | Facts, *, filename: str = STUDENT_FILE,
-                  model: nn.Module | None = None, steps: Sequence[Step] = (),
-                  phase: str = "forward") -> CodeError:
+def explain_error(
+    error: BaseException | Facts,
+    *,
+    filename: str = STUDENT_FILE,
+    model: nn.Module | None = None,
+    steps: Sequence[Step] = (),
+    phase: str = "forward",
+) -> CodeError:
     """A teaching explanation of a failure of the student's code.
 
     Args:
@@ -109,15 +125,28 @@ def explain_error(error: BaseException | Facts, *, filename: str = STUDENT_FILE,
     Returns:
         A ``CodeError`` with the line, the shapes there and a hint.
     """
-    facts = error if isinstance(error, Facts) else facts_from_exception(
-        error, filename, phase=phase, model=model)
+    facts = (
+        error
+        if isinstance(error, Facts)
+        else facts_from_exception(error, filename, phase=phase, model=model)
+    )
     hint, is_shape = hint_for(facts, steps)
     kind = "shape" if is_shape and facts.kind == "exception" else facts.kind
     return CodeError(
-        kind=kind, phase=facts.phase, type=facts.type, message=facts.message, hint=hint,
-        line=facts.line, column=facts.column, end_column=facts.end_column, code=facts.code,
-        function=facts.function, layer=facts.layer,
-        shapes=[(n, tuple(s)) for n, s, _ in facts.shapes], steps=list(steps))
+        kind=kind,
+        phase=facts.phase,
+        type=facts.type,
+        message=facts.message,
+        hint=hint,
+        line=facts.line,
+        column=facts.column,
+        end_column=facts.end_column,
+        code=facts.code,
+        function=facts.function,
+        layer=facts.layer,
+        shapes=[(n, tuple(s)) for n, s, _ in facts.shapes],
+        steps=list(steps),
+    )
 
 
 def _caret(code: str, column: int | None, end: int | None) -> str:

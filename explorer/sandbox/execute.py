@@ -87,8 +87,12 @@ def run(data: bytes, isolation: list[str]) -> bytes:
     finally:  # their time is up: packing is ours (the CPU limit's hard stop still holds)
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGXCPU, signal.SIG_IGN)
-    doc.update(printed=capture.getvalue(), printed_truncated=capture.truncated,
-               isolation=isolation, seconds=time.perf_counter() - started)
+    doc.update(
+        printed=capture.getvalue(),
+        printed_truncated=capture.truncated,
+        isolation=isolation,
+        seconds=time.perf_counter() - started,
+    )
     try:
         return packer.frame(doc)
     except MemoryError:  # the trace itself does not fit: say so in a frame that does
@@ -117,6 +121,7 @@ def _limit(limits: Limits) -> None:
 def _raise(kind: type[BaseException]):
     def handler(signum: int, frame: Any) -> None:
         raise kind(f"stopped by signal {signum}")
+
     return handler
 
 
@@ -130,8 +135,13 @@ def _run(req: Request, packer: Packer) -> dict[str, Any]:
         # Their lines, for tracebacks and for the steps' source (explorer.trace reads linecache).
         linecache.cache[filename] = (len(req.source), None, req.source.splitlines(True), filename)
         phase = "define"
-        namespace = {"__name__": "__student__", "__builtins__": builtins,
-                     "torch": torch, "nn": nn, "F": F}
+        namespace = {
+            "__name__": "__student__",
+            "__builtins__": builtins,
+            "torch": torch,
+            "nn": nn,
+            "F": F,
+        }
         exec(code, namespace)
         cls = _model_class(namespace, req.class_name)
         if isinstance(cls, Facts):
@@ -145,31 +155,49 @@ def _run(req: Request, packer: Packer) -> dict[str, Any]:
         state = {n: t.detach().clone() for n, t in model.state_dict().items()}
         model.train(req.train)
         phase = req.mode
-        body: dict[str, Any] = {"status": "ok", "class_name": cls.__name__, "notes": notes,
-                                "state_dict": pack_tensors(packer, state)}
+        body: dict[str, Any] = {
+            "status": "ok",
+            "class_name": cls.__name__,
+            "notes": notes,
+            "state_dict": pack_tensors(packer, state),
+        }
         if req.mode == "backward":
-            b = backward(model, req.x, req.target, loss=req.loss, seed=req.seed,
-                         **req.forward_kwargs)
+            b = backward(
+                model, req.x, req.target, loss=req.loss, seed=req.seed, **req.forward_kwargs
+            )
             return {**body, "backward": pack_backward(packer, b)}
         returned: list[Any] = []
         sys.setprofile(_last_return(filename, returned))
         try:
-            t, output = record_pass(model, req.x, seed=req.seed,
-                                    forward_kwargs=req.forward_kwargs,
-                                    on_output=_keep_recorder(recorders))
+            t, output = record_pass(
+                model,
+                req.x,
+                seed=req.seed,
+                forward_kwargs=req.forward_kwargs,
+                on_output=_keep_recorder(recorders),
+            )
         finally:
             sys.setprofile(None)
         if not isinstance(output, torch.Tensor):
             line, function = returned[-1] if returned else (None, f"{cls.__name__}.forward")
-            facts = Facts("output", "forward", "TypeError",
-                          f"forward() returned {_describe(output)}, not a tensor", line=line,
-                          code=linecache.getline(filename, line).rstrip() if line else "",
-                          function=function)
+            facts = Facts(
+                "output",
+                "forward",
+                "TypeError",
+                f"forward() returned {_describe(output)}, not a tensor",
+                line=line,
+                code=linecache.getline(filename, line).rstrip() if line else "",
+                function=function,
+            )
             return {**_failure(facts, t.steps, packer), "class_name": cls.__name__}
         if len(t.steps) > MAX_STEPS:
-            facts = Facts("steps", "forward", "RuntimeError",
-                          f"forward() ran {len(t.steps)} ops; the explorer shows at most "
-                          f"{MAX_STEPS}", function=f"{cls.__name__}.forward")
+            facts = Facts(
+                "steps",
+                "forward",
+                "RuntimeError",
+                f"forward() ran {len(t.steps)} ops; the explorer shows at most {MAX_STEPS}",
+                function=f"{cls.__name__}.forward",
+            )
             return {**_failure(facts, t.steps[:200], packer), "class_name": cls.__name__}
         return {**body, "trace": pack_trace(packer, t)}
     except (Exception, CpuTimeExceeded, WallTimeExceeded, SystemExit) as exc:
@@ -180,15 +208,22 @@ def _run(req: Request, packer: Packer) -> dict[str, Any]:
 
 def _model_class(namespace: dict[str, Any], name: str | None) -> type[nn.Module] | Facts:
     """The class to build: ``name``, or the last nn.Module subclass their code defines."""
-    theirs = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module)
-              and v.__module__ == "__student__"]
+    theirs = [
+        v
+        for v in namespace.values()
+        if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "__student__"
+    ]
     if name is not None:
         cls = namespace.get(name)
         if isinstance(cls, type) and issubclass(cls, nn.Module):
             return cls
         found = ", ".join(c.__name__ for c in theirs) or "none"
-        return Facts("class", "define", "NameError",
-                     f"there is no model class named {name} (your nn.Module classes: {found})")
+        return Facts(
+            "class",
+            "define",
+            "NameError",
+            f"there is no model class named {name} (your nn.Module classes: {found})",
+        )
     if not theirs:
         return Facts("class", "define", "NameError", "the code defines no nn.Module class")
     # Blocks come before the model that uses them, so the last class is the model.
@@ -199,10 +234,14 @@ def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor]) -> list[st
     """Load the weights that fit (same name and shape); notes on the ones that did not."""
     own = model.state_dict()
     fits = {n: t for n, t in weights.items() if n in own and own[n].shape == t.shape}
-    notes = [f"{n} keeps its random start: yours is {tuple(own[n].shape)}, the weights' "
-             f"{tuple(t.shape)}" for n, t in weights.items() if n in own and n not in fits]
-    notes += [f"{n} keeps its random start: the weights have no {n}"
-              for n in own if n not in weights]
+    notes = [
+        f"{n} keeps its random start: yours is {tuple(own[n].shape)}, the weights' {tuple(t.shape)}"
+        for n, t in weights.items()
+        if n in own and n not in fits
+    ]
+    notes += [
+        f"{n} keeps its random start: the weights have no {n}" for n in own if n not in weights
+    ]
     model.load_state_dict(fits, strict=False)
     return notes[:_MAX_NOTES]
 
@@ -221,6 +260,7 @@ def _keep_recorder(holder: list[Any]):
             recorder = getattr(local, "recorder", None)
             if recorder is not None:
                 holder.append(recorder)
+
     return on_output
 
 
@@ -230,16 +270,21 @@ def _last_return(filename: str, returned: list[Any]):
     For a forward() that returns something other than a tensor, that ``return`` is the line to
     show.
     """
+
     def profile(frame: Any, event: str, arg: Any) -> None:
         code = frame.f_code
         if event == "return" and code.co_name == "forward" and code.co_filename == filename:
             returned[:] = [(frame.f_lineno, code.co_qualname)]
+
     return profile
 
 
 def _failure(facts: Facts, steps: list, packer: Packer) -> dict[str, Any]:
-    return {"status": "error", "error": facts.to_plain(),
-            "steps": [pack_step(packer, s) for s in steps]}
+    return {
+        "status": "error",
+        "error": facts.to_plain(),
+        "steps": [pack_step(packer, s) for s in steps],
+    }
 
 
 def _describe(value: Any) -> str:

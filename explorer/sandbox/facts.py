@@ -88,18 +88,36 @@ class Facts:
         layer = None
         if plain.get("layer") is not None:
             lf = Fields(plain["layer"], "the layer", ("path", "type", "text", "input_shapes"))
-            layer = Layer(lf.text("path"), lf.text("type", 200), lf.text("text", 2000),
-                          [_shape(s) for s in lf.items("input_shapes", 20)])
+            layer = Layer(
+                lf.text("path"),
+                lf.text("type", 200),
+                lf.text("text", 2000),
+                [_shape(s) for s in lf.items("input_shapes", 20)],
+            )
         shapes = []
         for item in f.items("shapes", _MAX_SHAPES, []):
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                    and isinstance(item[2], str) and len(item[0]) + len(item[2]) < 400):
+            if not (
+                isinstance(item, list)
+                and len(item) == 3
+                and isinstance(item[0], str)
+                and isinstance(item[2], str)
+                and len(item[0]) + len(item[2]) < 400
+            ):
                 raise WireError("a shape entry must be [name, shape, dtype]")
             shapes.append((item[0], _shape(item[1]), item[2]))
-        return cls(kind, phase, f.text("type", 200, ""), f.text("message", _MAX_MESSAGE, ""),
-                   f.get("line", *opt_int, None), f.get("column", *opt_int, None),
-                   f.get("end_column", *opt_int, None), f.text("code", 10_000, ""),
-                   f.text("function", 1000, ""), layer, shapes)
+        return cls(
+            kind,
+            phase,
+            f.text("type", 200, ""),
+            f.text("message", _MAX_MESSAGE, ""),
+            f.get("line", *opt_int, None),
+            f.get("column", *opt_int, None),
+            f.get("end_column", *opt_int, None),
+            f.text("code", 10_000, ""),
+            f.text("function", 1000, ""),
+            layer,
+            shapes,
+        )
 
 
 def _shape(v: Any) -> list[int]:
@@ -110,11 +128,13 @@ def _shape(v: Any) -> list[int]:
 
 def is_memory_error(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (
-        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    )
 
 
-def facts_from_exception(exc: BaseException, filename: str, *, phase: str,
-                         model: nn.Module | None = None) -> Facts:
+def facts_from_exception(
+    exc: BaseException, filename: str, *, phase: str, model: nn.Module | None = None
+) -> Facts:
     """Facts about ``exc``, raised while running code registered under ``filename``.
 
     Args:
@@ -123,9 +143,15 @@ def facts_from_exception(exc: BaseException, filename: str, *, phase: str,
         phase: what was running, one of ``PHASES``.
         model: the student's model if it was built (names the layer that failed).
     """
-    kind = ("cpu" if isinstance(exc, CpuTimeExceeded) else
-            "wall" if isinstance(exc, WallTimeExceeded) else
-            "memory" if is_memory_error(exc) else "exception")
+    kind = (
+        "cpu"
+        if isinstance(exc, CpuTimeExceeded)
+        else "wall"
+        if isinstance(exc, WallTimeExceeded)
+        else "memory"
+        if is_memory_error(exc)
+        else "exception"
+    )
     if isinstance(exc, SyntaxError) and exc.filename == filename:
         return _syntax_facts(exc, phase)
     facts = Facts(kind, phase, type(exc).__name__, _message(exc))
@@ -143,20 +169,28 @@ def facts_from_exception(exc: BaseException, filename: str, *, phase: str,
 
 def _syntax_facts(exc: SyntaxError, phase: str) -> Facts:
     end = exc.end_offset if exc.end_lineno in (None, exc.lineno) else None
-    return Facts("syntax", phase, type(exc).__name__, exc.msg or "", exc.lineno,
-                 None if exc.offset is None else max(exc.offset - 1, 0),
-                 None if not end else end - 1, (exc.text or "").rstrip("\n"))
+    return Facts(
+        "syntax",
+        phase,
+        type(exc).__name__,
+        exc.msg or "",
+        exc.lineno,
+        None if exc.offset is None else max(exc.offset - 1, 0),
+        None if not end else end - 1,
+        (exc.text or "").rstrip("\n"),
+    )
 
 
 def _message(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, KeyError) and exc.args:
         text = repr(exc.args[0])  # str(KeyError) is already a repr; keep it readable
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
-def _their_deepest_frame(tb: types.TracebackType | None, filename: str
-                         ) -> tuple[types.TracebackType | None, list[types.TracebackType]]:
+def _their_deepest_frame(
+    tb: types.TracebackType | None, filename: str
+) -> tuple[types.TracebackType | None, list[types.TracebackType]]:
     """The deepest traceback entry in their code, and the entries below it (torch's)."""
     entries = []
     while tb is not None:
@@ -164,7 +198,7 @@ def _their_deepest_frame(tb: types.TracebackType | None, filename: str
         tb = tb.tb_next
     for i in range(len(entries) - 1, -1, -1):
         if entries[i].tb_frame.f_code.co_filename == filename:
-            return entries[i], entries[i + 1:]
+            return entries[i], entries[i + 1 :]
     return None, entries
 
 
@@ -191,12 +225,18 @@ def _running_layer(entries: list[types.TracebackType], model: nn.Module | None) 
         if not isinstance(module, nn.Module):
             continue
         args = frame.f_locals.get("args", ())
-        shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)] if isinstance(
-            args, tuple) else []
+        shapes = (
+            [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+            if isinstance(args, tuple)
+            else []
+        )
         text = repr(module)
-        return Layer(paths.get(id(module), type(module).__name__) or type(module).__name__,
-                     type(module).__name__, text if len(text) <= 2000 else text[:1997] + "...",
-                     shapes)
+        return Layer(
+            paths.get(id(module), type(module).__name__) or type(module).__name__,
+            type(module).__name__,
+            text if len(text) <= 2000 else text[:1997] + "...",
+            shapes,
+        )
     return None
 
 

@@ -32,8 +32,9 @@ HOW_TO_ENABLE = (
 )
 
 
-def code_allowed(argv: Sequence[str] | None = None,
-                 environ: Mapping[str, str] | None = None) -> bool:
+def code_allowed(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
     """True only if the server was started with ``FPE_ALLOW_CODE=1`` or ``-- --allow-code``.
 
     Args:

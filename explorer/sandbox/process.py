@@ -39,8 +39,9 @@ _SLOTS = Slots(MAX_CONCURRENT)
 _SPARE_LOCK = threading.Lock()
 
 
-def exchange(request: bytes, limits: Limits, owner: Hashable | None = None,
-             on_queue: OnQueue | None = None) -> Outcome:
+def exchange(
+    request: bytes, limits: Limits, owner: Hashable | None = None, on_queue: OnQueue | None = None
+) -> Outcome:
     """Run one request in a worker once a slot is free (see ``slots.Slots.take``).
 
     SandboxError("busy") if no slot comes free within ``limits.start_seconds``, ("own_run")
@@ -82,10 +83,16 @@ class _Worker:
             if self.view.uid is not None:  # the fallback user must be able to enter its own
                 os.chown(self.home, self.view.uid, self.view.uid)
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", str(WORKER), self.view.to_arg()], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.home,
-                env=_clean_env(self.home), start_new_session=True, close_fds=True,
-                pass_fds=(status_w,))
+                [sys.executable, "-P", str(WORKER), self.view.to_arg()],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.home,
+                env=_clean_env(self.home),
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(status_w,),
+            )
         except BaseException:
             os.close(self.status)
             shutil.rmtree(self.home, ignore_errors=True)
@@ -120,7 +127,7 @@ class _Worker:
                 for key, _ in sel.select(timeout=min(left, 0.5)):
                     if key.fileobj is stdin:
                         try:
-                            sent += os.write(stdin.fileno(), request[sent:sent + 65536])
+                            sent += os.write(stdin.fileno(), request[sent : sent + 65536])
                         except BlockingIOError:
                             continue
                         except BrokenPipeError:  # it died before reading it all: see below
@@ -141,14 +148,20 @@ class _Worker:
                             stopped = "too_big"
                             break
                     elif len(err) < _STDERR_KEEP:
-                        err += chunk[:_STDERR_KEEP - len(err)]
+                        err += chunk[: _STDERR_KEEP - len(err)]
                 if stopped:
                     break
         finally:
             sel.close()
         code = self._end(patient=not stopped)
-        return Outcome(out, bytes(err), code, stopped, self._child(),
-                       time.monotonic() - ready if ready else 0.0)
+        return Outcome(
+            out,
+            bytes(err),
+            code,
+            stopped,
+            self._child(),
+            time.monotonic() - ready if ready else 0.0,
+        )
 
     def _child(self) -> str:
         """The worker's line on how its child ended; read once the worker has exited."""
@@ -205,8 +218,11 @@ def _take_worker() -> _Worker:
     try:
         return _Worker()
     except OSError as e:  # no more processes or file descriptors on this server
-        raise SandboxError("busy", "The server could not start a worker process; try again "
-                                   "in a moment.", detail=repr(e)) from None
+        raise SandboxError(
+            "busy",
+            "The server could not start a worker process; try again in a moment.",
+            detail=repr(e),
+        ) from None
 
 
 def _replenish() -> None:
@@ -235,9 +251,16 @@ def _drop_spare() -> None:
 
 def _clean_env(home: str) -> dict[str, str]:
     """Only what Python and torch need: none of the server's own variables (and secrets)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *_kept("PYTHONPATH")]),
-           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *_kept("PYTHONPATH")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     if _kept("LD_LIBRARY_PATH"):  # some installs find torch's libraries this way
         env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
     return env

@@ -21,38 +21,79 @@ from explorer.steps import CallFlow, Step, Trace
 # the worker reports such a run as an error rather than send it.
 MAX_STEPS = 5_000
 _KINDS = ("module", "function", "method")
-_STEP_FIELDS = ("index", "op", "kind", "module", "nesting", "inputs", "output", "parents",
-                "file", "line", "code", "function", "module_type", "call_flow", "params", "args",
-                "extras", "columns")
+_STEP_FIELDS = (
+    "index",
+    "op",
+    "kind",
+    "module",
+    "nesting",
+    "inputs",
+    "output",
+    "parents",
+    "file",
+    "line",
+    "code",
+    "function",
+    "module_type",
+    "call_flow",
+    "params",
+    "args",
+    "extras",
+    "columns",
+)
 
 
 # --- packing (in the worker) -------------------------------------------------------------------
 
 
 def pack_step(p: Packer, s: Step) -> dict[str, Any]:
-    flow = None if s.call_flow is None else {
-        "pre_hooks": list(s.call_flow.pre_hooks), "forward": s.call_flow.forward,
-        "hooks": list(s.call_flow.hooks)}
+    flow = (
+        None
+        if s.call_flow is None
+        else {
+            "pre_hooks": list(s.call_flow.pre_hooks),
+            "forward": s.call_flow.forward,
+            "hooks": list(s.call_flow.hooks),
+        }
+    )
     return {
-        "index": s.index, "op": s.op, "kind": s.kind, "module": s.module,
-        "nesting": list(s.nesting), "inputs": [p.tensor(t) for t in s.inputs],
-        "output": p.value(s.output), "parents": list(s.parents), "file": s.file,
-        "line": s.line, "code": s.code, "function": s.function, "module_type": s.module_type,
-        "call_flow": flow, "params": {n: p.tensor(t) for n, t in s.params.items()},
-        "args": p.value(s.args), "extras": p.value(s.extras),
+        "index": s.index,
+        "op": s.op,
+        "kind": s.kind,
+        "module": s.module,
+        "nesting": list(s.nesting),
+        "inputs": [p.tensor(t) for t in s.inputs],
+        "output": p.value(s.output),
+        "parents": list(s.parents),
+        "file": s.file,
+        "line": s.line,
+        "code": s.code,
+        "function": s.function,
+        "module_type": s.module_type,
+        "call_flow": flow,
+        "params": {n: p.tensor(t) for n, t in s.params.items()},
+        "args": p.value(s.args),
+        "extras": p.value(s.extras),
         "columns": None if s.columns is None else list(s.columns),
     }
 
 
 def pack_trace(p: Packer, t: Trace) -> dict[str, Any]:
-    return {"model_type": t.model_type, "input": p.tensor(t.input), "output": p.value(t.output),
-            "steps": [pack_step(p, s) for s in t.steps], "training": t.training,
-            "seed": t.seed}
+    return {
+        "model_type": t.model_type,
+        "input": p.tensor(t.input),
+        "output": p.value(t.output),
+        "steps": [pack_step(p, s) for s in t.steps],
+        "training": t.training,
+        "seed": t.seed,
+    }
 
 
 def pack_backward(p: Packer, b: Backward) -> dict[str, Any]:
     return {
-        "trace": pack_trace(p, b.trace), "loss": p.value(b.loss), "loss_name": b.loss_name,
+        "trace": pack_trace(p, b.trace),
+        "loss": p.value(b.loss),
+        "loss_name": b.loss_name,
         "target": p.tensor(b.target),
         "output_grads": [[i, p.tensor(g)] for i, g in b.output_grads.items()],
         "grad_fns": [[i, f] for i, f in b.grad_fns.items()],
@@ -96,25 +137,46 @@ def unpack_step(u: Unpacker, plain: Any, filename: str) -> Step:
     flow = None
     if flow_plain is not None:
         cf = Fields(flow_plain, "a call flow", ("pre_hooks", "forward", "hooks"))
-        flow = CallFlow(_strings(cf.items("pre_hooks", 100), "pre_hooks"), cf.text("forward"),
-                        _strings(cf.items("hooks", 100), "hooks"))
+        flow = CallFlow(
+            _strings(cf.items("pre_hooks", 100), "pre_hooks"),
+            cf.text("forward"),
+            _strings(cf.items("hooks", 100), "hooks"),
+        )
     parents = f.items("parents", 1000)
     if not all(is_int(i) for i in parents):
         raise WireError("a step's parents must be integers")
     file = f.text("file", 4096)
-    columns = f.get("columns", lambda v: v is None or (
-        isinstance(v, list) and len(v) == 2 and all(is_int(c) for c in v)
-        and 0 <= v[0] < v[1] <= 10_000), "null or [start, end]", default=None)
+    columns = f.get(
+        "columns",
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, list)
+                and len(v) == 2
+                and all(is_int(c) for c in v)
+                and 0 <= v[0] < v[1] <= 10_000
+            )
+        ),
+        "null or [start, end]",
+        default=None,
+    )
     return Step(
-        index=f.integer("index"), op=f.text("op", 200), kind=kind, module=f.text("module", 1000),
+        index=f.integer("index"),
+        op=f.text("op", 200),
+        kind=kind,
+        module=f.text("module", 1000),
         nesting=_strings(f.items("nesting", 100), "nesting"),
         inputs=tuple(u.tensor(t) for t in f.items("inputs", 1000)),
-        output=u.value(plain.get("output")), parents=tuple(parents),
+        output=u.value(plain.get("output")),
+        parents=tuple(parents),
         # Only the student's code may be looked up by source_of: any other path would make
         # the app read a file of the worker's choosing.
         file=file if file == filename else "",
-        line=f.integer("line"), code=f.text("code", 10_000), function=f.text("function", 1000),
-        module_type=f.opt_text("module_type", 200), call_flow=flow,
+        line=f.integer("line"),
+        code=f.text("code", 10_000),
+        function=f.text("function", 1000),
+        module_type=f.opt_text("module_type", 200),
+        call_flow=flow,
         params=_tensor_dict(u, plain.get("params", {}), "a step's params"),
         args=_plain_dict(u.value(plain.get("args", {})), "a step's args"),
         extras=_plain_dict(u.value(plain.get("extras", {})), "a step's extras"),
@@ -136,14 +198,32 @@ def unpack_steps(u: Unpacker, plain: Any, filename: str) -> list[Step]:
 def unpack_trace(u: Unpacker, plain: Any, filename: str) -> Trace:
     f = Fields(plain, "a trace", ("model_type", "input", "output", "steps", "training", "seed"))
     seed = f.get("seed", lambda v: v is None or is_int(v), "an integer or null")
-    return Trace(f.text("model_type", 200), u.tensor(plain.get("input")),
-                 u.value(plain.get("output")), unpack_steps(u, f.items("steps"), filename),
-                 f.flag("training"), seed)
+    return Trace(
+        f.text("model_type", 200),
+        u.tensor(plain.get("input")),
+        u.value(plain.get("output")),
+        unpack_steps(u, f.items("steps"), filename),
+        f.flag("training"),
+        seed,
+    )
 
 
 def unpack_backward(u: Unpacker, plain: Any, filename: str) -> Backward:
-    f = Fields(plain, "a backward pass", ("trace", "loss", "loss_name", "target", "output_grads",
-                                          "grad_fns", "param_grads", "input_grad", "grad_norms"))
+    f = Fields(
+        plain,
+        "a backward pass",
+        (
+            "trace",
+            "loss",
+            "loss_name",
+            "target",
+            "output_grads",
+            "grad_fns",
+            "param_grads",
+            "input_grad",
+            "grad_norms",
+        ),
+    )
     trace = unpack_trace(u, plain.get("trace"), filename)
     loss = u.value(plain.get("loss"))
     if not isinstance(loss, float):
@@ -158,20 +238,36 @@ def unpack_backward(u: Unpacker, plain: Any, filename: str) -> Backward:
         output_grads[pair[0]] = u.tensor(pair[1])
     grad_fns = {}
     for pair in f.items("grad_fns"):
-        if not (isinstance(pair, list) and len(pair) == 2 and is_int(pair[0])
-                and isinstance(pair[1], str) and len(pair[1]) <= 200):
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and is_int(pair[0])
+            and isinstance(pair[1], str)
+            and len(pair[1]) <= 200
+        ):
             raise WireError("grad_fns must be [step index, name] pairs")
         grad_fns[pair[0]] = pair[1]
     norms: dict[int | str, float] = {}
     for pair in f.items("grad_norms", 2 * MAX_STEPS):
-        ok = (isinstance(pair, list) and len(pair) == 2 and not isinstance(pair[0], bool)
-              and isinstance(pair[0], (int, str)))
+        ok = (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and not isinstance(pair[0], bool)
+            and isinstance(pair[0], (int, str))
+        )
         value = u.value(pair[1]) if ok else None
         if not isinstance(value, float):
             raise WireError("grad_norms must be [step index or name, number] pairs")
         norms[pair[0]] = value
     input_grad = plain.get("input_grad")
     return Backward(
-        trace, loss, loss_name, u.tensor(plain.get("target")), output_grads, grad_fns,
+        trace,
+        loss,
+        loss_name,
+        u.tensor(plain.get("target")),
+        output_grads,
+        grad_fns,
         _tensor_dict(u, plain.get("param_grads"), "param_grads"),
-        None if input_grad is None else u.tensor(input_grad), norms)
+        None if input_grad is None else u.tensor(input_grad),
+        norms,
+    )

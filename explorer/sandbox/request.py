@@ -57,8 +57,8 @@ class Request:
         if not (self.target is None or isinstance(self.target, (torch.Tensor, int, float))):
             raise TypeError("the target must be a tensor, a number or None")
         if self.weights is not None and not all(
-                isinstance(k, str) and isinstance(v, torch.Tensor)
-                for k, v in self.weights.items()):
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in self.weights.items()
+        ):
             raise TypeError("weights must map names to tensors")
 
     @property
@@ -68,12 +68,19 @@ class Request:
     def to_frame(self) -> bytes:
         p = Packer()
         doc = {
-            "source": self.source, "x": p.tensor(self.x), "mode": self.mode,
-            "class_name": self.class_name, "train": bool(self.train), "seed": self.seed,
-            "init_seed": self.init_seed, "forward_kwargs": p.value(self.forward_kwargs),
-            "target": p.value(self.target), "loss": self.loss,
-            "weights": None if self.weights is None else {n: p.tensor(t)
-                                                          for n, t in self.weights.items()},
+            "source": self.source,
+            "x": p.tensor(self.x),
+            "mode": self.mode,
+            "class_name": self.class_name,
+            "train": bool(self.train),
+            "seed": self.seed,
+            "init_seed": self.init_seed,
+            "forward_kwargs": p.value(self.forward_kwargs),
+            "target": p.value(self.target),
+            "loss": self.loss,
+            "weights": None
+            if self.weights is None
+            else {n: p.tensor(t) for n, t in self.weights.items()},
             "limits": self.limits.to_plain(),
         }
         return p.frame(doc)
@@ -81,19 +88,40 @@ class Request:
     @classmethod
     def from_frame(cls, data: bytes) -> Request:
         u = Unpacker(data, max_bytes=MAX_REQUEST_BYTES)
-        f = Fields(u.doc, "the request", {
-            "source", "x", "mode", "class_name", "train", "seed", "init_seed",
-            "forward_kwargs", "target", "loss", "weights", "limits"})
+        f = Fields(
+            u.doc,
+            "the request",
+            {
+                "source",
+                "x",
+                "mode",
+                "class_name",
+                "train",
+                "seed",
+                "init_seed",
+                "forward_kwargs",
+                "target",
+                "loss",
+                "weights",
+                "limits",
+            },
+        )
         weights = u.doc.get("weights")
         limits = f.get("limits", lambda v: isinstance(v, dict), "a dict")
         kwargs = u.value(u.doc.get("forward_kwargs", {"$": "dict", "v": []}))
         if not isinstance(kwargs, dict):
             raise WireError("forward_kwargs must be a dict")
         return cls(
-            source=f.text("source", MAX_SOURCE_CHARS), x=u.tensor(u.doc.get("x")),
-            mode=f.text("mode", 20), class_name=f.opt_text("class_name", 200),
-            train=f.flag("train"), seed=u.doc.get("seed"), init_seed=f.integer("init_seed"),
-            forward_kwargs=kwargs, target=u.value(u.doc.get("target")),
+            source=f.text("source", MAX_SOURCE_CHARS),
+            x=u.tensor(u.doc.get("x")),
+            mode=f.text("mode", 20),
+            class_name=f.opt_text("class_name", 200),
+            train=f.flag("train"),
+            seed=u.doc.get("seed"),
+            init_seed=f.integer("init_seed"),
+            forward_kwargs=kwargs,
+            target=u.value(u.doc.get("target")),
             loss=f.opt_text("loss", 50),
             weights=None if weights is None else {n: u.tensor(t) for n, t in weights.items()},
-            limits=Limits.from_plain(limits))
+            limits=Limits.from_plain(limits),
+        )

@@ -61,12 +61,20 @@ class CodeRun:
         return self.error is None
 
 
-def run_user_code(source: str, x: torch.Tensor, *, class_name: str | None = None,
-                  train: bool = False, seed: int | None = 0, init_seed: int = 0,
-                  weights: dict[str, torch.Tensor] | None = None,
-                  forward_kwargs: dict[str, Any] | None = None,
-                  limits: Limits | None = None, owner: Hashable | None = None,
-                  on_queue: OnQueue | None = None) -> CodeRun:
+def run_user_code(
+    source: str,
+    x: torch.Tensor,
+    *,
+    class_name: str | None = None,
+    train: bool = False,
+    seed: int | None = 0,
+    init_seed: int = 0,
+    weights: dict[str, torch.Tensor] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+    owner: Hashable | None = None,
+    on_queue: OnQueue | None = None,
+) -> CodeRun:
     """Build the model ``source`` defines and trace its forward pass on ``x``, in a worker.
 
     Refuses (``CodeExecutionDisabled``) unless the server was started with code allowed
@@ -98,18 +106,42 @@ def run_user_code(source: str, x: torch.Tensor, *, class_name: str | None = None
             ``message`` is written for the student.
     """
     _refuse_unless_allowed()
-    return _run(Request(source, x, "forward", class_name, train, seed, init_seed,
-                        dict(forward_kwargs or {}), None, None, weights, limits or Limits()),
-                owner, on_queue)
+    return _run(
+        Request(
+            source,
+            x,
+            "forward",
+            class_name,
+            train,
+            seed,
+            init_seed,
+            dict(forward_kwargs or {}),
+            None,
+            None,
+            weights,
+            limits or Limits(),
+        ),
+        owner,
+        on_queue,
+    )
 
 
-def run_user_backward(source: str, x: torch.Tensor, target: Any, *, loss: str | None = None,
-                      class_name: str | None = None, train: bool = False,
-                      seed: int | None = 0, init_seed: int = 0,
-                      weights: dict[str, torch.Tensor] | None = None,
-                      forward_kwargs: dict[str, Any] | None = None,
-                      limits: Limits | None = None, owner: Hashable | None = None,
-                      on_queue: OnQueue | None = None) -> CodeRun:
+def run_user_backward(
+    source: str,
+    x: torch.Tensor,
+    target: Any,
+    *,
+    loss: str | None = None,
+    class_name: str | None = None,
+    train: bool = False,
+    seed: int | None = 0,
+    init_seed: int = 0,
+    weights: dict[str, torch.Tensor] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+    owner: Hashable | None = None,
+    on_queue: OnQueue | None = None,
+) -> CodeRun:
     """Like ``run_user_code``, but runs ``explorer.backward(model, x, target)`` in the worker.
 
     ``target`` and ``loss`` are as for ``explorer.backward``. The result's ``backward`` holds
@@ -117,13 +149,29 @@ def run_user_backward(source: str, x: torch.Tensor, target: Any, *, loss: str | 
     param_grads, lr)`` then gives the weights for the next run.
     """
     _refuse_unless_allowed()
-    return _run(Request(source, x, "backward", class_name, train, seed, init_seed,
-                        dict(forward_kwargs or {}), target, loss, weights, limits or Limits()),
-                owner, on_queue)
+    return _run(
+        Request(
+            source,
+            x,
+            "backward",
+            class_name,
+            train,
+            seed,
+            init_seed,
+            dict(forward_kwargs or {}),
+            target,
+            loss,
+            weights,
+            limits or Limits(),
+        ),
+        owner,
+        on_queue,
+    )
 
 
-def apply_sgd(weights: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
-              lr: float) -> dict[str, torch.Tensor]:
+def apply_sgd(
+    weights: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], lr: float
+) -> dict[str, torch.Tensor]:
     """One plain SGD step on a state dict, ``w - lr * grad`` (tensors without a grad kept)."""
     with torch.no_grad():
         return {n: w - lr * grads[n] if n in grads else w.clone() for n, w in weights.items()}
@@ -152,24 +200,34 @@ def _read(o: Outcome, req: Request) -> CodeRun:
     limits = req.limits
     detail = o.stderr.decode("utf-8", "replace")
     if o.stopped == "start":
-        raise SandboxError("start", "The worker process did not start in time: the server is "
-                                    "busy. Try again in a moment.", detail=detail)
+        raise SandboxError(
+            "start",
+            "The worker process did not start in time: the server is busy. Try again in a moment.",
+            detail=detail,
+        )
     if o.stopped == "timeout":
         raise SandboxError("timeout", _too_long(limits.wall_seconds), detail=detail)
     if o.stopped == "too_big":
-        raise SandboxError("too_big", f"Your model's results are larger than "
-                                      f"{describe_bytes(limits.max_result_bytes)}: try a smaller "
-                                      "model or a smaller batch.", detail=detail)
+        raise SandboxError(
+            "too_big",
+            f"Your model's results are larger than "
+            f"{describe_bytes(limits.max_result_bytes)}: try a smaller "
+            "model or a smaller batch.",
+            detail=detail,
+        )
     if len(o.stdout) <= len(READY) or not o.stdout.startswith(READY):
         raise _died(o, limits, detail)
     try:
-        return _decode(memoryview(o.stdout)[len(READY):], req)
+        return _decode(memoryview(o.stdout)[len(READY) :], req)
     except WireError as e:
         if o.returncode:  # cut short by a limit or a crash while answering
             raise _died(o, limits, detail) from None
-        raise SandboxError("protocol", "The worker process sent back something that is not a "
-                                       "valid result, so it was thrown away.",
-                           detail=f"{e}\n{detail}") from None
+        raise SandboxError(
+            "protocol",
+            "The worker process sent back something that is not a "
+            "valid result, so it was thrown away.",
+            detail=f"{e}\n{detail}",
+        ) from None
 
 
 def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
@@ -179,17 +237,30 @@ def _died(o: Outcome, limits: Limits, detail: str) -> SandboxError:
         return _killed(o, limits, detail)
     if code is not None and code < 0:
         name = _signal_name(-code)
-        what = {"SIGSEGV": "a memory access fault", "SIGABRT": "an abort",
-                "SIGBUS": "a bus error", "SIGFPE": "an arithmetic fault"}.get(name, name)
-        return SandboxError("crash", f"The worker process crashed ({what or 'signal'}, signal "
-                                     f"{-code}). Your code, or a library it called, did "
-                                     "something the process could not survive.",
-                            detail=detail, **_their_line(detail))
+        what = {
+            "SIGSEGV": "a memory access fault",
+            "SIGABRT": "an abort",
+            "SIGBUS": "a bus error",
+            "SIGFPE": "an arithmetic fault",
+        }.get(name, name)
+        return SandboxError(
+            "crash",
+            f"The worker process crashed ({what or 'signal'}, signal "
+            f"{-code}). Your code, or a library it called, did "
+            "something the process could not survive.",
+            detail=detail,
+            **_their_line(detail),
+        )
     if code:
-        return SandboxError("crash", f"The worker process exited unexpectedly (code {code}).",
-                            detail=detail, **_their_line(detail))
-    return SandboxError("crash", "The worker process ended without sending a result.",
-                        detail=detail)
+        return SandboxError(
+            "crash",
+            f"The worker process exited unexpectedly (code {code}).",
+            detail=detail,
+            **_their_line(detail),
+        )
+    return SandboxError(
+        "crash", "The worker process ended without sending a result.", detail=detail
+    )
 
 
 def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
@@ -204,20 +275,26 @@ def _killed(o: Outcome, limits: Limits, detail: str) -> SandboxError:
     name, after = _signal_name(-code), f"after {o.seconds:.1f} s"
     how = o.child.split()  # e.g. ["signal", "9", "cpu", "6.020"]
     if len(how) != 4 or how[0] != "signal":
-        return SandboxError("killed", f"The worker process running your code was killed "
-                                      f"({name}) {after}. That was no time limit: your code "
-                                      "stopped it (os.kill?), or the server did.",
-                            detail=detail)
+        return SandboxError(
+            "killed",
+            f"The worker process running your code was killed "
+            f"({name}) {after}. That was no time limit: your code "
+            "stopped it (os.kill?), or the server did.",
+            detail=detail,
+        )
     try:
         number, cpu = int(how[1]), float(how[3])
     except ValueError:
         number, cpu = -code, 0.0
     if cpu >= limits.cpu_seconds:
         return SandboxError("cpu", _too_long(limits.cpu_seconds), detail=detail)
-    return SandboxError("killed", f"Your code's process was killed ({_signal_name(number)}) "
-                                  f"{after}, having used {cpu:.1f} s of CPU time: that was no "
-                                  "time limit. Did your code send it a signal (os.kill)?",
-                        detail=detail)
+    return SandboxError(
+        "killed",
+        f"Your code's process was killed ({_signal_name(number)}) "
+        f"{after}, having used {cpu:.1f} s of CPU time: that was no "
+        "time limit. Did your code send it a signal (os.kill)?",
+        detail=detail,
+    )
 
 
 def _signal_name(number: int) -> str:
@@ -237,16 +314,33 @@ def _their_line(stderr: str) -> dict[str, Any]:
 
 
 def _too_long(seconds: float) -> str:
-    return (f"Your code ran for more than {describe_seconds(seconds)} (an endless loop?) and "
-            "was stopped.")
+    return (
+        f"Your code ran for more than {describe_seconds(seconds)} (an endless loop?) and "
+        "was stopped."
+    )
 
 
 def _decode(data: memoryview, req: Request) -> CodeRun:
     limits, filename = req.limits, req.filename
     u = Unpacker(data, max_bytes=limits.max_result_bytes)
-    f = Fields(u.doc, "the result", {"status", "class_name", "trace", "backward", "state_dict",
-                                     "notes", "error", "steps", "printed", "printed_truncated",
-                                     "isolation", "seconds"})
+    f = Fields(
+        u.doc,
+        "the result",
+        {
+            "status",
+            "class_name",
+            "trace",
+            "backward",
+            "state_dict",
+            "notes",
+            "error",
+            "steps",
+            "printed",
+            "printed_truncated",
+            "isolation",
+            "seconds",
+        },
+    )
     status = f.text("status", 10)
     printed = f.text("printed", limits.max_print_chars)
     isolation = f.items("isolation", len(WALLS))
@@ -258,10 +352,16 @@ def _decode(data: memoryview, req: Request) -> CodeRun:
     state = u.doc.get("state_dict", {})
     if not isinstance(state, dict) or len(state) > 10_000:
         raise WireError("state_dict must be a dict")
-    run = CodeRun(req.source, filename, f.text("class_name", 200, ""), printed=printed,
-                  printed_truncated=f.flag("printed_truncated"), notes=notes,
-                  state_dict={str(n)[:1000]: u.tensor(t) for n, t in state.items()},
-                  isolation=tuple(isolation))
+    run = CodeRun(
+        req.source,
+        filename,
+        f.text("class_name", 200, ""),
+        printed=printed,
+        printed_truncated=f.flag("printed_truncated"),
+        notes=notes,
+        state_dict={str(n)[:1000]: u.tensor(t) for n, t in state.items()},
+        isolation=tuple(isolation),
+    )
     _register_source(filename, req.source)
     if status == "ok":
         if req.mode == "forward":
@@ -286,15 +386,14 @@ def _stopped(facts: Facts, limits: Limits) -> None:
         "cpu": _too_long(limits.cpu_seconds),
         "wall": _too_long(limits.wall_seconds),
         "memory": f"Your code tried to use more than {describe_bytes(limits.memory_bytes)} of "
-                  "memory and was stopped.",
+        "memory and was stopped.",
     }.get(facts.kind)
     if message is None:
         return
     if facts.line:
         message += f" It was at line {facts.line}: {facts.code.strip()}"
     kind = {"cpu": "cpu", "wall": "timeout", "memory": "memory"}[facts.kind]
-    raise SandboxError(kind, message,
-                       line=facts.line, code=facts.code, detail=facts.message)
+    raise SandboxError(kind, message, line=facts.line, code=facts.code, detail=facts.message)
 
 
 _registered: OrderedDict[str, None] = OrderedDict()

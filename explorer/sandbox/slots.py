@@ -31,14 +31,17 @@ class Slots:
         self._owners: set[Hashable] = set()  # with a job waiting or running
 
     @contextmanager
-    def take(self, owner: Hashable | None, timeout: float,
-             on_queue: OnQueue | None = None) -> Iterator[None]:
+    def take(
+        self, owner: Hashable | None, timeout: float, on_queue: OnQueue | None = None
+    ) -> Iterator[None]:
         """Hold a slot for the ``with`` block; SandboxError if refused or not free in time."""
         ticket = object()
         with self._cond:
             if owner is not None and owner in self._owners:
-                raise SandboxError("own_run", "Your previous run is still going: wait for its "
-                                              "result before running again.")
+                raise SandboxError(
+                    "own_run",
+                    "Your previous run is still going: wait for its result before running again.",
+                )
             if owner is not None:
                 self._owners.add(owner)
             self._line.append(ticket)
@@ -69,8 +72,11 @@ class Slots:
                 if place == told:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise SandboxError("busy", "The server is busy running other students' "
-                                                   "code; try again in a moment.")
+                        raise SandboxError(
+                            "busy",
+                            "The server is busy running other students' "
+                            "code; try again in a moment.",
+                        )
                     self._cond.wait(left)
                     continue
             told = place

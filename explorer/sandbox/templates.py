@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 """
 
+
 def _source(cls: type) -> str:
     """The class exactly as explorer.zoo writes it, without its docstring: one source of truth."""
     lines = inspect.getsource(cls).splitlines(keepends=True)
@@ -59,9 +60,15 @@ class Template:
 
 
 TEMPLATES: dict[str, Template] = {
-    t.name: t for t in [
+    t.name: t
+    for t in [
         Template("simple_nn", "SimpleNN (3-4-1)", "SimpleNN", "simple_nn", SIMPLE_NN),
-        Template("image_classifier", "ImageClassifier (MNIST CNN)", "ImageClassifier", "cnn",
-                 IMAGE_CLASSIFIER),
+        Template(
+            "image_classifier",
+            "ImageClassifier (MNIST CNN)",
+            "ImageClassifier",
+            "cnn",
+            IMAGE_CLASSIFIER,
+        ),
     ]
 }

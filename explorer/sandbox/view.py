@@ -26,8 +26,17 @@ NICE = 10  # the worker's CPU priority: a student's loop yields to the app (nice
 # What Python, torch and the dynamic loader read, besides the installation itself. Without
 # /proc/cpuinfo and the CPU list torch cannot tell which vector instructions the CPU has and
 # silently runs its slowest kernels; the child later mounts its own /proc over /proc/cpuinfo.
-_SYSTEM = ("/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib32", "/lib64",
-           "/etc/ld.so.cache", "/proc/cpuinfo", "/sys/devices/system/cpu")
+_SYSTEM = (
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+)
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom")
 
 
@@ -50,9 +59,19 @@ class View:
 
 def plan(home: str, status_fd: int = -1) -> View:
     """The view for a worker whose own directory is ``home``."""
-    private = [ROOT, Path.home(), default_data_dir().resolve()]  # never bind these or a folder holding them
-    wanted = [sys.base_prefix, sys.prefix, os.path.realpath(sys.executable),
-              str(ROOT / "explorer"), *sys.path, *_SYSTEM]
+    private = [
+        ROOT,
+        Path.home(),
+        default_data_dir().resolve(),
+    ]  # never bind these or a folder holding them
+    wanted = [
+        sys.base_prefix,
+        sys.prefix,
+        os.path.realpath(sys.executable),
+        str(ROOT / "explorer"),
+        *sys.path,
+        *_SYSTEM,
+    ]
     binds, links = [], []
     for p in wanted:
         if not p or not os.path.isabs(p) or not os.path.exists(p):
@@ -68,9 +87,15 @@ def plan(home: str, status_fd: int = -1) -> View:
     binds = sorted(set(binds))
     # Binding a folder brings everything inside it: keep only the outermost.
     outer = [b for b in binds if not any(a in b.parents for a in binds)]
-    return View(home, tuple(map(str, outer)), tuple(sorted(set(links))),
-                namespaces=os.environ.get(NAMESPACES_ENV, "1").strip() != "0",
-                uid=FALLBACK_UID if _is_root() else None, nice=NICE, status_fd=status_fd)
+    return View(
+        home,
+        tuple(map(str, outer)),
+        tuple(sorted(set(links))),
+        namespaces=os.environ.get(NAMESPACES_ENV, "1").strip() != "0",
+        uid=FALLBACK_UID if _is_root() else None,
+        nice=NICE,
+        status_fd=status_fd,
+    )
 
 
 def _is_root() -> bool:

@@ -29,10 +29,18 @@ MAX_TENSORS = 100_000  # building each costs the app time: a frame of tiny tenso
 _MAX_REPR = 200
 
 DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-    "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
-    "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
-    "complex64": torch.complex64, "complex128": torch.complex128,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
 }
 _DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
@@ -58,8 +66,17 @@ class Packer:
         self._alive: list[torch.Tensor] = []
 
     def tensor(self, t: torch.Tensor) -> dict[str, Any]:
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(),
-               t.dtype) if t.layout == torch.strided else ("object", id(t))
+        key = (
+            (
+                t.untyped_storage().data_ptr(),
+                t.storage_offset(),
+                tuple(t.shape),
+                t.stride(),
+                t.dtype,
+            )
+            if t.layout == torch.strided
+            else ("object", id(t))
+        )
         known = self._seen.get(key)
         if known is not None:
             return {"$": "tensor", "i": known}
@@ -78,8 +95,14 @@ class Packer:
             self._chunks.append(b"\0" * pad)
             self._size += pad
         row = len(self._rows)
-        self._rows.append({"dtype": _DTYPE_NAMES[data.dtype], "shape": list(data.shape),
-                           "offset": self._size, "nbytes": len(raw)})
+        self._rows.append(
+            {
+                "dtype": _DTYPE_NAMES[data.dtype],
+                "shape": list(data.shape),
+                "offset": self._size,
+                "nbytes": len(raw),
+            }
+        )
         self._chunks.append(raw)
         self._size += len(raw)
         self._seen[key] = row
@@ -102,11 +125,15 @@ class Packer:
         if isinstance(obj, tuple):  # torch.Size and torch.return_types too
             return {"$": "tuple", "v": [self.value(o, depth + 1) for o in obj]}
         if isinstance(obj, dict):
-            return {"$": "dict", "v": [[self.value(k, depth + 1), self.value(v, depth + 1)]
-                                       for k, v in obj.items()]}
+            return {
+                "$": "dict",
+                "v": [[self.value(k, depth + 1), self.value(v, depth + 1)] for k, v in obj.items()],
+            }
         if isinstance(obj, slice):
-            return {"$": "slice", "v": [self.value(p, depth + 1)
-                                        for p in (obj.start, obj.stop, obj.step)]}
+            return {
+                "$": "slice",
+                "v": [self.value(p, depth + 1) for p in (obj.start, obj.stop, obj.step)],
+            }
         if obj is Ellipsis:
             return {"$": "ellipsis"}
         if isinstance(obj, torch.dtype) and obj in _DTYPE_NAMES:
@@ -115,13 +142,14 @@ class Packer:
 
     def frame(self, doc: Any) -> bytes:
         """The whole frame: ``doc`` (already plain) with the tensor table and the blob."""
-        header = json.dumps({"doc": doc, "tensors": self._rows}, allow_nan=False,
-                            separators=(",", ":")).encode()
+        header = json.dumps(
+            {"doc": doc, "tensors": self._rows}, allow_nan=False, separators=(",", ":")
+        ).encode()
         return b"".join([MAGIC, struct.pack("<Q", len(header)), header, *self._chunks])
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR - 3] + "..."
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -137,19 +165,19 @@ class Unpacker:
         if len(view) > max_bytes:
             raise WireError(f"{len(view)} bytes is more than the {max_bytes} allowed")
         start = len(MAGIC) + 8
-        if len(view) < start or bytes(view[:len(MAGIC)]) != MAGIC:
+        if len(view) < start or bytes(view[: len(MAGIC)]) != MAGIC:
             raise WireError("not a frame")
         (n,) = struct.unpack_from("<Q", view, len(MAGIC))
         if n > len(view) - start:
             raise WireError("the header is cut short")
         try:
-            header = json.loads(bytes(view[start:start + n]))
+            header = json.loads(bytes(view[start : start + n]))
         except (ValueError, RecursionError) as e:
             raise WireError(f"the header is not JSON: {e}") from None
         if not isinstance(header, dict) or set(header) != {"doc", "tensors"}:
             raise WireError("the header must hold exactly 'doc' and 'tensors'")
         self.doc = header["doc"]
-        self._blob = view[start + n:]
+        self._blob = view[start + n :]
         rows = header["tensors"]
         if not isinstance(rows, list) or len(rows) > MAX_TENSORS:
             raise WireError(f"the tensor table must be a list of at most {MAX_TENSORS}")
@@ -162,8 +190,9 @@ class Unpacker:
         shape, offset, nbytes = row["shape"], row["offset"], row["nbytes"]
         if dtype is None:
             raise WireError(f"dtype {row['dtype']!r} is not allowed")
-        if not (isinstance(shape, list) and len(shape) <= 8
-                and all(is_int(d) and d >= 0 for d in shape)):
+        if not (
+            isinstance(shape, list) and len(shape) <= 8 and all(is_int(d) and d >= 0 for d in shape)
+        ):
             raise WireError(f"bad tensor shape {shape!r}")
         if not (is_int(offset) and is_int(nbytes) and offset >= 0 and nbytes >= 0):
             raise WireError("bad tensor offset or size")
@@ -174,12 +203,17 @@ class Unpacker:
             return torch.empty(shape, dtype=dtype)
         if offset % itemsize:
             raise WireError("a tensor is not aligned")
-        return torch.frombuffer(self._blob[offset:offset + nbytes], dtype=dtype).reshape(shape)
+        return torch.frombuffer(self._blob[offset : offset + nbytes], dtype=dtype).reshape(shape)
 
     def tensor(self, plain: Any) -> torch.Tensor:
         """The tensor a ``{"$": "tensor"}`` reference names; WireError for anything else."""
-        if not (isinstance(plain, dict) and plain.get("$") == "tensor" and set(plain) == {"$", "i"}
-                and is_int(plain["i"]) and 0 <= plain["i"] < len(self._tensors)):
+        if not (
+            isinstance(plain, dict)
+            and plain.get("$") == "tensor"
+            and set(plain) == {"$", "i"}
+            and is_int(plain["i"])
+            and 0 <= plain["i"] < len(self._tensors)
+        ):
             raise WireError("expected a tensor")
         return self._tensors[plain["i"]]
 
@@ -236,8 +270,7 @@ class Fields:
             raise WireError(f"{what} has unexpected fields {sorted(map(str, extra))[:5]}")
         self.plain, self.what = plain, what
 
-    def get(self, key: str, check: Callable[[Any], bool], kind: str,
-            default: Any = ...) -> Any:
+    def get(self, key: str, check: Callable[[Any], bool], kind: str, default: Any = ...) -> Any:
         if key not in self.plain:
             if default is ...:
                 raise WireError(f"{self.what} lacks {key!r}")
@@ -248,12 +281,20 @@ class Fields:
         return value
 
     def text(self, key: str, cap: int = 1000, default: Any = ...) -> str:
-        return self.get(key, lambda v: isinstance(v, str) and len(v) <= cap,
-                        f"a string of at most {cap} characters", default)
+        return self.get(
+            key,
+            lambda v: isinstance(v, str) and len(v) <= cap,
+            f"a string of at most {cap} characters",
+            default,
+        )
 
     def opt_text(self, key: str, cap: int = 1000) -> str | None:
-        return self.get(key, lambda v: v is None or (isinstance(v, str) and len(v) <= cap),
-                        "a string or null", None)
+        return self.get(
+            key,
+            lambda v: v is None or (isinstance(v, str) and len(v) <= cap),
+            "a string or null",
+            None,
+        )
 
     def integer(self, key: str, default: Any = ...) -> int:
         return self.get(key, is_int, "an integer", default)
@@ -262,5 +303,9 @@ class Fields:
         return self.get(key, lambda v: isinstance(v, bool), "true or false", default)
 
     def items(self, key: str, cap: int = 20_000, default: Any = ...) -> list:
-        return self.get(key, lambda v: isinstance(v, list) and len(v) <= cap,
-                        f"a list of at most {cap} items", default)
+        return self.get(
+            key,
+            lambda v: isinstance(v, list) and len(v) <= cap,
+            f"a list of at most {cap} items",
+            default,
+        )

@@ -49,8 +49,15 @@ import traceback
 
 READY = b"R"  # the first byte on the result pipe: the request is in, their time starts
 # What each wall is called in CodeRun.isolation, in the order they go up.
-WALLS = ("network", "processes", "private files", "read-only files", "private /proc",
-         "no privileges", "other user")
+WALLS = (
+    "network",
+    "processes",
+    "private files",
+    "read-only files",
+    "private /proc",
+    "no privileges",
+    "other user",
+)
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -109,6 +116,7 @@ def main() -> None:
         finally:
             os._exit(code)  # their objects' __del__ and atexit hooks never run here
     out.close()
+
     # Asked to stop (the app's deadline), kill the child by its pid: safe, since an unreaped
     # child's pid is never reused, and it reaches a child that left the process group.
     def stop(signum: int, frame: object) -> None:
@@ -118,8 +126,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     _, ended, usage = os.wait4(child, 0)
     if status >= 0:  # "signal 9 cpu 6.02": the app tells a CPU-limit kill from any other
-        how = f"signal {os.WTERMSIG(ended)}" if os.WIFSIGNALED(ended) else \
-            f"exit {os.waitstatus_to_exitcode(ended)}"
+        how = (
+            f"signal {os.WTERMSIG(ended)}"
+            if os.WIFSIGNALED(ended)
+            else f"exit {os.waitstatus_to_exitcode(ended)}"
+        )
         with contextlib.suppress(OSError):
             os.write(status, f"{how} cpu {usage.ru_utime + usage.ru_stime:.3f}\n".encode())
     status = ended
@@ -186,8 +197,10 @@ def _bind(libc: ctypes.CDLL, source: str, target: str) -> None:
     else:  # a file is mounted on a file
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()  # noqa: SIM115 -- created empty, closed at once
-    _check(libc.mount(source.encode(), target.encode(), None, _MS_BIND | _MS_REC, None),
-           f"bind {source}")
+    _check(
+        libc.mount(source.encode(), target.encode(), None, _MS_BIND | _MS_REC, None),
+        f"bind {source}",
+    )
 
 
 def _check(result: int, what: str) -> None:
@@ -208,9 +221,13 @@ def in_child(granted: list[str], view: dict) -> list[str]:
         # otherwise kill the worker. Leaving is safe only here: when process 1 of a PID
         # namespace dies, everything it started dies too.
         os.setsid()
-        if "read-only files" in granted and libc.mount(
-                b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | _MS_RDONLY,
-                None) == 0:
+        if (
+            "read-only files" in granted
+            and libc.mount(
+                b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | _MS_RDONLY, None
+            )
+            == 0
+        ):
             granted.append("private /proc")
     if "private files" not in granted and view.get("uid") is not None:
         uid = view["uid"]

@@ -25,8 +25,9 @@ from explorer.units.records import Fields, Term, UnitComputation, fmt
 __all__ = ["Term", "UnitComputation", "fmt", "generic", "unit_computation"]
 
 
-def unit_computation(step: Step, unit: tuple[int, ...], *, sample: int = 0,
-                     top_k: int = 8) -> UnitComputation:
+def unit_computation(
+    step: Step, unit: tuple[int, ...], *, sample: int = 0, top_k: int = 8
+) -> UnitComputation:
     """Break one output unit of ``step`` into the numbers that produced it.
 
     Args:
@@ -50,8 +51,13 @@ def unit_computation(step: Step, unit: tuple[int, ...], *, sample: int = 0,
     fields = maths(step, out, index, max(int(top_k), 0)) if maths is not None else None
     if fields is None:
         fields = generic(step, out, index)
-    return UnitComputation(op=step.op, unit=tuple(int(i) for i in unit), sample=sample,
-                           value=float(out[index]), **fields)
+    return UnitComputation(
+        op=step.op,
+        unit=tuple(int(i) for i in unit),
+        sample=sample,
+        value=float(out[index]),
+        **fields,
+    )
 
 
 def generic(step: Step, out: torch.Tensor, index: tuple) -> Fields:
@@ -60,12 +66,20 @@ def generic(step: Step, out: torch.Tensor, index: tuple) -> Fields:
     if same and len(same) == len(step.inputs):
         values = {f"input {k}": float(t[index]) for k, t in enumerate(step.inputs)}
         shown = ", ".join(f"{fmt(v)}" for v in values.values())
-        return dict(formula=f"{unit_name(index)} = {step.op}({shown}) = {fmt(float(out[index]))}",
-                    explanation=(f"The explorer has no formula for `{step.op}`; the input "
-                                 "value(s) at the same position are shown."),
-                    operands=values, **same_place(index, None))
+        return dict(
+            formula=f"{unit_name(index)} = {step.op}({shown}) = {fmt(float(out[index]))}",
+            explanation=(
+                f"The explorer has no formula for `{step.op}`; the input "
+                "value(s) at the same position are shown."
+            ),
+            operands=values,
+            **same_place(index, None),
+        )
     shapes = ", ".join(str(s) for s in step.input_shapes) or "no tensor inputs"
-    return cannot(step, f"`{step.op}` changes the shape ({shapes} → {tuple(out.shape)}), so an "
-                        "output position does not line up with one input position: the op "
-                        "mixes or rearranges many input values, and the explorer has no "
-                        "per-unit formula for it")
+    return cannot(
+        step,
+        f"`{step.op}` changes the shape ({shapes} → {tuple(out.shape)}), so an "
+        "output position does not line up with one input position: the op "
+        "mixes or rearranges many input values, and the explorer has no "
+        "per-unit formula for it",
+    )

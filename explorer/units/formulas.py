@@ -14,20 +14,21 @@ from explorer.steps import Step
 from explorer.units.records import Fields, Term, fmt
 
 
-def dot(xs: np.ndarray, ws: np.ndarray, label: Callable[[int], str],
-         top_k: int) -> tuple[tuple[Term, ...], float, int, float]:
+def dot(
+    xs: np.ndarray, ws: np.ndarray, label: Callable[[int], str], top_k: int
+) -> tuple[tuple[Term, ...], float, int, float]:
     """The top_k largest |x·w| as terms, the sum of the rest, their count and the full sum."""
     prods = xs * ws
     order = np.argsort(-np.abs(prods), kind="stable")[:top_k]
-    terms = tuple(Term(label(int(i)), float(xs[i]), float(ws[i]), float(prods[i]))
-                  for i in order)
+    terms = tuple(Term(label(int(i)), float(xs[i]), float(ws[i]), float(prods[i])) for i in order)
     total = float(prods.sum())
     shown = float(prods[order].sum()) if len(order) else 0.0
     return terms, total - shown, prods.size - len(order), total
 
 
-def sum_formula(head: str, terms: tuple[Term, ...], rest: float, n_rest: int,
-                 bias: float | None, total: float) -> str:
+def sum_formula(
+    head: str, terms: tuple[Term, ...], rest: float, n_rest: int, bias: float | None, total: float
+) -> str:
     parts = [t.product for t in terms]
     text = ""
     for k, v in enumerate(parts):

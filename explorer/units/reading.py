@@ -30,22 +30,30 @@ def full_index(out: torch.Tensor, unit: tuple[int, ...], sample: int) -> tuple[i
         return ()
     shape = tuple(out.shape[1:])
     if len(unit) != len(shape):
-        raise ValueError(f"unit {unit} has {len(unit)} indices but the output has shape "
-                         f"{shape} per example ({len(shape)} indices needed)")
+        raise ValueError(
+            f"unit {unit} has {len(unit)} indices but the output has shape "
+            f"{shape} per example ({len(shape)} indices needed)"
+        )
     if not 0 <= sample < out.shape[0]:
-        raise ValueError(f"sample {sample} is out of range: the batch has {out.shape[0]} "
-                         "example(s)")
+        raise ValueError(
+            f"sample {sample} is out of range: the batch has {out.shape[0]} example(s)"
+        )
     for axis, (i, n) in enumerate(zip(unit, shape, strict=True)):
         if not 0 <= i < n:
-            raise ValueError(f"unit {unit} is out of range: index {i} on axis {axis} must be "
-                             f"in 0..{n - 1} for an output of shape {shape} per example")
+            raise ValueError(
+                f"unit {unit} is out of range: index {i} on axis {axis} must be "
+                f"in 0..{n - 1} for an output of shape {shape} per example"
+            )
     return (sample, *unit)
 
 
 def same_place(index: tuple, source_input: int | None = 0) -> Fields:
     """Source fields for an elementwise op: the unit came from the same position."""
-    return dict(source=tuple(index[1:]), source_sample=index[0] if index else None,
-                source_input=source_input)
+    return dict(
+        source=tuple(index[1:]),
+        source_sample=index[0] if index else None,
+        source_input=source_input,
+    )
 
 
 def at(t: torch.Tensor, out: torch.Tensor, index: tuple) -> float | None:
