@@ -10,6 +10,7 @@ python -m pip install --quiet -r requirements-dev.txt -c constraints.txt || exit
 # The static checks come first: a lint or type error fails the run before any test starts.
 # Both read their settings (and mypy its files) from pyproject.toml.
 python -m ruff check . || exit 1
+python -m ruff format --check . || exit 1
 python -m mypy || exit 1
 
 # Which Debian packages the selected tests need (by their markers: tests/conftest.py), and of
