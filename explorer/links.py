@@ -75,7 +75,8 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     if state.get("train"):
         params["mode"] = "train"
     path = state.get("path", DEFAULTS["path"])
-    if path != DEFAULTS["path"] and state.get("model") == "conditional":
+    preset = PRESETS.get(str(state.get("model")))
+    if path != DEFAULTS["path"] and preset is not None and preset.branch_argument:
         params["path"] = _key_of(PATHS, path)
     typed = state.get("typed")
     if typed is not None and source == "Typed numbers":

@@ -201,6 +201,9 @@ class Preset:
     factory: Callable[[], nn.Module] = field(repr=False)
     trained_on_mnist: bool = False
     default_input: tuple[tuple[float, ...], ...] | None = None  # typed numbers for vector models
+    # forward()'s argument that forces its `if` one way (True/False; None lets the data decide):
+    # the sidebar offers the choice, links carry it
+    branch_argument: str | None = None
 
     @cached_property
     def parameter_count(self) -> int:
@@ -283,6 +286,7 @@ PRESETS: dict[str, Preset] = {
             "classify",
             ConditionalNet,
             True,
+            branch_argument="deep",
         ),  # 55,050 parameters
         Preset(
             "bn_cnn",

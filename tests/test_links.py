@@ -147,3 +147,12 @@ def test_the_backward_view_travels_in_the_link() -> None:
 def test_bad_backward_values_are_ignored(params, bad) -> None:
     state, ignored = from_params(params)
     assert state == {} and [i.name for i in ignored] == [bad]
+
+
+def test_the_branch_choice_travels_only_for_a_preset_whose_forward_has_one() -> None:
+    from explorer.zoo import PRESETS
+
+    assert [n for n, p in PRESETS.items() if p.branch_argument] == ["conditional"]
+    deep = {"model": "conditional", "path": "Deep path"}
+    assert to_params(deep)["path"] == "deep"
+    assert "path" not in to_params({**deep, "model": "cnn"})

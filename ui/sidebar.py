@@ -78,7 +78,7 @@ def _model(locked: bool) -> None:
     preset = ui_state.preset_of(name)
     kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
     st.caption(f"{preset.description}  \nInput: {kind} · {preset.parameter_count:,} parameters")
-    if name == "conditional":
+    if preset.branch_argument:
         st.radio(
             "Which path?",
             list(PATHS),

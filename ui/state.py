@@ -584,8 +584,8 @@ def current_selection() -> Selection:
         train=bool(state.get(Keys.train, False)),
         seed=int(state.get(Keys.dropout_seed, 0)),
     )
-    if name == "conditional":
-        sel.forward_kwargs = {"deep": PATHS.get(state.get(Keys.path, ""))}
+    if preset.branch_argument:
+        sel.forward_kwargs = {preset.branch_argument: PATHS.get(state.get(Keys.path, ""))}
     if source == "Random":
         gen = torch.Generator().manual_seed(int(state.get(Keys.random_seed, 0)))
         sel.x = torch.randn((1, *preset.input_shape), generator=gen)
