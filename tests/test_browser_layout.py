@@ -63,6 +63,11 @@ def test_nothing_is_wider_than_the_screen_or_cut(browser, app_url, name) -> None
             hit = page.locator(".fpe-src .hit").bounding_box()
             figure = page.locator(".st-key-stack_code .js-plotly-plot").first.bounding_box()
             assert hit["y"] + hit["height"] <= 720 and figure["y"] < 720 - 150
+            cut_titles = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                .flatMap(p => [...p.querySelectorAll('.gtitle')].filter(t =>
+                    t.getBoundingClientRect().right > p.getBoundingClientRect().right + 1)
+                    .map(t => t.textContent))""")
+            assert cut_titles == []
     finally:
         context.close()
 

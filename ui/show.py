@@ -78,3 +78,11 @@ def _enlarge(fig: go.Figure) -> None:
     height = fig.layout.height or 400
     # larger type; only a little taller, so a figure still fits a 720-px screen beside its code
     fig.update_layout(font={"size": 20}, height=int(height * 1.15), title_font={"size": 24})
+    # a figure beside its code has half the width: a long title goes on two lines, not off
+    # the edge ("max_pool2d · pool → (1, 32, 14, 14)<br>one channel: before | after")
+    title = fig.layout.title.text or ""
+    if " · " in title and "<br>" not in title and len(title) > 36:
+        head, _, tail = title.rpartition(" · ")
+        fig.update_layout(
+            title_text=f"{head}<br>{tail}", margin_t=max(fig.layout.margin.t or 60, 100)
+        )
