@@ -84,5 +84,5 @@ def _enlarge(fig: go.Figure) -> None:
     if " · " in title and "<br>" not in title and len(title) > 36:
         head, _, tail = title.rpartition(" · ")
         fig.update_layout(
-            title_text=f"{head}<br>{tail}", margin_t=max(fig.layout.margin.t or 60, 100)
+            title_text=f"{head}<br>{tail}", margin_t=max(fig.layout.margin.t or 60, 130)
         )
