@@ -20,7 +20,10 @@ from explorer.steps import Step, Trace
 _LIT = "#f9a825"
 _PROB_SCALE = [[0.0, "#f3e5f5"], [1.0, "#542788"]]
 THUMB_WIDTH = 78  # pixels a thumbnail and its label take: the strip scrolls on a phone
-MAX_CELLS = 1024  # a thumbnail's cells at most: a 28x28 map fits, a 3136-vector is pooled
+# A thumbnail's cells at most: 78 px show no more than 14 x 14 cells, and the whole strip is sent
+# with every rerun of /forward (28 x 28 thumbnails were 68 KB of it).
+SIDE = 14
+MAX_CELLS = SIDE * SIDE
 
 
 def overview_figure(
@@ -184,6 +187,8 @@ def _thumb(t: torch.Tensor | None, sample: int) -> np.ndarray | None:
         z = torch.full((rows * cols,), float("nan"))
         z[: v.numel()] = v
         z = z.reshape(rows, cols)
-    if z.numel() > MAX_CELLS:
-        z = torch.nn.functional.adaptive_avg_pool2d(z[None], (32, 32))[0]
+    if z.numel() > MAX_CELLS:  # a map: the mean of each block, down to SIDE x SIDE
+        z = torch.nn.functional.adaptive_avg_pool2d(
+            z[None], (min(SIDE, z.shape[0]), min(SIDE, z.shape[1]))
+        )[0]
     return z.numpy().astype(np.float32)
