@@ -388,15 +388,20 @@ def play(n: int, allowed: bool) -> None:
         # The fragment also runs inside every full run of the page: only the timer's own
         # runs move on (else each step's rerun would start the next at once), and at most
         # once a pace.
+        # And only a pace after the page has drawn the step it is on: on a slow server a step
+        # would otherwise be replaced before the class ever saw it.
         now = time.monotonic()
+        step = int(st.session_state.get(Keys.step, 0))
         if (
             not st.session_state.get(Keys.playing)
             or not _timer_run()
             or now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace
+            or _NEXT_STEP in st.session_state
+            or st.session_state.get(_SHOWN, (None, 0.0))[0] != step
+            or now - st.session_state.get(_SHOWN, (None, 0.0))[1] < 0.8 * pace
         ):
             return
         st.session_state[_LAST_TICK] = now
-        step = int(st.session_state.get(Keys.step, 0))
         if step >= n - 1:
             st.session_state[Keys.playing] = False
         else:  # the slider owns Keys.step: the next run sets it, before drawing the slider
@@ -425,6 +430,13 @@ def _timer_run() -> bool:
 
 
 _NEXT_STEP = "play_next_step"
+_SHOWN = "play_shown_step"
+
+
+def shown(step: int) -> None:
+    """Call at the end of the page: ``step`` has been drawn whole; Play moves on a pace later."""
+    if st.session_state.get(_SHOWN, (None, 0.0))[0] != step:
+        st.session_state[_SHOWN] = (step, time.monotonic())
 
 
 def take_played_step() -> None:

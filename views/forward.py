@@ -135,3 +135,4 @@ if compare.open:
             ui_state.run_trace(sel, train=False),
             ui_state.pass_key(sel, train=True),
         )
+step_view.shown(current)  # last: Play moves on only from a step the page has drawn
