@@ -34,6 +34,20 @@ from explorer.ops.pooling import pool_settings
 from explorer.ops.weighted import conv_settings
 from explorer.steps import Step, Trace, source_of
 
+# The short name of each kind, for a picker of questions ("Max-pool" for ``winner``).
+LABELS = {
+    "shape": "Shape",
+    "zeros": "Zeros",
+    "prediction": "Prediction",
+    "winner": "Max-pool",
+    "mode": "Train/eval",
+    "branch": "Branch",
+    "value": "Value",
+    "hooks": "Hooks",
+    "gradients": "Gradients",
+    "gradient_sign": "Sign",
+    "gradient_size": "Largest",
+}
 ZEROS_TOLERANCE = 0.10  # a guessed fraction within 10 percentage points counts
 VALUE_TOLERANCE = 0.01  # relative; and at least 0.001 absolute, for 4-decimal hand sums
 YES, NO = "yes", "no"

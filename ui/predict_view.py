@@ -9,25 +9,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from explorer.gradients import Backward
-from explorer.questions import NO, YES, Question, gradient_questions, questions
+from explorer.questions import LABELS, NO, YES, Question, gradient_questions, questions
 from explorer.steps import Trace
 from ui.errors import guarded
 from ui.state import Keys, Selection
 
 RESULTS = "predict_results"  # (pass id, step) -> Result, for this session
-_LABELS = {
-    "shape": "Shape",
-    "zeros": "Zeros",
-    "prediction": "Prediction",
-    "winner": "Max-pool",
-    "mode": "Train/eval",
-    "branch": "Branch",
-    "value": "Value",
-    "hooks": "Hooks",
-    "gradients": "Gradients",
-    "gradient_sign": "Sign",
-    "gradient_size": "Largest",
-}
 
 
 @dataclass(frozen=True)
@@ -112,7 +99,7 @@ def _ask(qs: list[Question], sel: Selection, index: int | str) -> None:
         st.session_state[kind_key] = kinds[0]
     if len(qs) > 1:
         st.segmented_control(
-            "Question", kinds, key=kind_key, format_func=_LABELS.get, label_visibility="collapsed"
+            "Question", kinds, key=kind_key, format_func=LABELS.get, label_visibility="collapsed"
         )
     q = next(q for q in qs if q.kind == (st.session_state.get(kind_key) or kinds[0]))
     st.markdown(q.prompt)

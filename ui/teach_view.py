@@ -12,7 +12,7 @@ import streamlit as st
 from explorer.classroom import answers as class_answers
 from explorer.classroom.classes import ClassInfo
 from explorer.classroom.teacher import KEY_ENV
-from explorer.questions import questions
+from explorer.questions import LABELS, questions
 from ui import classroom
 from ui import state as ui_state
 from ui.errors import guarded
@@ -24,17 +24,6 @@ _CSS = """<style>
   line-height: 1.1; white-space: nowrap; font-family: ui-monospace, monospace; }
 .fpe-headline { font-size: 2rem; font-weight: 600; margin: 0.3em 0; }
 </style>"""
-_LABELS = {
-    "shape": "Shape",
-    "zeros": "Zeros",
-    "prediction": "Prediction",
-    "winner": "Max-pool",
-    "mode": "Train/eval",
-    "branch": "Branch",
-    "value": "Value",
-    "hooks": "Hooks",
-    "gradients": "Gradients",
-}
 
 
 def key_form() -> None:
@@ -140,7 +129,7 @@ def ask_panel(mine: ClassInfo) -> None:
     kinds = [q.kind for q in qs]
     ui_state.keep_choice(Keys.ask_kind, kinds)
     st.segmented_control(
-        "Question", kinds, key=Keys.ask_kind, format_func=_LABELS.get, label_visibility="collapsed"
+        "Question", kinds, key=Keys.ask_kind, format_func=LABELS.get, label_visibility="collapsed"
     )
     q = next(q for q in qs if q.kind == st.session_state.get(Keys.ask_kind, kinds[0]))
     st.markdown(q.prompt)
