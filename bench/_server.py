@@ -36,6 +36,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def streamlit_command(script: str, port: int) -> list[str]:
+    """`streamlit run SCRIPT` on 127.0.0.1:PORT, headless, no usage statistics, no file watcher:
+    how the tests and the benchmarks start the app."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        script,
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
 class Server:
     """`streamlit run SCRIPT` on 127.0.0.1; use as a context manager or call start/stop."""
 
@@ -53,23 +75,7 @@ class Server:
     def start(self, timeout: float = 90) -> Server:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    self.script,
-                    "--server.port",
-                    str(self.port),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                    "--server.fileWatcherType",
-                    "none",
-                ],
+                streamlit_command(self.script, self.port),
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # the benchmarks launch the same Chromium the same way: one definition for both
-from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, probe_js
+from bench._server import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, probe_js, streamlit_command
 
 # A fixed pure-Python workload, run in two processes at once: the server and the browser are
 # the two busy processes of a browser test, so two other CPU-bound processes on a 2-core
@@ -82,23 +82,7 @@ def start_app(env: dict[str, str] | None = None) -> Iterator[str]:
     data_dir = tempfile.mkdtemp(prefix="fpe-data-")  # saved networks stay out of the checkout
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
+            streamlit_command("app.py", port),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
