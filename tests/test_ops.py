@@ -7,6 +7,7 @@ Every unit computation is checked against the value torch produced.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import pytest
@@ -21,6 +22,25 @@ from explorer.steps import Step, Trace
 from explorer.units import unit_computation
 
 REL, ABS = 1e-5, 1e-6  # float32 against float64; ABS for sums that cancel to about 0
+FLOAT32_EPS = 2.0**-24
+
+
+def _matches(u) -> bool:
+    """Is the unit maths' float64 total torch's float32 value, within what float32 can hold?
+
+    A normalisation is computed by torch as x·(γ/σ) + (β − mean·γ/σ): two terms of size about
+    (|x| + |mean|)·|γ|/σ that cancel when a channel's spread σ is tiny, so torch's own rounding
+    is a few float32 epsilons of that size, not of the result.
+    """
+    o = u.operands
+    slack = ABS
+    if {"x", "mean", "var", "eps"} <= o.keys():
+        size = (abs(o["x"]) + abs(o["mean"])) * abs(o.get("gamma", 1.0))
+        size = size / math.sqrt(o["var"] + o["eps"]) + abs(o.get("beta", 0.0))
+        slack = max(ABS, 8 * FLOAT32_EPS * size)
+    return u.total == pytest.approx(u.value, rel=REL, abs=slack)
+
+
 UNITS_PER_STEP = 12
 
 
@@ -179,7 +199,7 @@ def test_every_op_has_words_units_and_routing(where: str, step: Step, t: Trace) 
         unit = tuple(rng.randrange(d) for d in shape[1:])
         u = unit_computation(step, unit, sample=sample)
         assert u.total is not None, u.explanation
-        assert u.total == pytest.approx(u.value, rel=REL, abs=ABS), u.formula
+        assert _matches(u), u.formula
 
 
 # --- the catalogue's look-ups and the drift it fixed -------------------------------------------
@@ -269,7 +289,7 @@ def test_avg_pool_units_follow_torchs_padding_ceil_and_divisor_rules() -> None:
         for sample in range(2):
             for unit in _all_units(step.output_shape):
                 u = unit_computation(step, unit, sample=sample)
-                assert u.total == pytest.approx(u.value, rel=REL, abs=ABS), u.formula
+                assert _matches(u), u.formula
     corner = unit_computation(t.steps[0], (0, 0, 0))
     assert corner.operands["divisor"] == 4  # the padding is not counted
     assert unit_computation(t.steps[1], (0, 0, 0)).operands["divisor"] == 9
@@ -286,7 +306,7 @@ def test_layer_norm_over_two_dims_with_gamma_and_beta() -> None:
     step = trace(ln, x).steps[0]
     for unit in [(0, 0, 0), (4, 2, 3), (2, 1, 0)]:
         u = unit_computation(step, unit, sample=1)
-        assert u.total == pytest.approx(u.value, rel=REL, abs=ABS)
+        assert _matches(u)
         assert u.operands["gamma"] == float(ln.weight.detach()[unit[1:]])
     assert "each group of 3×4 values" in explain(step)
 
@@ -315,7 +335,7 @@ def test_constants_on_either_side_and_a_parameter_on_the_left_of_matmul() -> Non
         for sample in range(shape[0] if shape else 1):
             for unit in _all_units(shape):
                 u = unit_computation(step, unit, sample=sample)
-                assert u.total == pytest.approx(u.value, rel=REL, abs=ABS), (step.op, u.formula)
+                assert _matches(u), (step.op, u.formula)
 
 
 def _all_units(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
