@@ -468,6 +468,25 @@ def test_shared_figures_follow_each_sessions_view() -> None:
     assert shown.size and np.isin(shown.astype(np.float32), values).all()
 
 
+def test_the_strip_is_shared_per_step_and_lights_each_sessions_own() -> None:
+    """The thumbnails strip is built once per pass and step for the class (it was most of a
+    follower's rerun), yet each session's strip lights its own step, in its own mode."""
+
+    def strip(at: AppTest) -> str:
+        return next(
+            c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-overview_strip")
+        )
+
+    nine = _app("views/forward.py", **{Keys.step: 9})
+    eight = _app("views/forward.py", **{Keys.step: 8})
+    big = _app("views/forward.py", **{Keys.step: 9, Keys.projector: True})
+    again = _app("views/forward.py", **{Keys.step: 9})
+    assert strip(nine) != strip(eight) and strip(nine) != strip(big)
+    assert strip(again) == strip(nine)
+    nine.run()  # shown again from the shared copy: unchanged by having been sent
+    assert strip(nine) == strip(again)
+
+
 def test_shared_backward_figures_follow_each_sessions_target() -> None:
     """Backward passes and their figures are shared per target: another target, another
     figure; the same target, the same figure and loss."""

@@ -66,11 +66,27 @@ def cached_chart(figure_key: tuple | None, build: Callable[[], go.Figure], /, **
     return st.plotly_chart(fig, **kwargs)  # it copies the figure (to_dict); ours stays as is
 
 
+class _Shared(go.Figure):
+    """A figure shown to many sessions: its dict is made once, not once per ``st.plotly_chart``.
+
+    ``st.plotly_chart`` copies a figure with ``to_dict()`` before writing its JSON; for the
+    strip and a step's mosaic that copy was most of a follower's rerun. The dict is read, never
+    changed, by everyone after that, so one copy serves the class."""
+
+    _shared_dict: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._shared_dict
+
+
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _shared_figure(key: tuple, projector: bool, _build: Callable[[], go.Figure]) -> go.Figure:
     fig = _build()
     if projector:
         _enlarge(fig)
+    made = fig.to_dict()
+    fig.__class__ = _Shared  # the same object, its to_dict() now answers from ``made``
+    fig._shared_dict = made
     return fig
 
 

@@ -335,12 +335,17 @@ def downloads(sel: Selection, t: Trace) -> None:
 PACES = (0.5, 1.0, 2.0, 3.0)  # seconds per step while playing
 
 
-def strip(t: Trace, current: int, hidden: set[int], classify: bool) -> None:
-    """Every step as a thumbnail, the current one lit; a click on one jumps there."""
-    fig = figures.overview_figure(t, current, hidden=hidden, classify=classify)
+def strip(
+    t: Trace, current: int, hidden: set[int], classify: bool, pass_key: tuple | None = None
+) -> None:
+    """Every step as a thumbnail, the current one lit; a click on one jumps there.
+
+    ``pass_key`` (``ui_state.pass_key``) names the pass when the strip may be shared: a class
+    on one step needs it built once, not once per student."""
     with st.container(key="strip_box"):  # scrolls sideways on a phone (see ui/show.py)
-        show.chart(
-            fig,
+        show.cached_chart(
+            pass_key and (*pass_key, "strip", current, tuple(sorted(hidden)), classify),
+            lambda: figures.overview_figure(t, current, hidden=hidden, classify=classify),
             key=Keys.strip,
             on_select=guarded(_jump, "jumping to a step"),
             selection_mode="points",

@@ -32,6 +32,7 @@ step_view.strip(
     current,
     set() if known is None else set(range(n)) - known,
     classify=sel.preset.task == "classify",
+    pass_key=ui_state.pass_key(sel),
 )
 if not ui_state.get(Keys.projector):  # every step's shape, as the tutorials print them
     with st.container(key="overview"):
