@@ -39,6 +39,7 @@ class Keys:
     channel = "channel"
     units_open = "units_open"  # the /forward expanders, open or closed
     compare_open = "compare_open"
+    downloads_open = "downloads_open"
     weights_open = "weights_open"
     predict = "predict_first"  # /forward hides each step until the student predicts it
     playing = "playing"  # /forward's Play is stepping through the pass

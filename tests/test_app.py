@@ -514,7 +514,9 @@ def _plotly_array(z) -> np.ndarray:
 
 
 def test_forward_page_offers_the_downloads() -> None:
-    at = _app("views/forward.py")
+    closed = _app("views/forward.py")
+    assert not closed.get("download_button")  # made only while their expander is open
+    at = _app("views/forward.py", **{Keys.downloads_open: True})
     labels = {b.proto.label for b in at.get("download_button")}
     assert labels == {
         "Activations (.npz)",

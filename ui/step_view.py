@@ -117,16 +117,30 @@ def facts(step: Step) -> None:
         st.caption(f"How `{step.module}(...)` ran: {flow}")
 
 
-def stats_table(step: Step) -> None:
+def stats_table(step: Step, pass_key: tuple | None = None) -> None:
+    """Min, max, mean and the fraction of zeros of the step's input and output; made once per
+    pass and step for the class when ``pass_key`` (``ui_state.pass_key``) names the pass."""
+    table = _stats_frame(step) if pass_key is None else _shared_stats((*pass_key, step.index), step)
+    if table is not None:
+        st.dataframe(table, width="stretch")
+
+
+def _stats_frame(step: Step) -> pd.DataFrame | None:
     rows = {}
     if step.inputs:
         rows["input"] = figures.tensor_stats(step.inputs[0])
     out = step.output if isinstance(step.output, torch.Tensor) else None
     if out is not None:
         rows["output"] = figures.tensor_stats(out)
-    if rows:
-        table = pd.DataFrame(rows).T[["min", "max", "mean", "frac_zero"]]
-        st.dataframe(table.rename(columns={"frac_zero": "fraction zero"}), width="stretch")
+    if not rows:
+        return None
+    table = pd.DataFrame(rows).T[["min", "max", "mean", "frac_zero"]]
+    return table.rename(columns={"frac_zero": "fraction zero"})
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _shared_stats(key: tuple, _step: Step) -> pd.DataFrame | None:
+    return _stats_frame(_step)  # read, never changed, by every session that shows it
 
 
 def channel_choice(step: Step) -> int | None:

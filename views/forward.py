@@ -107,7 +107,7 @@ with picture:
 if numbers_view.small_weights(step):
     numbers_view.weights(step, unit_formula=net is None)
 numbers_view.batch_statistics(step)
-step_view.stats_table(step)
+step_view.stats_table(step, key)
 
 # Expanders that track their state: their figures are built only while open.
 units = st.expander("Click a unit: how was it computed?", key=Keys.units_open, on_change="rerun")
@@ -123,8 +123,12 @@ if step.op == "linear" and not numbers_view.small_weights(step):
         with weights:
             numbers_view.weights(step)
 
-with st.expander("Download this pass", icon=":material/download:"):
-    step_view.downloads(sel, t)
+downloads = st.expander(
+    "Download this pass", icon=":material/download:", key=Keys.downloads_open, on_change="rerun"
+)
+if downloads.open:
+    with downloads:
+        step_view.downloads(sel, t)
 
 compare = st.expander(
     "Train vs eval: the same input in both modes", key=Keys.compare_open, on_change="rerun"
