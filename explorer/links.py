@@ -17,17 +17,10 @@ import numpy as np
 
 from explorer.builder.spec import clean_name
 from explorer.inputs import first_too_large, too_large_message
+from explorer.sources import MAX_SEED, Source
 from explorer.zoo import PRESETS, Preset
 
-SOURCES = {
-    "draw": "Draw",
-    "sample": "Sample",
-    "upload": "Upload",
-    "typed": "Typed numbers",
-    "random": "Random",
-}
 PATHS = {"data": "Let the data decide", "deep": "Deep path", "shallow": "Shallow path"}
-MAX_SEED = 2**31 - 1
 SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names it
 MAX_TYPED = 64  # numbers in a link's x=...
 MAX_SGD = 20  # SGD steps a link replays (each is a backward pass on arrival)
@@ -37,7 +30,7 @@ LR_DEFAULT = 0.1
 # The state a link carries, with its defaults (the values a new session starts with).
 DEFAULTS: dict[str, Any] = {
     "model": "cnn",
-    "source": "Sample",
+    "source": Source.SAMPLE,
     "sample": 0,
     "random_seed": 0,
     "train": False,
@@ -62,7 +55,7 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
         params["model"] = str(state["model"])
     source = state.get("source", DEFAULTS["source"])
     if source != DEFAULTS["source"]:
-        params["input"] = _key_of(SOURCES, source)
+        params["input"] = Source(source).value
     for key, name in (
         ("sample", "sample"),
         ("random_seed", "rseed"),
@@ -79,7 +72,7 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     if path != DEFAULTS["path"] and preset is not None and preset.branch_argument:
         params["path"] = _key_of(PATHS, path)
     typed = state.get("typed")
-    if typed is not None and source == "Typed numbers":
+    if typed is not None and source == Source.TYPED:
         params["x"] = ";".join(",".join(_number(v) for v in row) for row in typed)
     target = state.get("target", DEFAULTS["target"])
     if target != DEFAULTS["target"]:
@@ -127,7 +120,7 @@ def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[Ignored
             ignored.append(Ignored(name, str(err)))
 
     take("model", "model", _model)
-    take("input", "source", _choice(SOURCES))
+    take("input", "source", _choice({s.value: s for s in Source}))
     take("sample", "sample", _int(0, 10_000))
     take("rseed", "random_seed", _int(0, MAX_SEED))
     take("seed", "dropout_seed", _int(0, MAX_SEED))

@@ -7,14 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from explorer.digits import DigitStages
-from explorer.mnist import MNIST_MEAN, MNIST_STD
+from explorer.sources import Source
 from explorer.zoo import Preset
 
-SOURCES = ("Draw", "Sample", "Upload", "Typed numbers", "Random")
 PATHS = {"Let the data decide": None, "Deep path": True, "Shallow path": False}
 TARGETS = ("Predicted class", "True label", "Another class")
 
@@ -113,7 +111,7 @@ class Selection:
 
     model_name: str
     preset: Preset
-    source: str
+    source: Source
     x: torch.Tensor | None  # None when the chosen input cannot be used; see ``message``
     message: str | None = None  # why there is no input, or a note about the input
     label: int | None = None  # the true digit, for a shipped sample
@@ -125,9 +123,3 @@ class Selection:
     @property
     def ok(self) -> bool:
         return self.x is not None
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """A centred 28x28 uint8 MNIST image -> the normalised (1, 1, 28, 28) model input."""
-    x = torch.from_numpy(image.astype(np.float32) / 255.0)
-    return ((x - MNIST_MEAN) / MNIST_STD).view(1, 1, 28, 28)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from explorer.links import DEFAULTS, Ignored, from_params, share_url, to_params, typed_problem
+from explorer.sources import Source
 from explorer.zoo import PRESETS
 
 
@@ -21,7 +22,7 @@ def test_a_state_survives_the_round_trip() -> None:
     state = {
         **DEFAULTS,
         "model": "conditional",
-        "source": "Random",
+        "source": Source.RANDOM,
         "random_seed": 42,
         "train": True,
         "dropout_seed": 7,
@@ -47,7 +48,7 @@ def test_typed_numbers_travel_in_the_link() -> None:
     state = {
         **DEFAULTS,
         "model": "simple_nn",
-        "source": "Typed numbers",
+        "source": Source.TYPED,
         "typed": [[0.5, 0.3, 0.2], [1.0, -2.0, 3.25]],
     }
     params = to_params(state)
