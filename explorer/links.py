@@ -17,6 +17,8 @@ import numpy as np
 
 from explorer.builder.spec import clean_name
 from explorer.inputs import first_too_large, too_large_message
+from explorer.selection import DEFAULTS as SESSION_DEFAULTS
+from explorer.selection import LINK_KEYS, Keys
 from explorer.sources import MAX_SEED, Source
 from explorer.zoo import PRESETS, Preset
 
@@ -25,25 +27,16 @@ SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names 
 MAX_TYPED = 64  # numbers in a link's x=...
 MAX_SGD = 20  # SGD steps a link replays (each is a backward pass on arrival)
 TARGET_KINDS = {"pred": "Predicted class", "true": "True label"}
-LR_DEFAULT = 0.1
 
-# The state a link carries, with its defaults (the values a new session starts with).
+# The state a link carries, by its name here, and what a new session starts with: the sidebar's
+# defaults (``explorer.selection.DEFAULTS``), plus the parts kept elsewhere than one widget.
 DEFAULTS: dict[str, Any] = {
-    "model": "cnn",
-    "source": Source.SAMPLE,
-    "sample": 0,
-    "random_seed": 0,
-    "train": False,
-    "dropout_seed": 0,
-    "path": "Let the data decide",
-    "step": 0,
+    **{name: SESSION_DEFAULTS[key] for name, key in LINK_KEYS.items()},
     "typed": None,
     # /backward: the target ("Predicted class", "True label" or a number: a class, or the value
-    # a regression is compared with), its step, the learning rate and the SGD steps taken,
-    # oldest first, as (learning rate, target the step used); the autoencoder's target is None
-    "target": "Predicted class",
-    "grad_step": 0,
-    "lr": LR_DEFAULT,
+    # a regression is compared with) and the SGD steps taken, oldest first, as (learning rate,
+    # target the step used); the autoencoder's target is None
+    "target": SESSION_DEFAULTS[Keys.target_kind],
     "sgd": (),
 }
 
@@ -81,8 +74,8 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
         )
     if int(state.get("grad_step") or 0):
         params["gstep"] = str(int(state["grad_step"]))
-    lr = state.get("lr", LR_DEFAULT)
-    if lr is not None and float(lr) != LR_DEFAULT:
+    lr = state.get("lr", DEFAULTS["lr"])
+    if lr is not None and float(lr) != DEFAULTS["lr"]:
         params["lr"] = _number(lr)
     if state.get("sgd"):
         params["sgd"] = ",".join(

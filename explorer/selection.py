@@ -1,6 +1,7 @@
-"""What a student is looking at: the session-state keys the widgets write, and the sidebar's
-choices resolved into an input tensor (``Selection``). Plain records, no Streamlit:
-``ui.state`` fills them in."""
+"""What a student is looking at: the session-state keys the widgets write, the values a new
+session starts with (``DEFAULTS``, read by the sidebar and by links), and the sidebar's choices
+resolved into an input tensor (``Selection``). Plain records, no Streamlit: ``ui.state`` fills
+them in."""
 
 from __future__ import annotations
 
@@ -92,6 +93,45 @@ class Keys:
     @staticmethod
     def typed(model: str) -> str:
         return f"typed_{model}"
+
+
+# What a new session starts with, by session key: the sidebar sets these before its first run
+# (``ui.state.defaults``), and a link leaves out every value equal to its default.
+DEFAULTS: dict[str, Any] = {
+    Keys.model: "cnn",
+    # a student opening a shared link sees a real digit at once; drawing on /draw switches the
+    # input to the drawing
+    Keys.source: Source.SAMPLE,
+    Keys.sample: 0,
+    Keys.random_seed: 0,
+    Keys.train: False,
+    Keys.dropout_seed: 0,
+    Keys.path: next(iter(PATHS)),
+    Keys.step: 0,
+    Keys.canvas: 0,
+    Keys.stroke: 20,
+    Keys.channel_view: "All channels",
+    Keys.channel: 0,
+    Keys.target_kind: TARGETS[0],
+    Keys.target_class: 0,
+    Keys.target_value: 1.0,  # a regression's target
+    Keys.grad_step: 0,
+    Keys.lr: 0.1,
+}
+
+# The part of the state a link carries, by the name ``explorer.links`` gives it.
+LINK_KEYS = {
+    "model": Keys.model,
+    "source": Keys.source,
+    "sample": Keys.sample,
+    "random_seed": Keys.random_seed,
+    "train": Keys.train,
+    "dropout_seed": Keys.dropout_seed,
+    "path": Keys.path,
+    "step": Keys.step,
+    "grad_step": Keys.grad_step,
+    "lr": Keys.lr,
+}
 
 
 @dataclass(frozen=True)

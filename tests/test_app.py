@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from explorer import load_model, trace
 from explorer.digits import preprocess_digit
 from explorer.inputs import decode_upload, parse_numbers
+from explorer.selection import DEFAULTS
 from explorer.sources import Source
 from ui import state as ui_state
 from ui.state import Keys
@@ -77,6 +78,12 @@ def test_home_page_shows_the_flow_of_the_chosen_network() -> None:
     at.selectbox(key=Keys.model).set_value("skip").run()
     assert not at.exception
     assert "add" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_a_new_session_starts_from_the_defaults_table() -> None:
+    at = _app()
+    assert {key: at.session_state[key] for key in DEFAULTS} == DEFAULTS
+    assert at.radio(key=Keys.source).value is Source.SAMPLE
 
 
 def test_every_preset_renders_every_page() -> None:

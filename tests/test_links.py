@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from explorer.links import DEFAULTS, Ignored, from_params, share_url, to_params, typed_problem
+from explorer.selection import DEFAULTS as SESSION_DEFAULTS
+from explorer.selection import LINK_KEYS
 from explorer.sources import Source
 from explorer.zoo import PRESETS
 
@@ -157,3 +159,12 @@ def test_the_branch_choice_travels_only_for_a_preset_whose_forward_has_one() -> 
     deep = {"model": "conditional", "path": "Deep path"}
     assert to_params(deep)["path"] == "deep"
     assert "path" not in to_params({**deep, "model": "cnn"})
+
+
+def test_links_leave_out_exactly_what_a_new_session_starts_with() -> None:
+    """One table: the sidebar's first-run values are the ones a link does not write."""
+    assert {name: DEFAULTS[name] for name in LINK_KEYS} == {
+        name: SESSION_DEFAULTS[key] for name, key in LINK_KEYS.items()
+    }
+    assert DEFAULTS["source"] is Source.SAMPLE and DEFAULTS["target"] == "Predicted class"
+    assert to_params({**DEFAULTS, "lr": 0.2}) == {"lr": "0.2"}

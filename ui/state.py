@@ -31,6 +31,8 @@ from explorer.classroom.db import DATABASE_URL_ENV, Database, open_database
 from explorer.classroom.teacher import KEY_ENV, TeacherKey, configured_key
 from explorer.digits import has_ink
 from explorer.gradients import Backward, backward, sgd_step
+from explorer.selection import DEFAULTS as DEFAULTS
+from explorer.selection import LINK_KEYS as LINK_KEYS
 from explorer.selection import PATHS as PATHS
 from explorer.selection import TARGETS as TARGETS
 from explorer.selection import Keys as Keys
@@ -332,25 +334,10 @@ def reset_weights(model: str) -> None:
 
 
 def defaults() -> None:
-    """Initial values, set once per session before any widget is drawn."""
-    state = st.session_state
-    state.setdefault(Keys.model, "cnn")
-    # A new session (a student opening a shared link) sees a real digit at once; drawing on
-    # /draw switches the input to the drawing (``drawing_changed``).
-    state.setdefault(Keys.source, Source.SAMPLE)
-    state.setdefault(Keys.sample, 0)
-    state.setdefault(Keys.random_seed, 0)
-    state.setdefault(Keys.train, False)
-    state.setdefault(Keys.dropout_seed, 0)
-    state.setdefault(Keys.path, next(iter(PATHS)))
-    state.setdefault(Keys.canvas, 0)
-    state.setdefault(Keys.stroke, 20)
-    state.setdefault(Keys.channel_view, "All channels")
-    state.setdefault(Keys.channel, 0)
-    state.setdefault(Keys.target_kind, TARGETS[0])
-    state.setdefault(Keys.target_class, 0)
-    state.setdefault(Keys.target_value, 1.0)
-    state.setdefault(Keys.lr, links.LR_DEFAULT)
+    """Initial values (``explorer.selection.DEFAULTS``), set once per session before any widget
+    is drawn; the links leave out the same values."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
 
 
 def keep_sticky_widgets() -> None:
@@ -359,20 +346,6 @@ def keep_sticky_widgets() -> None:
     for key in Keys.sticky:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
-
-
-LINK_KEYS = {
-    "model": Keys.model,
-    "source": Keys.source,
-    "sample": Keys.sample,
-    "random_seed": Keys.random_seed,
-    "train": Keys.train,
-    "dropout_seed": Keys.dropout_seed,
-    "path": Keys.path,
-    "step": Keys.step,
-    "grad_step": Keys.grad_step,
-    "lr": Keys.lr,
-}
 
 
 def adopt_link() -> list[links.Ignored]:
@@ -443,11 +416,11 @@ def link_state(*, with_step: bool = False) -> dict[str, Any]:
 def _link_target(preset: Preset) -> str | float:
     state = st.session_state
     if preset.task == "classify":
-        kind = state.get(Keys.target_kind, TARGETS[0])
+        kind = state.get(Keys.target_kind, DEFAULTS[Keys.target_kind])
         return float(state.get(Keys.target_class, 0)) if kind == "Another class" else kind
     if preset.task == "regress":
-        value = float(state.get(Keys.target_value, 1.0))
-        return value if value != 1.0 else links.DEFAULTS["target"]
+        value = float(state.get(Keys.target_value, DEFAULTS[Keys.target_value]))
+        return value if value != DEFAULTS[Keys.target_value] else links.DEFAULTS["target"]
     return links.DEFAULTS["target"]
 
 
@@ -531,13 +504,13 @@ def clear_drawing() -> None:
 def chosen_source() -> Source:
     """The sidebar's input source. The session keeps a ``Source`` (a class view or an old
     session may hold its word); this is the one place that reads it."""
-    return source_of(st.session_state.get(Keys.source), links.DEFAULTS["source"])
+    return source_of(st.session_state.get(Keys.source), DEFAULTS[Keys.source])
 
 
 def fit_source_to_model() -> None:
     """An input kind the chosen network cannot take gives way to one it can, before the
     sidebar draws: SimpleNN opens on the tutorial's typed numbers, the CNN on a sample digit."""
-    preset = preset_of(st.session_state.get(Keys.model, links.DEFAULTS["model"]))
+    preset = preset_of(st.session_state.get(Keys.model, DEFAULTS[Keys.model]))
     st.session_state[Keys.source] = fitting(chosen_source(), preset)
 
 
@@ -572,7 +545,7 @@ def move_step(delta: int, n_steps: int) -> None:
 def current_selection() -> Selection:
     """Resolve the sidebar's choices into an input tensor, or a message saying what is wrong."""
     state = st.session_state
-    name = state.get(Keys.model, "cnn")
+    name = state.get(Keys.model, DEFAULTS[Keys.model])
     preset = preset_of(name)
     source = chosen_source()
     sel = Selection(
