@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from explorer import figures, load_model, trace
+from explorer.sources import Source
 from ui.show import _shared_figure
 from ui.state import Keys, _shared_backward, _shared_trace, image_to_tensor, samples
 
@@ -65,7 +66,7 @@ def apptest_rerun(
     (the deltas of its ForwardMsgs, sidebar included)."""
     state = {
         Keys.model: model_name,
-        Keys.source: "Sample",
+        Keys.source: Source.SAMPLE,
         Keys.units_open: expanders_open,
         Keys.compare_open: expanders_open,
     }
@@ -191,10 +192,10 @@ def main() -> None:
     for page, state, what in (
         (
             "views/draw.py",
-            {Keys.source: "Draw", Keys.drawing: drawing(1)},
+            {Keys.source: Source.DRAW, Keys.drawing: drawing(1)},
             "/draw, a new stroke each rerun",
         ),
-        ("views/backward.py", {Keys.source: "Sample"}, "/backward, predicted-class target"),
+        ("views/backward.py", {Keys.source: Source.SAMPLE}, "/backward, predicted-class target"),
     ):
         first, rest, plotly, everything = other_page(page, state, args.repeats)
         print(

@@ -17,40 +17,26 @@ import numpy as np
 
 from explorer.builder.spec import clean_name
 from explorer.inputs import first_too_large, too_large_message
+from explorer.selection import DEFAULTS as SESSION_DEFAULTS
+from explorer.selection import LINK_KEYS, Keys
+from explorer.sources import MAX_SEED, Source
 from explorer.zoo import PRESETS, Preset
 
-SOURCES = {
-    "draw": "Draw",
-    "sample": "Sample",
-    "upload": "Upload",
-    "typed": "Typed numbers",
-    "random": "Random",
-}
 PATHS = {"data": "Let the data decide", "deep": "Deep path", "shallow": "Shallow path"}
-MAX_SEED = 2**31 - 1
 SAVED_PREFIX = "yours:"  # a network built on /build, as the model picker names it
 MAX_TYPED = 64  # numbers in a link's x=...
 MAX_SGD = 20  # SGD steps a link replays (each is a backward pass on arrival)
 TARGET_KINDS = {"pred": "Predicted class", "true": "True label"}
-LR_DEFAULT = 0.1
 
-# The state a link carries, with its defaults (the values a new session starts with).
+# The state a link carries, by its name here, and what a new session starts with: the sidebar's
+# defaults (``explorer.selection.DEFAULTS``), plus the parts kept elsewhere than one widget.
 DEFAULTS: dict[str, Any] = {
-    "model": "cnn",
-    "source": "Sample",
-    "sample": 0,
-    "random_seed": 0,
-    "train": False,
-    "dropout_seed": 0,
-    "path": "Let the data decide",
-    "step": 0,
+    **{name: SESSION_DEFAULTS[key] for name, key in LINK_KEYS.items()},
     "typed": None,
     # /backward: the target ("Predicted class", "True label" or a number: a class, or the value
-    # a regression is compared with), its step, the learning rate and the SGD steps taken,
-    # oldest first, as (learning rate, target the step used); the autoencoder's target is None
-    "target": "Predicted class",
-    "grad_step": 0,
-    "lr": LR_DEFAULT,
+    # a regression is compared with) and the SGD steps taken, oldest first, as (learning rate,
+    # target the step used); the autoencoder's target is None
+    "target": SESSION_DEFAULTS[Keys.target_kind],
     "sgd": (),
 }
 
@@ -62,7 +48,7 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
         params["model"] = str(state["model"])
     source = state.get("source", DEFAULTS["source"])
     if source != DEFAULTS["source"]:
-        params["input"] = _key_of(SOURCES, source)
+        params["input"] = Source(source).value
     for key, name in (
         ("sample", "sample"),
         ("random_seed", "rseed"),
@@ -79,7 +65,7 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
     if path != DEFAULTS["path"] and preset is not None and preset.branch_argument:
         params["path"] = _key_of(PATHS, path)
     typed = state.get("typed")
-    if typed is not None and source == "Typed numbers":
+    if typed is not None and source == Source.TYPED:
         params["x"] = ";".join(",".join(_number(v) for v in row) for row in typed)
     target = state.get("target", DEFAULTS["target"])
     if target != DEFAULTS["target"]:
@@ -88,8 +74,8 @@ def to_params(state: Mapping[str, Any]) -> dict[str, str]:
         )
     if int(state.get("grad_step") or 0):
         params["gstep"] = str(int(state["grad_step"]))
-    lr = state.get("lr", LR_DEFAULT)
-    if lr is not None and float(lr) != LR_DEFAULT:
+    lr = state.get("lr", DEFAULTS["lr"])
+    if lr is not None and float(lr) != DEFAULTS["lr"]:
         params["lr"] = _number(lr)
     if state.get("sgd"):
         params["sgd"] = ",".join(
@@ -127,7 +113,7 @@ def from_params(params: Mapping[str, str]) -> tuple[dict[str, Any], list[Ignored
             ignored.append(Ignored(name, str(err)))
 
     take("model", "model", _model)
-    take("input", "source", _choice(SOURCES))
+    take("input", "source", _choice({s.value: s for s in Source}))
     take("sample", "sample", _int(0, 10_000))
     take("rseed", "random_seed", _int(0, MAX_SEED))
     take("seed", "dropout_seed", _int(0, MAX_SEED))

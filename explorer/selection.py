@@ -1,20 +1,19 @@
-"""What a student is looking at: the session-state keys the widgets write, and the sidebar's
-choices resolved into an input tensor (``Selection``). Plain records, no Streamlit:
-``ui.state`` fills them in."""
+"""What a student is looking at: the session-state keys the widgets write, the values a new
+session starts with (``DEFAULTS``, read by the sidebar and by links), and the sidebar's choices
+resolved into an input tensor (``Selection``). Plain records, no Streamlit: ``ui.state`` fills
+them in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from explorer.digits import DigitStages
-from explorer.mnist import MNIST_MEAN, MNIST_STD
+from explorer.sources import Source
 from explorer.zoo import Preset
 
-SOURCES = ("Draw", "Sample", "Upload", "Typed numbers", "Random")
 PATHS = {"Let the data decide": None, "Deep path": True, "Shallow path": False}
 TARGETS = ("Predicted class", "True label", "Another class")
 
@@ -97,6 +96,45 @@ class Keys:
         return f"typed_{model}"
 
 
+# What a new session starts with, by session key: the sidebar sets these before its first run
+# (``ui.state.defaults``), and a link leaves out every value equal to its default.
+DEFAULTS: dict[str, Any] = {
+    Keys.model: "cnn",
+    # a student opening a shared link sees a real digit at once; drawing on /draw switches the
+    # input to the drawing
+    Keys.source: Source.SAMPLE,
+    Keys.sample: 0,
+    Keys.random_seed: 0,
+    Keys.train: False,
+    Keys.dropout_seed: 0,
+    Keys.path: next(iter(PATHS)),
+    Keys.step: 0,
+    Keys.canvas: 0,
+    Keys.stroke: 20,
+    Keys.channel_view: "All channels",
+    Keys.channel: 0,
+    Keys.target_kind: TARGETS[0],
+    Keys.target_class: 0,
+    Keys.target_value: 1.0,  # a regression's target
+    Keys.grad_step: 0,
+    Keys.lr: 0.1,
+}
+
+# The part of the state a link carries, by the name ``explorer.links`` gives it.
+LINK_KEYS = {
+    "model": Keys.model,
+    "source": Keys.source,
+    "sample": Keys.sample,
+    "random_seed": Keys.random_seed,
+    "train": Keys.train,
+    "dropout_seed": Keys.dropout_seed,
+    "path": Keys.path,
+    "step": Keys.step,
+    "grad_step": Keys.grad_step,
+    "lr": Keys.lr,
+}
+
+
 @dataclass(frozen=True)
 class SgdStep:
     """One SGD step a session took: enough to undo it, and to replay it from a link."""
@@ -114,7 +152,7 @@ class Selection:
 
     model_name: str
     preset: Preset
-    source: str
+    source: Source
     x: torch.Tensor | None  # None when the chosen input cannot be used; see ``message``
     message: str | None = None  # why there is no input, or a note about the input
     label: int | None = None  # the true digit, for a shipped sample
@@ -126,9 +164,3 @@ class Selection:
     @property
     def ok(self) -> bool:
         return self.x is not None
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """A centred 28x28 uint8 MNIST image -> the normalised (1, 1, 28, 28) model input."""
-    x = torch.from_numpy(image.astype(np.float32) / 255.0)
-    return ((x - MNIST_MEAN) / MNIST_STD).view(1, 1, 28, 28)

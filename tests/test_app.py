@@ -16,6 +16,8 @@ from streamlit.testing.v1 import AppTest
 from explorer import load_model, trace
 from explorer.digits import preprocess_digit
 from explorer.inputs import decode_upload, parse_numbers
+from explorer.selection import DEFAULTS
+from explorer.sources import Source
 from ui import state as ui_state
 from ui.state import Keys
 
@@ -78,11 +80,17 @@ def test_home_page_shows_the_flow_of_the_chosen_network() -> None:
     assert "add" in at.get("graphviz_chart")[0].proto.spec
 
 
+def test_a_new_session_starts_from_the_defaults_table() -> None:
+    at = _app()
+    assert {key: at.session_state[key] for key in DEFAULTS} == DEFAULTS
+    assert at.radio(key=Keys.source).value is Source.SAMPLE
+
+
 def test_every_preset_renders_every_page() -> None:
     at = _app()
     for name in ui_state.PRESETS:
         at.selectbox(key=Keys.model).set_value(name).run()
-        source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
+        source = Source.TYPED if ui_state.PRESETS[name].input_kind == "vector" else Source.SAMPLE
         at.radio(key=Keys.source).set_value(source).run()
         for page in ("views/home.py", "views/draw.py", "views/forward.py"):
             at.switch_page(page).run()
@@ -125,7 +133,7 @@ def test_draw_page_refuses_a_vector_model_clearly() -> None:
 
 
 def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
-    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.sample: 3})
+    at = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.sample: 3})
     assert at.slider(key=Keys.step).value == 0
     assert "conv2d" in _text(at)
     next_button = next(b for b in at.button if b.key == "next_step")
@@ -138,7 +146,7 @@ def test_forward_page_steps_and_keeps_the_step_in_the_url() -> None:
 
 
 def test_forward_page_train_mode_changes_the_dropout_step() -> None:
-    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    at = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.step: 9})
     eval_text = _text(at)
     assert "exactly the input" in eval_text and "eval mode" in eval_text
     at.toggle(key=Keys.train).set_value(True).run()
@@ -152,8 +160,8 @@ def test_forward_page_train_mode_changes_the_dropout_step() -> None:
 
 
 def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> None:
-    train = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9, Keys.train: True})
-    evals = _app("views/forward.py", **{Keys.source: "Sample", Keys.step: 9})
+    train = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.step: 9, Keys.train: True})
+    evals = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.step: 9})
     train.run()
     evals.run()
     assert "train mode" in _text(train) and "eval mode" in _text(evals)
@@ -176,7 +184,7 @@ def test_two_sessions_do_not_share_mode_and_the_shared_model_is_untouched() -> N
     ],
 )
 def test_typed_numbers_bad_input_gets_a_clear_message(edit, message) -> None:
-    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Typed numbers"})
+    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: Source.TYPED})
     assert not at.warning  # the tutorial's input [[0.5, 0.3, 0.2]] works
     at.session_state["editor_simple_nn"] = edit
     at.run()
@@ -218,14 +226,14 @@ def test_numbers_float32_cannot_hold_are_refused_with_the_limit() -> None:
 
 def test_an_input_the_network_cannot_take_gives_way_to_one_it_can() -> None:
     """SimpleNN opens on the tutorial's typed numbers, not on a warning about a drawing."""
-    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: "Draw"})
-    assert at.radio(key=Keys.source).value == "Typed numbers"
+    at = _app("views/forward.py", **{Keys.model: "simple_nn", Keys.source: Source.DRAW})
+    assert at.radio(key=Keys.source).value == Source.TYPED
     assert not at.warning and at.slider(key=Keys.step).max == 2
     at.selectbox(key=Keys.model).set_value("cnn").run()
-    assert at.radio(key=Keys.source).value == "Sample" and not at.warning
-    at.radio(key=Keys.source).set_value("Random").run()  # Random feeds both kinds: kept
+    assert at.radio(key=Keys.source).value == Source.SAMPLE and not at.warning
+    at.radio(key=Keys.source).set_value(Source.RANDOM).run()  # Random feeds both kinds: kept
     at.selectbox(key=Keys.model).set_value("forward_demo").run()
-    assert at.radio(key=Keys.source).value == "Random" and not at.warning
+    assert at.radio(key=Keys.source).value == Source.RANDOM and not at.warning
 
 
 def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
@@ -269,7 +277,7 @@ def test_upload_refuses_a_decompression_bomb_before_decoding() -> None:
 
 
 def test_upload_through_the_sidebar_feeds_every_page() -> None:
-    at = _app("views/forward.py", **{Keys.source: "Upload"})
+    at = _app("views/forward.py", **{Keys.source: Source.UPLOAD})
     assert "Upload a PNG or JPEG" in _text(at)
     paper = Image.new("L", (200, 200), 255)
     ImageDraw.Draw(paper).line([(100, 30), (100, 170)], fill=0, width=18)  # a "1" in pen
@@ -283,7 +291,7 @@ def test_upload_through_the_sidebar_feeds_every_page() -> None:
     at.run()
     assert not at.exception
     assert "not an image" in _text(at) or "could not be read" in _text(at)
-    at.radio(key=Keys.source).set_value("Sample").run()  # the other choices still work
+    at.radio(key=Keys.source).set_value(Source.SAMPLE).run()  # the other choices still work
     assert not at.warning
 
 
@@ -350,7 +358,7 @@ def test_backward_page_shows_gradients_and_a_session_only_sgd_step() -> None:
 
 @pytest.mark.parametrize("name", ["simple_nn", "autoencoder", "skip", "conditional", "bn_cnn"])
 def test_backward_page_works_for_every_kind_of_model(name: str) -> None:
-    source = "Typed numbers" if ui_state.PRESETS[name].input_kind == "vector" else "Sample"
+    source = Source.TYPED if ui_state.PRESETS[name].input_kind == "vector" else Source.SAMPLE
     at = _app("views/backward.py", **{Keys.model: name, Keys.source: source})
     assert not at.warning, [w.value for w in at.warning]
     if name == "simple_nn":
@@ -406,7 +414,7 @@ def test_a_link_with_the_wrong_count_of_numbers_says_so() -> None:
     warning = " ".join(w.value for w in at.warning)
     assert "**x**: SimpleNN (3-4-1) takes 3 numbers per row; the link has 2" in warning
     assert np.array_equal(at.session_state[Keys.typed("simple_nn")], [[0.5, 0.3, 0.2]])  # default
-    assert at.radio(key=Keys.source).value == "Typed numbers"  # the rest of the link holds
+    assert at.radio(key=Keys.source).value == Source.TYPED  # the rest of the link holds
 
 
 def test_forward_says_when_numbers_overflow_inside_the_network(tmp_path, monkeypatch) -> None:

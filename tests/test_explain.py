@@ -200,10 +200,10 @@ class _Uncatalogued(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.act = nn.Hardshrink()
+        self.act = nn.GLU()
 
     def forward(self, x):
-        return self.act(x.flip(1)), F.softshrink(x)
+        return self.act(x.flip(1)), F.normalize(x)
 
 
 def test_generic_fallback_names_the_kind() -> None:
@@ -211,8 +211,8 @@ def test_generic_fallback_names_the_kind() -> None:
     assert explain(_step(t, "flip")) == (
         "`flip` is a tensor method (`x.flip(...)`). It took (3, 4) and returned (3, 4)."
     )
-    assert "a function from torch.nn.functional" in explain(_step(t, "softshrink"))
-    assert "the module act (Hardshrink)" in explain(_step(t, "hardshrink"))
+    assert "a function from torch.nn.functional" in explain(_step(t, "normalize"))
+    assert "the module act (GLU)" in explain(_step(t, "glu"))
 
 
 def test_permute_leaky_relu_and_gelu_have_their_own_words() -> None:

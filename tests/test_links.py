@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from explorer.links import DEFAULTS, Ignored, from_params, share_url, to_params, typed_problem
+from explorer.selection import DEFAULTS as SESSION_DEFAULTS
+from explorer.selection import LINK_KEYS
+from explorer.sources import Source
 from explorer.zoo import PRESETS
 
 
@@ -21,7 +24,7 @@ def test_a_state_survives_the_round_trip() -> None:
     state = {
         **DEFAULTS,
         "model": "conditional",
-        "source": "Random",
+        "source": Source.RANDOM,
         "random_seed": 42,
         "train": True,
         "dropout_seed": 7,
@@ -47,7 +50,7 @@ def test_typed_numbers_travel_in_the_link() -> None:
     state = {
         **DEFAULTS,
         "model": "simple_nn",
-        "source": "Typed numbers",
+        "source": Source.TYPED,
         "typed": [[0.5, 0.3, 0.2], [1.0, -2.0, 3.25]],
     }
     params = to_params(state)
@@ -156,3 +159,12 @@ def test_the_branch_choice_travels_only_for_a_preset_whose_forward_has_one() -> 
     deep = {"model": "conditional", "path": "Deep path"}
     assert to_params(deep)["path"] == "deep"
     assert "path" not in to_params({**deep, "model": "cnn"})
+
+
+def test_links_leave_out_exactly_what_a_new_session_starts_with() -> None:
+    """One table: the sidebar's first-run values are the ones a link does not write."""
+    assert {name: DEFAULTS[name] for name in LINK_KEYS} == {
+        name: SESSION_DEFAULTS[key] for name, key in LINK_KEYS.items()
+    }
+    assert DEFAULTS["source"] is Source.SAMPLE and DEFAULTS["target"] == "Predicted class"
+    assert to_params({**DEFAULTS, "lr": 0.2}) == {"lr": "0.2"}

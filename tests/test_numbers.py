@@ -16,6 +16,7 @@ from explorer.chain_rule import chain_rule
 from explorer.figures.neurons import neuron_figure
 from explorer.neurons import neuron_net, neuron_sum
 from explorer.printing import printout, value_table
+from explorer.sources import Source
 from ui import state as ui_state
 from ui.state import Keys
 
@@ -155,7 +156,7 @@ def test_forward_page_reads_like_the_tutorials_printout() -> None:
 
 
 def test_a_classifiers_last_step_names_its_pick_like_draw() -> None:
-    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.sample: 4})
+    at = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.sample: 4})
     last = at.slider(key=Keys.step).max
     at.slider(key=Keys.step).set_value(last).run()
     sel_x = ui_state.samples()[0][4]
@@ -199,7 +200,7 @@ def test_batchnorm_shows_batch_and_running_statistics_side_by_side() -> None:
     for train in (False, True):
         at = _app(
             "views/forward.py",
-            **{Keys.model: "bn_cnn", Keys.step: 1, Keys.train: train, Keys.source: "Sample"},
+            **{Keys.model: "bn_cnn", Keys.step: 1, Keys.train: train, Keys.source: Source.SAMPLE},
         )
         table = next(d.value for d in at.dataframe if "running mean" in d.value.columns)
         bn = explorer.load_model("bn_cnn").bn1
@@ -209,7 +210,7 @@ def test_batchnorm_shows_batch_and_running_statistics_side_by_side() -> None:
 
 
 def test_the_autoencoders_last_step_is_two_pictures() -> None:
-    at = _app("views/forward.py", **{Keys.model: "autoencoder", Keys.source: "Sample"})
+    at = _app("views/forward.py", **{Keys.model: "autoencoder", Keys.source: Source.SAMPLE})
     at.slider(key=Keys.step).set_value(at.slider(key=Keys.step).max).run()
     x = ui_state.image_to_tensor(ui_state.samples()[0][0])
     error = float(
@@ -221,7 +222,7 @@ def test_the_autoencoders_last_step_is_two_pictures() -> None:
 
 
 def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() -> None:
-    at = _app("views/forward.py", **{Keys.source: "Sample", Keys.units_open: True})
+    at = _app("views/forward.py", **{Keys.source: Source.SAMPLE, Keys.units_open: True})
     charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-patch_0")]
     assert len(charts) == 1
     import base64
@@ -246,7 +247,8 @@ def test_a_conv_unit_shows_its_patch_and_kernel_and_starts_at_the_strongest() ->
 
 def test_train_vs_eval_compares_batchnorm_too() -> None:
     at = _app(
-        "views/forward.py", **{Keys.model: "bn_cnn", Keys.source: "Sample", Keys.compare_open: True}
+        "views/forward.py",
+        **{Keys.model: "bn_cnn", Keys.source: Source.SAMPLE, Keys.compare_open: True},
     )
     charts = {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
     assert {"compare_batch_norm", "compare_output"} <= charts

@@ -77,6 +77,29 @@ class _Functional(nn.Module):
         self.gelu, self.silu, self.elu = nn.GELU(), nn.SiLU(), nn.ELU(0.7)
         self.pool = nn.AdaptiveAvgPool2d((2, 3))
         self.w = nn.Parameter(torch.randn(12, 5))
+        # the activations torch.nn offers beyond the palette's, as layers (their settings kept
+        # from the layer) and below as functions (settings passed by position or keyword)
+        self.layers = nn.ModuleList(
+            [
+                nn.SELU(),
+                nn.CELU(0.5),
+                nn.Mish(),
+                nn.Hardtanh(-0.5, 0.7),
+                nn.ReLU6(),
+                nn.Hardswish(),
+                nn.Hardsigmoid(),
+                nn.Softplus(2, 1),
+                nn.Softsign(),
+                nn.LogSigmoid(),
+                nn.PReLU(12),
+                nn.Threshold(0.1, -2.0),
+                nn.Tanhshrink(),
+                nn.Softshrink(0.3),
+                nn.Hardshrink(0.3),
+                nn.Softmin(1),
+            ]
+        )
+        self.slope = nn.Parameter(torch.tensor([0.3]))
 
     def forward(self, x):  # (N, 3, 4, 6)
         x = self.drop2d(x) + 0.5  # a constant add
@@ -90,11 +113,20 @@ class _Functional(nn.Module):
         z = torch.matmul(h, self.w) + (h @ h.transpose(0, 1)) @ h[:, :5] + h.t().t()[:, :5]
         z = z.permute(1, 0).reshape(5, -1).T.contiguous().unsqueeze(1).squeeze(1)
         probs = F.softmax(z, dim=1) + F.log_softmax(z, dim=1).exp()
-        return probs.mean(dim=1) + torch.tanh(z).sum(1) * torch.sigmoid(z).mean() + (z > 0).sum()
+        out = probs.mean(dim=1) + torch.tanh(z).sum(1) * torch.sigmoid(z).mean() + (z > 0).sum()
+        return out + self._activations(3 * h).mean(1) + h[0].sum() + h[:, 1] + h[h > 0].mean()
+
+    def _activations(self, h):  # (N, 12)
+        a = sum(layer(h) for layer in self.layers)
+        a = a + F.selu(h) + F.celu(h, alpha=0.3) + F.mish(h) + F.hardtanh(h, -2.0, 1.5)
+        a = a + F.relu6(h) + F.hardswish(h) + F.hardsigmoid(h) + F.softplus(h, 1, 2)
+        a = a + F.softsign(h) + F.logsigmoid(h) + F.prelu(h, self.slope) + F.rrelu(h)
+        a = a + F.threshold(h, 0.2, 5.0) + F.tanhshrink(h) + F.softshrink(h, 0.5)
+        return a + F.hardshrink(h) + F.softmin(h, dim=1) + h[..., 1:3].sum(-1, keepdim=True)
 
 
 def _walk(t: Trace) -> list[Step]:
-    return [s for s in t.steps if s.op != "getitem"]  # indexing: not an op with maths
+    return list(t.steps)
 
 
 def _palette_trace() -> Trace:
@@ -177,6 +209,25 @@ def test_the_walk_covers_the_palette_and_the_common_ops() -> None:
         "tanh",
         "sigmoid",
         "gt",
+        "getitem",
+        "selu",
+        "celu",
+        "mish",
+        "hardtanh",
+        "relu6",
+        "hardswish",
+        "hardsigmoid",
+        "softplus",
+        "softsign",
+        "log_sigmoid",
+        "prelu",
+        "threshold",
+        "_threshold",
+        "rrelu",
+        "tanhshrink",
+        "softshrink",
+        "hardshrink",
+        "softmin",
     } <= functional
     assert len({name for name, _, _ in CASES} - {"palette", "functional"}) == len(PRESETS)
 
@@ -329,8 +380,6 @@ def test_constants_on_either_side_and_a_parameter_on_the_left_of_matmul() -> Non
     assert "Computes `1` - x for every number x" in explain(by_op["rsub"])
     assert "Divides every number by `4`" in explain(by_op["div"])
     for step in t.steps:
-        if step.op == "getitem":
-            continue
         shape = step.output_shape
         for sample in range(shape[0] if shape else 1):
             for unit in _all_units(shape):
@@ -340,6 +389,42 @@ def test_constants_on_either_side_and_a_parameter_on_the_left_of_matmul() -> Non
 
 def _all_units(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(d) for d in shape[1:])))
+
+
+class _Indexing(nn.Module):
+    def forward(self, x):  # (2, 3, 4)
+        return x[:, 1], x[1, :, 2:], x[..., None, 0], x[:, torch.tensor([2, 0])]
+
+
+def test_indexing_names_its_index_and_each_unit_its_source() -> None:
+    x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(2))
+    steps = [s for s in trace(_Indexing(), x).steps if s.op == "getitem"]
+    assert [explain(s).split(" picks")[0] for s in steps] == [
+        "Indexing with `x[:, 1]`",
+        "Indexing with `x[1, :, 2:]`",
+        "Indexing with `x[..., None, 0]`",
+        "Indexing with an index",  # a tensor among other indices is not kept whole
+    ]
+    assert "6 of the 24 are kept" in explain(steps[1])
+    u = unit_computation(steps[0], (3,), sample=1)
+    assert u.total == float(x[1, 1, 3]) and (u.source_sample, u.source) == (1, (1, 3))
+    u = unit_computation(steps[1], (1,), sample=1)  # x[1] has no batch: row 1, column 1 + 2
+    assert u.total == float(x[1, 1, 3]) and u.formula.startswith("y[1] = x[1,1,3]")
+    assert "the 18 of 24 input numbers not picked get 0" in ops.routing(steps[1])
+    mixed = unit_computation(steps[3], (0, 1), sample=0)
+    assert mixed.total is None and "not kept whole" in mixed.explanation
+
+
+def test_rrelu_recomputes_in_eval_mode_and_says_why_not_in_train_mode() -> None:
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(3))
+    assert ops.module_op("RReLU") == "rrelu" and ops.module_op("PReLU") == "prelu"
+    evals = trace(nn.RReLU(0.1, 0.3).eval(), x).steps[0]
+    u = unit_computation(evals, (int((x[0] < 0).nonzero()[0]),), sample=0)
+    assert _matches(u) and "0.2·x" in u.formula  # the middle of the range
+    train = trace(nn.RReLU(0.1, 0.3), x, train=True, seed=1).steps[0]
+    u = unit_computation(train, (0,), sample=0)
+    assert u.total is None and "drew a random slope" in u.explanation
+    assert "drawn at random" in explain(train) and "the slope drawn for it" in ops.routing(train)
 
 
 def test_explain_and_unit_computation_are_public_at_the_top_level() -> None:

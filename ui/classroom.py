@@ -28,6 +28,7 @@ from explorer.classroom.classes import ClassInfo, token_hash
 from explorer.classroom.db import StoreError
 from explorer.classroom.teacher import exchange_key
 from explorer.questions import questions
+from explorer.sources import Source
 from ui import state as ui_state
 from ui.errors import guarded
 from ui.predict_view import pass_id
@@ -282,7 +283,7 @@ def publish(page_path: str) -> None:
     if not code or not is_teacher():
         return
     view = {**ui_state.link_state(with_step=True), "page": page_path}
-    drawing = s.get(Keys.drawing) if view["source"] == "Draw" else None
+    drawing = s.get(Keys.drawing) if view["source"] == Source.DRAW else None
     digest = hashlib.blake2b(
         json.dumps(view, sort_keys=True, default=str).encode()
         + (drawing.tobytes() if drawing is not None else b""),

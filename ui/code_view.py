@@ -128,7 +128,7 @@ def input_for(name: str, sel: Selection) -> tuple[torch.Tensor, str]:
     template = TEMPLATES[name]
     default = template.default_input()
     if sel.ok and sel.x is not None and tuple(sel.x.shape[1:]) == tuple(default.shape[1:]):
-        return sel.x, f"Input: the sidebar's {sel.source.lower()} input {tuple(sel.x.shape)}."
+        return sel.x, f"Input: the sidebar's {sel.source.label.lower()} input {tuple(sel.x.shape)}."
     return default, (
         f"Input: {tuple(default.shape)}, the tutorial's example (the sidebar's "
         f"input does not fit {template.class_name})."

@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer import links
+from explorer.sources import Source
 from ui import classroom, code_backward
 from ui import state as ui_state
 from ui.errors import guarded
-from ui.state import PATHS, SOURCES, Keys, samples
+from ui.state import PATHS, Keys, samples
 
 
 def render() -> None:
@@ -92,15 +93,16 @@ def _input(locked: bool) -> None:
     st.header("Input")
     source = st.radio(
         "Input",
-        SOURCES,
+        list(Source),
         key=Keys.source,
+        format_func=lambda s: Source(s).label,
         horizontal=True,
         label_visibility="collapsed",
         disabled=locked,
     )
     name = ui_state.get(Keys.model)
     preset = ui_state.preset_of(name)
-    if source == "Sample":
+    if source == Source.SAMPLE:
         images, labels = samples()
         st.selectbox(
             "Sample digit",
@@ -110,9 +112,9 @@ def _input(locked: bool) -> None:
             disabled=locked,
         )
         st.image(images[ui_state.get(Keys.sample)], width=84)
-    elif source == "Upload":
+    elif source == Source.UPLOAD:
         st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key=Keys.upload)
-    elif source == "Typed numbers" and preset.default_input is not None:
+    elif source == Source.TYPED and preset.default_input is not None:
         n = preset.input_shape[0]
         rows = ui_state.get(Keys.typed_start(name)) or preset.default_input
         if len(rows[0]) != n:  # adopt_link checked the count, but this session may have
@@ -122,7 +124,7 @@ def _input(locked: bool) -> None:
             start, key=f"editor_{name}", num_rows="dynamic", hide_index=True, disabled=locked
         )
         ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))
-    elif source == "Random":
+    elif source == Source.RANDOM:
         st.number_input(
             "Random seed",
             min_value=0,
@@ -131,7 +133,7 @@ def _input(locked: bool) -> None:
             key=Keys.random_seed,
             disabled=locked,
         )
-    elif source == "Draw":
+    elif source == Source.DRAW:
         st.caption("Draw on the **Draw** page; the other pages use your last drawing.")
 
 

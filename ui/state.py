@@ -29,16 +29,17 @@ from explorer.builder.store import default_data_dir
 from explorer.classroom.classes import ClassStore
 from explorer.classroom.db import DATABASE_URL_ENV, Database, open_database
 from explorer.classroom.teacher import KEY_ENV, TeacherKey, configured_key
-from explorer.digits import digit_stages, has_ink
+from explorer.digits import has_ink
 from explorer.gradients import Backward, backward, sgd_step
-from explorer.inputs import decode_upload, parse_numbers
+from explorer.selection import DEFAULTS as DEFAULTS
+from explorer.selection import LINK_KEYS as LINK_KEYS
 from explorer.selection import PATHS as PATHS
-from explorer.selection import SOURCES as SOURCES
 from explorer.selection import TARGETS as TARGETS
 from explorer.selection import Keys as Keys
 from explorer.selection import Selection as Selection
 from explorer.selection import SgdStep as SgdStep
-from explorer.selection import image_to_tensor as image_to_tensor
+from explorer.sources import Gallery, InputSettings, Source, fitting, resolve, source_of
+from explorer.sources import image_to_tensor as image_to_tensor
 from explorer.trace import Trace, trace
 from explorer.zoo import PRESETS, Preset, load_model
 
@@ -333,25 +334,10 @@ def reset_weights(model: str) -> None:
 
 
 def defaults() -> None:
-    """Initial values, set once per session before any widget is drawn."""
-    state = st.session_state
-    state.setdefault(Keys.model, "cnn")
-    # A new session (a student opening a shared link) sees a real digit at once; drawing on
-    # /draw switches the input to the drawing (``drawing_changed``).
-    state.setdefault(Keys.source, "Sample")
-    state.setdefault(Keys.sample, 0)
-    state.setdefault(Keys.random_seed, 0)
-    state.setdefault(Keys.train, False)
-    state.setdefault(Keys.dropout_seed, 0)
-    state.setdefault(Keys.path, next(iter(PATHS)))
-    state.setdefault(Keys.canvas, 0)
-    state.setdefault(Keys.stroke, 20)
-    state.setdefault(Keys.channel_view, "All channels")
-    state.setdefault(Keys.channel, 0)
-    state.setdefault(Keys.target_kind, TARGETS[0])
-    state.setdefault(Keys.target_class, 0)
-    state.setdefault(Keys.target_value, 1.0)
-    state.setdefault(Keys.lr, links.LR_DEFAULT)
+    """Initial values (``explorer.selection.DEFAULTS``), set once per session before any widget
+    is drawn; the links leave out the same values."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
 
 
 def keep_sticky_widgets() -> None:
@@ -360,20 +346,6 @@ def keep_sticky_widgets() -> None:
     for key in Keys.sticky:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
-
-
-LINK_KEYS = {
-    "model": Keys.model,
-    "source": Keys.source,
-    "sample": Keys.sample,
-    "random_seed": Keys.random_seed,
-    "train": Keys.train,
-    "dropout_seed": Keys.dropout_seed,
-    "path": Keys.path,
-    "step": Keys.step,
-    "grad_step": Keys.grad_step,
-    "lr": Keys.lr,
-}
 
 
 def adopt_link() -> list[links.Ignored]:
@@ -431,6 +403,7 @@ def _adopt_target(target: str | float, preset: Preset) -> str | None:
 def link_state(*, with_step: bool = False) -> dict[str, Any]:
     """This session's view as ``explorer.links`` describes it."""
     state = {k: st.session_state.get(key, links.DEFAULTS[k]) for k, key in LINK_KEYS.items()}
+    state["source"] = chosen_source()
     if not with_step:
         state["step"] = 0
     typed = st.session_state.get(Keys.typed(state["model"]))
@@ -443,11 +416,11 @@ def link_state(*, with_step: bool = False) -> dict[str, Any]:
 def _link_target(preset: Preset) -> str | float:
     state = st.session_state
     if preset.task == "classify":
-        kind = state.get(Keys.target_kind, TARGETS[0])
+        kind = state.get(Keys.target_kind, DEFAULTS[Keys.target_kind])
         return float(state.get(Keys.target_class, 0)) if kind == "Another class" else kind
     if preset.task == "regress":
-        value = float(state.get(Keys.target_value, 1.0))
-        return value if value != 1.0 else links.DEFAULTS["target"]
+        value = float(state.get(Keys.target_value, DEFAULTS[Keys.target_value]))
+        return value if value != DEFAULTS[Keys.target_value] else links.DEFAULTS["target"]
     return links.DEFAULTS["target"]
 
 
@@ -504,8 +477,8 @@ _INKED_CANVAS = "drawing_canvas"  # the canvas mount that drew the kept drawing
 
 def drawing_changed() -> None:
     """Canvas callback: a new stroke makes the drawing this session's input everywhere."""
-    if st.session_state.get(Keys.source) != "Draw":
-        st.session_state[Keys.source] = "Draw"
+    if chosen_source() != Source.DRAW:
+        st.session_state[Keys.source] = Source.DRAW
         st.session_state[Keys.source_switched] = True
 
 
@@ -528,18 +501,17 @@ def clear_drawing() -> None:
     st.session_state[Keys.canvas] = int(st.session_state.get(Keys.canvas, 0)) + 1
 
 
+def chosen_source() -> Source:
+    """The sidebar's input source. The session keeps a ``Source`` (a class view or an old
+    session may hold its word); this is the one place that reads it."""
+    return source_of(st.session_state.get(Keys.source), DEFAULTS[Keys.source])
+
+
 def fit_source_to_model() -> None:
     """An input kind the chosen network cannot take gives way to one it can, before the
     sidebar draws: SimpleNN opens on the tutorial's typed numbers, the CNN on a sample digit."""
-    source = st.session_state.get(Keys.source)
-    kind = preset_of(st.session_state.get(Keys.model, links.DEFAULTS["model"])).input_kind
-    if kind == "vector" and source in _IMAGE_ONLY:
-        st.session_state[Keys.source] = "Typed numbers"
-    elif kind == "image" and source == "Typed numbers":
-        st.session_state[Keys.source] = "Sample"
-
-
-_IMAGE_ONLY = ("Sample", "Draw", "Upload")
+    preset = preset_of(st.session_state.get(Keys.model, DEFAULTS[Keys.model]))
+    st.session_state[Keys.source] = fitting(chosen_source(), preset)
 
 
 def keep_choice(key: str, options: list[str]) -> None:
@@ -573,9 +545,9 @@ def move_step(delta: int, n_steps: int) -> None:
 def current_selection() -> Selection:
     """Resolve the sidebar's choices into an input tensor, or a message saying what is wrong."""
     state = st.session_state
-    name = state.get(Keys.model, "cnn")
+    name = state.get(Keys.model, DEFAULTS[Keys.model])
     preset = preset_of(name)
-    source = state.get(Keys.source, "Sample")
+    source = chosen_source()
     sel = Selection(
         name,
         preset,
@@ -586,75 +558,14 @@ def current_selection() -> Selection:
     )
     if preset.branch_argument:
         sel.forward_kwargs = {preset.branch_argument: PATHS.get(state.get(Keys.path, ""))}
-    if source == "Random":
-        gen = torch.Generator().manual_seed(int(state.get(Keys.random_seed, 0)))
-        sel.x = torch.randn((1, *preset.input_shape), generator=gen)
-        return sel
-    if preset.input_kind == "vector":
-        return _vector_input(sel)
-    if source == "Typed numbers":
-        sel.message = (
-            f"{preset.title} takes a 28x28 image, not typed numbers: choose Draw, "
-            "Sample, Upload or Random in the sidebar."
-        )
-        return sel
-    if source == "Sample":
-        images, labels = samples()
-        i = int(state.get(Keys.sample, 0)) % len(images)
-        sel.x = image_to_tensor(images[i])
-        sel.label = int(labels[i])
-        return sel
-    if source == "Upload":
-        return _upload_input(sel)
-    return _drawn_input(sel)
-
-
-def _vector_input(sel: Selection) -> Selection:
-    n = sel.preset.input_shape[0]
-    if sel.source != "Typed numbers":
-        sel.message = (
-            f"{sel.preset.title} takes {n} numbers, not an image: choose Typed "
-            "numbers or Random in the sidebar."
-        )
-        return sel
-    values = st.session_state.get(Keys.typed(sel.model_name))
-    if values is None:
-        values = np.array(sel.preset.default_input, dtype=np.float64)
-    try:
-        sel.x = parse_numbers(values, n)
-    except ValueError as err:
-        sel.message = str(err)
-    return sel
-
-
-def _drawn_input(sel: Selection) -> Selection:
-    drawing = st.session_state.get(Keys.drawing)
-    if drawing is None or not has_ink(drawing):
-        sel.message = (
-            "Nothing drawn yet: draw a digit on the Draw page, or choose Sample in the sidebar."
-        )
-        return sel
-    return _from_image(sel, drawing)
-
-
-def _upload_input(sel: Selection) -> Selection:
-    upload = st.session_state.get(Keys.upload)
-    if upload is None:
-        sel.message = "Upload a PNG or JPEG of a digit in the sidebar."
-        return sel
-    try:
-        image = decode_upload(upload.getvalue())
-    except ValueError as err:
-        sel.message = str(err)
-        return sel
-    return _from_image(sel, image)
-
-
-def _from_image(sel: Selection, image: np.ndarray) -> Selection:
-    try:
-        sel.stages = digit_stages(image)
-    except ValueError as err:
-        sel.message = str(err)
-        return sel
-    sel.x = sel.stages.tensor
+    upload = state.get(Keys.upload)
+    settings = InputSettings(
+        sample=int(state.get(Keys.sample, 0)),
+        random_seed=int(state.get(Keys.random_seed, 0)),
+        typed=state.get(Keys.typed(name)),
+        drawing=state.get(Keys.drawing),
+        upload=None if upload is None else upload.getvalue(),
+    )
+    got = resolve(preset, source, settings, Gallery(*samples()))
+    sel.x, sel.message, sel.label, sel.stages = got.x, got.message, got.label, got.stages
     return sel

@@ -1,7 +1,8 @@
 """The op catalogue: everything the explorer knows about an op, one module per family.
 
-Each family module (``weighted``, ``activations``, ``pooling``, ``dropout``, ``normalisation``,
-``shape``, ``combining``, ``reductions``, ``comparisons``) lists its ops as ``OpInfo`` records:
+Each family module (``weighted``, ``relu_family``, ``hard``, ``activations``, ``elementary``,
+``softmax``, ``pooling``, ``dropout``, ``normalisation``, ``shape``, ``combining``,
+``reductions``, ``comparisons``) lists its ops as ``OpInfo`` records:
 names and aliases, what the tracer records, the words, the unit maths, the figure layout and
 the gradient note. The tracer (``explorer.trace``), the words (``explorer.explain``), units
 (``explorer.units``), figures (``explorer.figures.steps``) and /backward look an op up here.
@@ -16,10 +17,14 @@ from explorer.ops import (
     combining,
     comparisons,
     dropout,
+    elementary,
+    hard,
     normalisation,
     pooling,
     reductions,
+    relu_family,
     shape,
+    softmax,
     weighted,
 )
 from explorer.ops.info import OpInfo, Records
@@ -40,7 +45,11 @@ __all__ = [
 
 FAMILIES = (
     weighted,
+    relu_family,
+    hard,
     activations,
+    elementary,
+    softmax,
     pooling,
     dropout,
     normalisation,
@@ -98,7 +107,11 @@ def is_reshape(op: str) -> bool:
     return lookup(op) is shape.RESHAPE
 
 
-_ALONE = frozenset(id(info) for family in (activations, dropout) for info in family.OPS)
+_ALONE = frozenset(
+    id(info)
+    for family in (relu_family, hard, activations, elementary, softmax, dropout)
+    for info in family.OPS
+)
 
 
 def acts_alone(op: str) -> bool:

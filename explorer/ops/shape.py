@@ -1,7 +1,8 @@
 """Shape ops: the numbers stay, only where they sit changes.
 
 ``view``/``reshape``/``flatten``/... keep the row-major order; ``permute``/``transpose``
-reorder the dimensions; ``clone``/``contiguous``/``detach`` copy the numbers as they are.
+reorder the dimensions; ``clone``/``contiguous``/``detach`` copy the numbers as they are;
+``getitem`` (``x[0]``, ``x[:, 1]``) picks some of them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import numpy as np
 import torch
 
 from explorer.ops.info import Fields, OpInfo
-from explorer.ops.phrases import who
+from explorer.ops.phrases import output_of, who
 from explorer.steps import Step, Trace
-from explorer.units.formulas import unit_name
+from explorer.units.formulas import cannot, unit_name
 from explorer.units.reading import base_op
 from explorer.units.records import fmt
 from explorer.units.settings import named_args
@@ -200,4 +201,119 @@ PERMUTE = OpInfo(
     routing=_permute_routing,
 )
 
-OPS = (RESHAPE, COPY, PERMUTE)
+
+# --- getitem: x[0], x[:, 1], x[..., 1:3], x[mask] --------------------------------------------
+
+
+def _key(step: Step) -> object | None:
+    """The index the step used: kept as a setting, or (a tensor of positions or a mask) its
+    second input. None when it mixed tensors with other indices: not recorded whole."""
+    if "arg1" in step.args:
+        return step.args["arg1"]
+    if len(step.inputs) == 2 and not step.inputs[1].is_floating_point():
+        return step.inputs[1]
+    return None
+
+
+def _picked(step: Step) -> torch.Tensor | None:
+    """For every output number, the flat position in the input it was picked from; None when
+    the index cannot be replayed to give exactly this step's output."""
+    key = _key(step)
+    out = output_of(step)
+    if key is None or out is None or not step.inputs:
+        return None
+    x = step.inputs[0]
+    try:
+        positions = torch.arange(x.numel()).reshape(x.shape)[key]  # type: ignore[index]
+    except (IndexError, TypeError, RuntimeError, ValueError):
+        return None
+    if tuple(positions.shape) != tuple(out.shape):
+        return None
+    if not torch.equal(x.reshape(-1)[positions], out):  # NaN-free steps only: NaN != NaN
+        return None
+    return positions
+
+
+def _key_text(key: object) -> str:
+    """The index as Python writes it: ``0``, ``:, 1``, ``..., 1:3``, ``:, None, 2``."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return ", ".join(_part_text(p) for p in parts)
+
+
+def _part_text(part: object) -> str:
+    if part is Ellipsis:
+        return "..."
+    if isinstance(part, slice):
+        ends = ["" if v is None else str(v) for v in (part.start, part.stop)] + (
+            [str(part.step)] if part.step is not None else []
+        )
+        return ":".join(ends)
+    if isinstance(part, torch.Tensor):
+        return "mask" if part.dtype == torch.bool else "positions"
+    return repr(part)
+
+
+def _getitem_words(step: Step, trace: Trace | None) -> str | None:
+    out = output_of(step)
+    if out is None or not step.inputs:
+        return None
+    x, key = step.inputs[0], _key(step)
+    written = f"`x[{_key_text(key)}]`" if _picked(step) is not None else "an index"
+    text = (
+        f"Indexing with {written} picks numbers out of its input: {tuple(x.shape)} → "
+        f"{tuple(out.shape)}. No number changes; {out.numel():,} of the {x.numel():,} are kept"
+    )
+    if isinstance(key, torch.Tensor) and key.dtype == torch.bool and written != "an index":
+        text += ", those where the mask is True, in reading order"
+    return text + "."
+
+
+def _getitem_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
+    positions = _picked(step)
+    if positions is None:
+        return cannot(step, "this index mixes tensors with other indices; it was not kept whole")
+    x = step.inputs[0]
+    flat = int(positions[index]) if index else int(positions)
+    src = tuple(int(i) for i in np.unravel_index(flat, tuple(x.shape))) if x.dim() else ()
+    total = float(x[src])
+    where = unit_name((None, *src), "x") if src else "x"
+    return dict(
+        formula=f"{unit_name(index)} = {where} = {fmt(total)}",
+        explanation=(
+            f"`x[{_key_text(_key(step))}]` picked this number from {where}, "
+            f"{tuple(x.shape)} → {tuple(out.shape)}; it is not changed."
+        ),
+        total=total,
+        source=src[1:] if x.dim() else (),
+        source_sample=src[0] if x.dim() else None,
+        source_input=0,
+    )
+
+
+def _getitem_routing(step: Step) -> str | None:
+    positions = _picked(step)
+    if positions is None or not step.inputs:
+        return (
+            f"{step.op} only picks numbers: each picked number's gradient goes back to the "
+            "place it was picked from, and every number not picked gets 0."
+        )
+    n = step.inputs[0].numel()
+    used = torch.unique(positions).numel()
+    twice = positions.numel() - used
+    text = (
+        f"{step.op} only picks numbers: each picked number's gradient goes back to the place "
+        f"it was picked from; the {n - used:,} of {n:,} input numbers not picked get 0."
+    )
+    if twice:
+        text += f" {twice:,} were picked more than once: their gradients add up."
+    return text
+
+
+GETITEM = OpInfo(
+    names=("getitem",),
+    explain=_getitem_words,
+    unit=_getitem_unit,
+    routing=_getitem_routing,
+)
+
+OPS = (RESHAPE, COPY, PERMUTE, GETITEM)
