@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from explorer import links
 from explorer.sources import Source
@@ -89,6 +92,14 @@ def _model(locked: bool) -> None:
         )
 
 
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _sample_png(index: int) -> bytes:
+    """A gallery digit as PNG, encoded once for everyone (st.image would encode it every run)."""
+    buf = io.BytesIO()
+    Image.fromarray(samples()[0][index]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _input(locked: bool) -> None:
     st.header("Input")
     source = st.radio(
@@ -111,7 +122,7 @@ def _input(locked: bool) -> None:
             format_func=lambda i: f"#{i}: a {labels[i]}",
             disabled=locked,
         )
-        st.image(images[ui_state.get(Keys.sample)], width=84)
+        st.image(_sample_png(int(ui_state.get(Keys.sample))), width=84)
     elif source == Source.UPLOAD:
         st.file_uploader("A PNG or JPEG of one digit", type=["png", "jpg", "jpeg"], key=Keys.upload)
     elif source == Source.TYPED and preset.default_input is not None:

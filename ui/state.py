@@ -30,6 +30,7 @@ from explorer.classroom.classes import ClassStore
 from explorer.classroom.db import DATABASE_URL_ENV, Database, open_database
 from explorer.classroom.teacher import KEY_ENV, TeacherKey, configured_key
 from explorer.digits import has_ink
+from explorer.explain import overflow_note as _overflow_note
 from explorer.gradients import Backward, backward, sgd_step
 from explorer.selection import DEFAULTS as DEFAULTS
 from explorer.selection import LINK_KEYS as LINK_KEYS
@@ -192,6 +193,17 @@ def run_trace(sel: Selection, *, train: bool | None = None) -> Trace:
         params=session_params(sel.model_name),
         **sel.forward_kwargs,
     )
+
+
+def overflow_note(sel: Selection, t: Trace) -> str | None:
+    """``explorer.explain.overflow_note`` of the selection's pass, looked for once per pass."""
+    key = pass_key(sel, train=t.training)
+    return _overflow_note(t) if key is None else _shared_overflow(key, t)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def _shared_overflow(key: tuple, _t: Trace) -> str | None:
+    return _overflow_note(_t)  # every step's isfinite: not once per student and rerun
 
 
 def pass_key(sel: Selection, *, train: bool | None = None) -> tuple | None:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -139,8 +140,11 @@ def _stats_frame(step: Step) -> pd.DataFrame | None:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _shared_stats(key: tuple, _step: Step) -> pd.DataFrame | None:
-    return _stats_frame(_step)  # read, never changed, by every session that shows it
+def _shared_stats(key: tuple, _step: Step) -> pa.Table | None:
+    # As an Arrow table (the index kept in its pandas metadata): st.dataframe sends it as it
+    # is, where a DataFrame would be converted again for every session that shows it.
+    frame = _stats_frame(_step)
+    return None if frame is None else pa.Table.from_pandas(frame)
 
 
 def channel_choice(step: Step) -> int | None:

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from explorer import figures
-from explorer.explain import overflow_note
 from ui import classroom, numbers_view, predict_view, show, step_view
 from ui import state as ui_state
 from ui.errors import guarded
@@ -16,7 +15,7 @@ if not sel.ok:
     st.stop()
 
 t = ui_state.run_trace(sel)
-if note := overflow_note(t):
+if note := ui_state.overflow_note(sel, t):
     st.warning(note, icon=":material/warning:")
 n = len(t)
 step_view.take_played_step()
