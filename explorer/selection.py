@@ -53,6 +53,8 @@ class Keys:
     # widgets of one page whose values must outlive a visit to another page (Streamlit drops
     # the state of widgets a run did not draw)
     sticky = (target_kind, target_class, target_value, grad_step, lr)
+    # the sidebar's choices, which a follower's sidebar shows as text (the teacher's view)
+    followed = (model, source, sample, random_seed, train, dropout_seed, path)
 
     projector = "projector"  # large type and figures for the back of a room
     link_adopted = "link_adopted"  # this session has read the link it was opened with

@@ -79,15 +79,25 @@ def test_followers_mirror_the_teacher_step_away_and_rejoin() -> None:
     assert s.session_state[Keys.follow] and s.session_state[Keys.follow_code] == code
     assert s.session_state[Keys.step] == 1 and s.session_state[Keys.train]
     assert s.session_state[Keys.dropout_seed] == 7
-    assert _button(s, "next_step").disabled and s.sidebar.toggle(key=Keys.train).disabled
+    assert _button(s, "next_step").disabled
+    # the sidebar says what the teacher chose instead of greying out controls
+    assert Keys.train not in {w.key for w in s.sidebar.toggle}
+    teacher_view = " ".join(m.value for m in s.sidebar.markdown)
+    assert "**MNIST CNN**" in teacher_view and "Train mode · dropout seed 7" in teacher_view
+    assert "sample digit #0, a 0" in teacher_view
 
     _button(t, "next_step").click().run()
     t.sidebar.selectbox(key=Keys.sample).set_value(5).run()
     s.run()
     assert s.session_state[Keys.step] == 2 and s.session_state[Keys.sample] == 5
+    assert "sample digit #5" in " ".join(m.value for m in s.sidebar.markdown)
 
     _button(s, "step_away").click().run()  # explore alone: the teacher's moves pass by
     assert not s.session_state[Keys.follow] and not _button(s, "next_step").disabled
+    # the controls are back, on the teacher's choices (kept while they were not drawn)
+    assert s.sidebar.toggle(key=Keys.train).value and not s.sidebar.toggle(key=Keys.train).disabled
+    assert s.sidebar.selectbox(key=Keys.sample).value == 5
+    assert s.sidebar.number_input(key=Keys.dropout_seed).value == 7
     _button(t, "next_step").click().run()
     s.run()
     assert s.session_state[Keys.step] == 2

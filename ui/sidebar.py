@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
@@ -31,31 +32,74 @@ def render() -> None:
             )
         if not classroom.leading():
             classroom.follow_switch()
-        locked = classroom.following()  # the teacher's view decides; Step away to explore
-        _model(locked)
-        _input(locked)
-        _mode(locked)
+        following = classroom.following()
+        if following:  # the teacher's view decides; Step away to explore
+            _followed()
+        else:
+            _model()
+            _input()
+            _mode()
         st.toggle(
             "Projector mode",
             key=Keys.projector,
             help="Large type and figures, readable from the back of a classroom.",
         )
-        with st.expander("Share this view", icon=":material/link:"):
-            st.caption(
-                "Students who open this link see the same model, input, mode and step; on "
-                "Backward pass also the target, learning rate and SGD steps."
-            )
-            st.code(ui_state.share_url(), language=None, wrap_lines=True)
-            mine = ui_state.get(Keys.model, "")
-            if mine.startswith(links.SAVED_PREFIX):
-                st.caption(
-                    "The link opens your network for others only once it is saved for "
-                    "the class under that name (Build → Save & share), as saved."
-                )
+        if not following:  # a follower's view is the teacher's: the class link shares it
+            _share()
     ui_state.publish_link()
 
 
-def _model(locked: bool) -> None:
+def _share() -> None:
+    with st.expander("Share this view", icon=":material/link:"):
+        st.caption(
+            "Students who open this link see the same model, input, mode and step; on "
+            "Backward pass also the target, learning rate and SGD steps."
+        )
+        st.code(ui_state.share_url(), language=None, wrap_lines=True)
+        mine = ui_state.get(Keys.model, "")
+        if mine.startswith(links.SAVED_PREFIX):
+            st.caption(
+                "The link opens your network for others only once it is saved for "
+                "the class under that name (Build → Save & share), as saved."
+            )
+
+
+def _followed() -> None:
+    """While following: the teacher's network, input and mode in a few lines, not the controls.
+
+    Greyed-out controls would only repeat the teacher's choice; without them each teacher step
+    reruns a lighter page for every follower (a quarter fewer elements to send)."""
+    ui_state.keep_widgets(Keys.followed)  # not drawn this run: Streamlit would drop them
+    name = ui_state.get(Keys.model)
+    preset = ui_state.preset_of(name)
+    source = ui_state.chosen_source()
+    st.header("The teacher's view")
+    lines = [f"**{preset.title}**"]
+    if preset.branch_argument:
+        lines.append(f"Path: {ui_state.get(Keys.path)}")
+    if source == Source.SAMPLE:
+        index = int(ui_state.get(Keys.sample))
+        lines.append(f"Input: sample digit #{index}, a {samples()[1][index]}")
+    elif source == Source.RANDOM:
+        lines.append(f"Input: random, seed {ui_state.get(Keys.random_seed)}")
+    elif source == Source.TYPED:
+        rows = ui_state.get(Keys.typed(name))
+        shown = "" if rows is None else f" `{np.round(np.asarray(rows), 4).tolist()}`"
+        lines.append(f"Input: typed numbers{shown}")
+    elif source == Source.DRAW:
+        lines.append("Input: the teacher's drawing")
+    else:
+        lines.append(f"Input: {source.label.lower()}")
+    train = bool(ui_state.get(Keys.train))
+    lines.append(
+        f"Train mode · dropout seed {ui_state.get(Keys.dropout_seed)}" if train else "Eval mode"
+    )
+    st.markdown("  \n".join(lines))
+    if source == Source.SAMPLE:
+        st.image(_sample_png(int(ui_state.get(Keys.sample))), width=84)
+
+
+def _model() -> None:
     st.header("Model")
     sent = code_backward.sent_code()
     if sent is not None:
@@ -77,7 +121,6 @@ def _model(locked: bool) -> None:
         ui_state.model_names(),
         key=Keys.model,
         format_func=lambda n: ui_state.preset_of(n).title,
-        disabled=locked,
     )
     preset = ui_state.preset_of(name)
     kind = "a 28x28 digit" if preset.input_kind == "image" else f"{preset.input_shape[0]} numbers"
@@ -87,7 +130,6 @@ def _model(locked: bool) -> None:
             "Which path?",
             list(PATHS),
             key=Keys.path,
-            disabled=locked,
             help="forward() has an `if`: force a branch or let the data choose it.",
         )
 
@@ -100,7 +142,7 @@ def _sample_png(index: int) -> bytes:
     return buf.getvalue()
 
 
-def _input(locked: bool) -> None:
+def _input() -> None:
     st.header("Input")
     source = st.radio(
         "Input",
@@ -109,7 +151,6 @@ def _input(locked: bool) -> None:
         format_func=lambda s: Source(s).label,
         horizontal=True,
         label_visibility="collapsed",
-        disabled=locked,
     )
     name = ui_state.get(Keys.model)
     preset = ui_state.preset_of(name)
@@ -120,7 +161,6 @@ def _input(locked: bool) -> None:
             range(len(images)),
             key=Keys.sample,
             format_func=lambda i: f"#{i}: a {labels[i]}",
-            disabled=locked,
         )
         st.image(_sample_png(int(ui_state.get(Keys.sample))), width=84)
     elif source == Source.UPLOAD:
@@ -131,9 +171,7 @@ def _input(locked: bool) -> None:
         if len(rows[0]) != n:  # adopt_link checked the count, but this session may have
             rows = preset.default_input  # rebuilt a network of that name since
         start = pd.DataFrame(list(rows), columns=[f"x{i + 1}" for i in range(n)])
-        edited = st.data_editor(
-            start, key=f"editor_{name}", num_rows="dynamic", hide_index=True, disabled=locked
-        )
+        edited = st.data_editor(start, key=f"editor_{name}", num_rows="dynamic", hide_index=True)
         ui_state.remember_typed(name, edited.to_numpy(dtype=float, na_value=float("nan")))
     elif source == Source.RANDOM:
         st.number_input(
@@ -142,18 +180,16 @@ def _input(locked: bool) -> None:
             max_value=2**31 - 1,
             step=1,
             key=Keys.random_seed,
-            disabled=locked,
         )
     elif source == Source.DRAW:
         st.caption("Draw on the **Draw** page; the other pages use your last drawing.")
 
 
-def _mode(locked: bool) -> None:
+def _mode() -> None:
     st.header("Mode")
     st.toggle(
         "Train mode",
         key=Keys.train,
-        disabled=locked,
         help="model.train(): dropout drops units and BatchNorm uses batch statistics. "
         "Eval mode (off) is what predictions use.",
     )
@@ -164,11 +200,9 @@ def _mode(locked: bool) -> None:
         max_value=2**31 - 1,
         step=1,
         key=Keys.dropout_seed,
-        disabled=locked,
     )
     col2.button(
         "Resample",
         on_click=guarded(ui_state.resample_dropout),
-        disabled=locked,
         help="A new dropout mask: the next seed.",
     )

@@ -353,9 +353,14 @@ def defaults() -> None:
 
 
 def keep_sticky_widgets() -> None:
-    """Keep /backward's target, step and learning rate while another page is shown: Streamlit
-    forgets a widget's value after a run that did not draw it, unless the script wrote it."""
-    for key in Keys.sticky:
+    """Keep /backward's target, step and learning rate while another page is shown."""
+    keep_widgets(Keys.sticky)
+
+
+def keep_widgets(keys: tuple[str, ...]) -> None:
+    """Keep these widgets' values through a run that does not draw them: Streamlit forgets a
+    widget's value after such a run, unless the script wrote it."""
+    for key in keys:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
