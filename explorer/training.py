@@ -36,6 +36,8 @@ class AugmentConfig:
     translate_px: float = 3.0  # shift in x and y, either way
     thicken: float = 1.0  # blend up to this much of a 3x3 dilation (mouse strokes are bold)
     thin: float = 0.5  # blend up to this much of a 3x3 erosion (a full one erases thin digits)
+    elastic_px: float = 0.0  # bend strokes locally by up to this many pixels (0: off)
+    elastic_sigma_px: float = 4.0  # how smooth the bending is: the width of its Gaussian
 
 
 @dataclass
@@ -152,6 +154,34 @@ def random_affine(
     return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def random_elastic(
+    ink: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """Bend each [0, 1] image by a smooth random displacement field (Simard et al., 2003).
+
+    Pen strokes wobble where an affine map cannot: a loop drawn rounder, a stem that curves.
+    """
+    n, _, h, w = ink.shape
+    noise = torch.rand(n, 2, h, w, generator=generator) * 2 - 1  # (N, 2, H, W): dx, dy
+    sigma = config.elastic_sigma_px
+    radius = math.ceil(2 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).to(ink.dtype)
+    field = F.conv2d(
+        noise, taps.view(1, 1, 1, -1).expand(2, 1, 1, -1), padding=(0, radius), groups=2
+    )
+    field = F.conv2d(
+        field, taps.view(1, 1, -1, 1).expand(2, 1, -1, 1), padding=(radius, 0), groups=2
+    )
+    # the largest shift of each image becomes elastic_px pixels (2 / size per pixel on the grid)
+    peak = field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
+    field = field / peak * config.elastic_px * torch.tensor([2 / w, 2 / h]).view(1, 2, 1, 1)
+    identity = torch.eye(2, 3).expand(n, 2, 3)
+    grid = F.affine_grid(identity, list(ink.shape), align_corners=False)  # (N, H, W, 2)
+    grid = grid + field.permute(0, 2, 3, 1)
+    return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def augment(
     images: torch.Tensor, config: AugmentConfig, generator: torch.Generator
 ) -> torch.Tensor:
@@ -161,6 +191,8 @@ def augment(
     amount = _uniform(ink.shape[0], -config.thin, config.thicken, generator)
     ink = change_strokes(ink, amount)
     ink = random_affine(ink, config, generator)
+    if config.elastic_px > 0:
+        ink = random_elastic(ink, config, generator)
     return normalise(ink.clamp(0, 1))
 
 

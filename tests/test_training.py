@@ -5,8 +5,15 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from explorer.mnist import MnistSplit, load_split
-from explorer.training import TrainConfig, augment, evaluate, train
+from explorer.mnist import MnistSplit, load_split, unnormalise
+from explorer.training import (
+    AugmentConfig,
+    TrainConfig,
+    augment,
+    evaluate,
+    random_elastic,
+    train,
+)
 
 
 def _small_split(n: int = 512) -> MnistSplit:
@@ -65,3 +72,20 @@ def test_augmentation_keeps_shapes_and_scale() -> None:
     y = augment(x, TrainConfig().augmentation, torch.Generator().manual_seed(0))
     assert y.shape == x.shape and not torch.equal(x, y)
     assert y.min() >= x.min() - 1e-5 and y.max() <= x.max() + 1e-5
+
+
+def test_elastic_bending_moves_ink_a_little_and_keeps_it() -> None:
+    assert AugmentConfig().elastic_px == 0  # off unless a recipe asks for it
+    ink = unnormalise(load_split().train_images[:16]).clamp(0, 1)  # (16, 1, 28, 28)
+    bent = random_elastic(ink, AugmentConfig(elastic_px=2.5), torch.Generator().manual_seed(0))
+    assert bent.shape == ink.shape and (bent - ink).abs().max() > 0.5
+    # no pixel moves more than 2.5 px, so the ink's centre row moves less than that
+    rows = torch.arange(28.0).view(1, 1, 28, 1)
+
+    def centre(im: torch.Tensor) -> torch.Tensor:
+        return (im * rows).sum((1, 2, 3)) / im.sum((1, 2, 3))
+
+    assert (centre(bent) - centre(ink)).abs().max() < 2.5
+    assert (
+        bent.sum((1, 2, 3)) / ink.sum((1, 2, 3)) - 1
+    ).abs().max() < 0.25  # stretched or squeezed ink
