@@ -69,6 +69,7 @@ class Keys:
     follow = "follow_teacher"  # the sidebar switch
     follow_code = "follow_code"  # the class followed (or to follow)
     follow_applied = "follow_applied"  # the version of the teacher's view this session shows
+    follow_drawn = "follow_drawn"  # ... and the last one a run drew to its end
     follow_pending = "follow_pending"  # a newer view, applied before the next run's widgets
     follow_seen = "follow_heartbeat"  # when this session last told the store it follows
     class_lost = "class_lost"  # the database stopped answering: everyone goes on alone

@@ -16,10 +16,13 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 
 from explorer import links
 from explorer.builder.store import Owner
@@ -30,6 +33,7 @@ from explorer.classroom.teacher import exchange_key
 from explorer.questions import questions
 from explorer.sources import Source
 from ui import state as ui_state
+from ui import wake
 from ui.errors import guarded
 from ui.predict_view import pass_id
 from ui.state import Keys
@@ -129,9 +133,9 @@ def give_key(given: str | None = None) -> None:
 # --- start of every run ------------------------------------------------------------------
 
 
-def start_of_run(page_path: str) -> None:
+def start_of_run(page_path: str) -> bool:
     """Before the sidebar: identity, the link's ?key= / ?follow=, the teacher's view applied
-    (a follower) or published (the teacher)."""
+    (a follower) or published (the teacher). True when this run applies a new teacher's view."""
     _identity()
     params = st.query_params
     if "key" in params:  # out of the address bar at once: students may see this screen
@@ -155,9 +159,45 @@ def start_of_run(page_path: str) -> None:
         st.session_state[Keys.follow] = False
         _say("info", f"Class {ended} has ended: you go on exploring on your own.")
     pending = st.session_state.pop(Keys.follow_pending, None)
-    if pending is not None and following():
-        _apply(pending, page_path)
+    if following():
+        wake.listen(st.session_state[Keys.follow_code])
+        pending = pending or _newer_view()
+        if pending is not None:
+            _apply(pending, page_path)
+            return True
+    else:
+        wake.stop_listening()
     publish(page_path)
+    return False
+
+
+@contextlib.contextmanager
+def drawing_view() -> Iterator[None]:
+    """Around the page: the view it applied counts as drawn when the page runs to its end, or
+    stops or fails (another run would not help). A run cut short for another rerun request has
+    not drawn it: the poll then reruns the page. Marked first, undone if cut short: after
+    st.stop() Streamlit keeps no more writes to the session state."""
+    s = st.session_state
+    before = s.get(Keys.follow_drawn)
+    s[Keys.follow_drawn] = s.get(Keys.follow_applied)
+    try:
+        yield
+    except RerunException:
+        s[Keys.follow_drawn] = before
+        raise
+
+
+def _newer_view() -> ClassInfo | None:
+    """The teacher's view, if newer than the one applied: a rerun woken by the teacher's
+    publish on this server (``ui.wake``) finds it here, without waiting for the poll."""
+    s = st.session_state
+    try:
+        info = ui_state.classes().get(s[Keys.follow_code])
+    except StoreError:
+        return None  # the poll says the link is lost
+    if info is None or info.ended or info.version == s.get(Keys.follow_applied):
+        return None
+    return info
 
 
 def leading() -> bool:
@@ -309,6 +349,7 @@ def publish(page_path: str) -> None:
         _say("warning", f"You no longer lead the class: {err}.")
         return
     s[Keys.published] = (code, digest)
+    wake.wake(code)
 
 
 def lead(code: str) -> None:
@@ -395,7 +436,12 @@ def _poll() -> None:
     if info is None or info.ended:  # the switch is drawn already: off on the next run
         s[_ENDED] = code
         st.rerun(scope="app")
-    if info.version != s.get(Keys.follow_applied) or lost:
+    # Drawn, not applied: a run that applied the view may have been cut short by another
+    # request before it drew the step; then this poll reruns the page to draw it. Only on the
+    # poll's own timer: inside a run of the whole page, that run is drawing the view now.
+    ctx = get_script_run_ctx()
+    timer = bool(ctx is not None and ctx.fragment_ids_this_run)
+    if (timer and info.version != s.get(Keys.follow_drawn)) or lost:
         s[Keys.follow_pending] = info
         st.rerun(scope="app")
 

@@ -1,0 +1,139 @@
+"""Waking a class's followers on the teacher's server (ui/wake.py), taking turns, and knowing
+which view a follower's page has drawn (ui.classroom.drawing_view)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui import wake
+
+
+class _Loop:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def call_soon_threadsafe(self, fn, *args) -> None:
+        self.calls.append((fn, args))
+
+
+class _Manager:
+    """Stands in for Streamlit's session manager: sessions by id, some of them gone."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.sessions = {
+            i: SimpleNamespace(
+                _event_loop=_Loop(), _client_state=f"state of {i}", request_rerun=object()
+            )
+            for i in ids
+        }
+
+    def get_active_session_info(self, session_id: str):
+        session = self.sessions.get(session_id)
+        return None if session is None else SimpleNamespace(session=session)
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    monkeypatch.setattr(wake, "_followers", {})
+    me = {"id": None}
+    monkeypatch.setattr(wake, "_session_id", lambda: me["id"])
+    return me
+
+
+def _listen(me: dict, session: str, code: str) -> None:
+    me["id"] = session
+    wake.listen(code)
+
+
+def test_wake_reruns_this_servers_followers_of_that_class_only(registry, monkeypatch) -> None:
+    manager = _Manager(["a1", "a2", "b1"])
+    monkeypatch.setattr(wake, "_session_manager", lambda: manager)
+    _listen(registry, "a1", "ABCD")
+    _listen(registry, "a2", "ABCD")
+    _listen(registry, "b1", "WXYZ")
+    _listen(registry, "gone", "ABCD")  # a tab closed since: not among the sessions
+    assert wake.wake("ABCD") == 2
+    for sid in ("a1", "a2"):
+        session = manager.sessions[sid]
+        # rerun with the session's own last page and query, on the server's event loop
+        assert session._event_loop.calls == [(session.request_rerun, (f"state of {sid}",))]
+    assert manager.sessions["b1"]._event_loop.calls == []
+    assert "gone" not in wake._followers["ABCD"]  # forgotten
+
+
+def test_a_follower_listens_to_one_class_and_stops_when_it_steps_away(
+    registry, monkeypatch
+) -> None:
+    manager = _Manager(["s"])
+    monkeypatch.setattr(wake, "_session_manager", lambda: manager)
+    _listen(registry, "s", "ABCD")
+    _listen(registry, "s", "WXYZ")  # joined another class
+    assert wake.wake("ABCD") == 0 and wake.wake("WXYZ") == 1
+    wake.stop_listening()
+    assert wake.wake("WXYZ") == 0
+
+
+def test_without_streamlits_runtime_nobody_is_woken_and_nothing_breaks(registry) -> None:
+    _listen(registry, "s", "ABCD")
+    assert wake._session_manager() is None  # no server here, as under AppTest
+    assert wake.wake("ABCD") == 0
+
+
+def test_woken_followers_take_turns_two_at_a_time() -> None:
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def follower() -> None:
+        with wake.turn(True):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.02)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=follower) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 2
+    with wake.turn(False), wake.turn(False), wake.turn(False):
+        pass  # a run that applies nothing never waits
+
+
+def _drawing_app(outcome: str) -> None:
+    import streamlit as st
+
+    from explorer.selection import Keys
+    from ui import classroom
+
+    st.session_state[Keys.follow_applied] = 7
+    if st.session_state.get("again") and "after_cut" not in st.session_state:
+        st.session_state["after_cut"] = st.session_state.get(Keys.follow_drawn)
+    try:
+        with classroom.drawing_view():
+            if outcome == "rerun" and not st.session_state.get("again"):
+                st.session_state["again"] = True
+                st.rerun()
+            if outcome == "stop":
+                st.stop()
+            if outcome == "error":
+                raise ValueError("a page that failed")
+    except ValueError:
+        pass
+
+
+@pytest.mark.parametrize("outcome", ["end", "stop", "error", "rerun"])
+def test_a_view_counts_as_drawn_unless_its_run_was_cut_short_for_another(outcome) -> None:
+    from explorer.selection import Keys
+
+    at = AppTest.from_function(_drawing_app, args=(outcome,)).run()
+    assert not at.exception
+    assert at.session_state[Keys.follow_drawn] == 7
+    if outcome == "rerun":  # the cut run had not drawn it; the run after it did
+        assert at.session_state["after_cut"] is None

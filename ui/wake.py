@@ -1,0 +1,100 @@
+"""Waking a class's followers on this server the moment the teacher's view changes.
+
+Followers find a new view by polling the class store every ``classroom.POLL_S``: that works
+across replicas, but a step waits up to a poll for each follower's timer. On the teacher's own
+server it need not: ``publish`` calls ``wake(code)``, which asks every session here following
+that class to rerun now, and the rerun applies the new view (``classroom.start_of_run``). Other
+replicas' followers still find it by their poll.
+
+Streamlit has no public call for "rerun that other session". This asks the session the way
+Streamlit's own run-on-save does (``AppSession.request_rerun`` with the session's last client
+state: its page and query, no widget values), on the server's event loop. Where that is not
+available (AppTest, a changed Streamlit), ``wake`` does nothing and the poll carries on alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+_LOG = logging.getLogger("forward_pass_explorer")
+_lock = threading.Lock()
+_followers: dict[str, set[str]] = {}  # class code -> ids of this server's following sessions
+
+
+def listen(code: str) -> None:
+    """This session follows class ``code``: wake it when the view changes."""
+    session = _session_id()
+    if session is None:
+        return
+    with _lock:
+        for sessions in _followers.values():
+            sessions.discard(session)  # one class at a time
+        _followers.setdefault(code, set()).add(session)
+
+
+def stop_listening() -> None:
+    """This session no longer follows (stepped away, switched off, its class ended)."""
+    session = _session_id()
+    with _lock:
+        for sessions in _followers.values():
+            sessions.discard(session or "")
+
+
+def wake(code: str) -> int:
+    """Rerun every session on this server that follows ``code``; how many were asked."""
+    manager = _session_manager()
+    if manager is None:
+        return 0
+    with _lock:
+        sessions = list(_followers.get(code, ()))
+    woken = 0
+    for session_id in sessions:
+        info = manager.get_active_session_info(session_id)
+        if info is None:  # gone (closed tab): forget it
+            with _lock:
+                _followers.get(code, set()).discard(session_id)
+            continue
+        try:
+            session = info.session
+            session._event_loop.call_soon_threadsafe(session.request_rerun, session._client_state)
+            woken += 1
+        except Exception:  # noqa: BLE001 - never let a wake-up break the teacher's page
+            _LOG.warning("could not wake a follower; it finds the step by its poll")
+    return woken
+
+
+# Woken followers take turns: thirty reruns sharing one interpreter at once would all finish
+# together at the end; two at a time, the first see the step at once and the median halves.
+_TURNS = threading.BoundedSemaphore(2)
+
+
+@contextlib.contextmanager
+def turn(applying: bool) -> Iterator[None]:
+    """Around the rest of a run that applies the teacher's view: one of two at a time."""
+    if not applying:
+        yield
+        return
+    with _TURNS:  # waits without holding the interpreter
+        yield
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def _session_manager() -> Any:
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return None
+        return Runtime.instance()._session_mgr
+    except Exception:  # noqa: BLE001 - another Streamlit: the followers' polls still work
+        return None
