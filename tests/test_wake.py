@@ -113,6 +113,8 @@ def _drawing_app(outcome: str) -> None:
     from ui import classroom
 
     st.session_state[Keys.follow_applied] = 7
+    if outcome == "rerun":  # as a run stopped for this one left it: marked, though not drawn
+        st.session_state.setdefault(Keys.follow_drawn, 7)
     if st.session_state.get("again") and "after_cut" not in st.session_state:
         st.session_state["after_cut"] = st.session_state.get(Keys.follow_drawn)
     try:

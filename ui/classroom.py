@@ -176,14 +176,15 @@ def drawing_view() -> Iterator[None]:
     """Around the page: the view it applied counts as drawn when the page runs to its end, or
     stops or fails (another run would not help). A run cut short for another rerun request has
     not drawn it: the poll then reruns the page. Marked first, undone if cut short: after
-    st.stop() Streamlit keeps no more writes to the session state."""
+    st.stop() Streamlit keeps no more writes to the session state. Undone to "nothing drawn",
+    not to the mark before: a run that was stopped for a new one may have marked this very
+    view, and the new one, cut short, must not leave it marked (at worst one extra redraw)."""
     s = st.session_state
-    before = s.get(Keys.follow_drawn)
     s[Keys.follow_drawn] = s.get(Keys.follow_applied)
     try:
         yield
     except RerunException:
-        s[Keys.follow_drawn] = before
+        s[Keys.follow_drawn] = None
         raise
 
 
