@@ -21,7 +21,6 @@ from collections.abc import Iterator
 import numpy as np
 import streamlit as st
 from PIL import Image
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 
 from explorer import links
@@ -440,8 +439,7 @@ def _poll() -> None:
     # Drawn, not applied: a run that applied the view may have been cut short by another
     # request before it drew the step; then this poll reruns the page to draw it. Only on the
     # poll's own timer: inside a run of the whole page, that run is drawing the view now.
-    ctx = get_script_run_ctx()
-    timer = bool(ctx is not None and ctx.fragment_ids_this_run)
+    timer = ui_state.timer_run()
     if (timer and info.version != s.get(Keys.follow_drawn)) or lost:
         s[Keys.follow_pending] = info
         st.rerun(scope="app")

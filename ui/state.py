@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 import torch.nn as nn
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import links
 from explorer.builder import NetworkSpec, NetworkStore, analyse, compile_network, generate_code
@@ -350,6 +351,12 @@ def defaults() -> None:
     is drawn; the links leave out the same values."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+
+
+def timer_run() -> bool:
+    """Is this run a fragment's own (its timer), not a run of the whole page?"""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def keep_sticky_widgets() -> None:

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 import torch
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import exports, figures
 from explorer.explain import explain, kind_label, op_title
@@ -417,7 +416,7 @@ def play(n: int, allowed: bool) -> None:
         step = int(st.session_state.get(Keys.step, 0))
         if (
             not st.session_state.get(Keys.playing)
-            or not _timer_run()
+            or not ui_state.timer_run()
             or now - st.session_state.get(_LAST_TICK, 0.0) < 0.8 * pace
             or _NEXT_STEP in st.session_state
             or st.session_state.get(_SHOWN, (None, 0.0))[0] != step
@@ -444,12 +443,6 @@ def _toggle_play(n: int) -> None:
 
 
 _LAST_TICK = "play_last_tick"
-
-
-def _timer_run() -> bool:
-    """Is this run a fragment's own (its timer), not a run of the whole page?"""
-    ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 _NEXT_STEP = "play_next_step"
