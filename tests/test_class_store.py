@@ -18,7 +18,13 @@ from explorer.classroom.classes import (
     token_hash,
 )
 from explorer.classroom.db import StoreError, migrations, open_database
-from explorer.classroom.teacher import MAX_FAILURES, TeacherKey, configured_key, exchange_key
+from explorer.classroom.teacher import (
+    ADDRESS_MAX_FAILURES,
+    MAX_FAILURES,
+    TeacherKey,
+    configured_key,
+    exchange_key,
+)
 
 SMALL = NetworkSpec(
     "small", "vector", 4, (LayerSpec("Linear", {"in_features": 4, "out_features": 3}),)
@@ -193,18 +199,40 @@ def test_the_teacher_key_is_exchanged_once_and_wrong_keys_are_rate_limited(datab
     clock = Clock()
     store = ClassStore(database, clock=clock)
     key = TeacherKey("correct horse battery", generated=False)
-    token = exchange_key(store, key, " correct horse battery ", "10.0.0.1")
+    token = exchange_key(store, key, " correct horse battery ", "10.0.0.1", "teacher-browser")
     assert store.is_teacher_token(token) and not store.is_teacher_token("guess")
     for n in range(MAX_FAILURES):
         with pytest.raises(ValueError, match="not the teacher key"):
-            exchange_key(store, key, f"guess {n}", "10.0.0.2")
+            exchange_key(store, key, f"guess {n}", "10.0.0.2", "student")
     with pytest.raises(
-        ValueError, match="Too many wrong keys from this address: try again in 60 s"
+        ValueError, match="Too many wrong keys from this browser: try again in 60 s"
     ):
-        exchange_key(store, key, "correct horse battery", "10.0.0.2")  # even the right one
-    assert exchange_key(store, key, "correct horse battery", "10.0.0.3")  # others are not held
+        exchange_key(store, key, "correct horse battery", "10.0.0.2", "student")  # even right
+    # The teacher behind the same router is not held by the student's guesses.
+    assert exchange_key(store, key, "correct horse battery", "10.0.0.2", "teacher-browser")
     clock.t += 61
-    assert exchange_key(store, key, "correct horse battery", "10.0.0.2")
+    assert exchange_key(store, key, "correct horse battery", "10.0.0.2", "student")
+    # What the store keeps of a browser is its token's hash, never the token.
+    with database.read() as con:
+        kept = {r[0] for r in con.execute("SELECT who FROM key_failures")}
+    assert kept == {"address:10.0.0.2", f"browser:{token_hash('student')}"}
+
+
+def test_a_script_posing_as_new_browsers_is_held_per_address(database) -> None:
+    """Dropping cookies makes a new browser each try: the looser limit per address holds it,
+    and the message says so; another address, and the same one later, are not held."""
+    clock = Clock()
+    store = ClassStore(database, clock=clock)
+    key = TeacherKey("correct horse battery", generated=False)
+    for n in range(ADDRESS_MAX_FAILURES):
+        clock.t += 1
+        with pytest.raises(ValueError, match="not the teacher key"):
+            exchange_key(store, key, f"guess {n}", "10.0.0.9", f"fresh-{n}")
+    with pytest.raises(ValueError, match=r"30 wrong keys came from this network .* for 571 s"):
+        exchange_key(store, key, "correct horse battery", "10.0.0.9", "teacher-browser")
+    assert exchange_key(store, key, "correct horse battery", "10.0.0.8", "teacher-browser")
+    clock.t += 571
+    assert exchange_key(store, key, "correct horse battery", "10.0.0.9", "teacher-browser")
 
 
 def test_configured_key() -> None:
