@@ -139,3 +139,60 @@ def test_a_view_counts_as_drawn_unless_its_run_was_cut_short_for_another(outcome
     assert at.session_state[Keys.follow_drawn] == 7
     if outcome == "rerun":  # the cut run had not drawn it; the run after it did
         assert at.session_state["after_cut"] is None
+
+
+class _Session:
+    """A session whose current script runner is the one running on ``thread``."""
+
+    def __init__(self, thread: threading.Thread | None) -> None:
+        self._event_loop = _Loop()
+        self._scriptrunner = None if thread is None else SimpleNamespace(_script_thread=thread)
+
+
+def _delivery(monkeypatch, registry, session: _Session) -> None:
+    manager = SimpleNamespace(get_active_session_info=lambda sid: SimpleNamespace(session=session))
+    monkeypatch.setattr(wake, "_session_manager", lambda: manager)
+    monkeypatch.setattr(wake, "_dropped", set())
+    registry["id"] = "s1"
+
+
+def test_a_page_delivered_in_order_is_not_redrawn(registry, monkeypatch) -> None:
+    session = _Session(threading.current_thread())
+    _delivery(monkeypatch, registry, session)
+    wake.check_delivered()
+    [(check, ())] = session._event_loop.calls  # queued behind the run's own elements
+    check()  # the loop reaches it: the run is still the session's current one
+    assert not wake.dropped()
+
+
+def test_a_page_dropped_for_a_newer_runner_is_redrawn_once(registry, monkeypatch) -> None:
+    """The poll's fragment run took the session over before the loop sent the finished run's
+    elements: Streamlit drops them, and the next run is told, once."""
+    session = _Session(threading.current_thread())
+    _delivery(monkeypatch, registry, session)
+    wake.check_delivered()
+    session._scriptrunner = SimpleNamespace(_script_thread=threading.Thread())  # replaced
+    [(check, ())] = session._event_loop.calls
+    check()
+    assert wake.dropped()
+    assert not wake.dropped()  # asking forgets it
+    # A run that ends after it was replaced is dropped at once, with no check to wait for.
+    session = _Session(threading.Thread())
+    _delivery(monkeypatch, registry, session)
+    wake.check_delivered()
+    assert session._event_loop.calls == [] and wake.dropped()
+
+
+def test_a_new_drawn_page_forgets_an_older_drop(registry, monkeypatch) -> None:
+    session = _Session(threading.current_thread())
+    _delivery(monkeypatch, registry, session)
+    wake._dropped.add("s1")  # an earlier run's page was dropped ...
+    wake.check_delivered()  # ... and this one drew the page again
+    assert not wake.dropped()
+
+
+def test_without_streamlits_runtime_delivery_is_not_checked(registry, monkeypatch) -> None:
+    monkeypatch.setattr(wake, "_dropped", set())
+    registry["id"] = "s1"
+    wake.check_delivered()  # AppTest and other Streamlits: nothing to check, nothing breaks
+    assert not wake.dropped()

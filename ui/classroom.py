@@ -90,7 +90,7 @@ def _cookie(name: str) -> str:
 
 
 def _client() -> str:
-    """The client's address, for the wrong-key limit."""
+    """The client's address, for the wrong-key limit per address."""
     try:
         ip = st.context.ip_address
     except Exception:  # noqa: BLE001 - no browser behind this session (AppTest)
@@ -120,7 +120,9 @@ def give_key(given: str | None = None) -> None:
         s[Keys.key_error] = "Type the teacher key first."
         return
     try:
-        token = exchange_key(ui_state.classes(), ui_state.teacher_key(), given, _client())
+        token = exchange_key(
+            ui_state.classes(), ui_state.teacher_key(), given, _client(), s[Keys.browser]
+        )
     except ValueError as err:
         s[Keys.key_error] = str(err)
         return
@@ -185,6 +187,8 @@ def drawing_view() -> Iterator[None]:
     except RerunException:
         s[Keys.follow_drawn] = None
         raise
+    if following():
+        wake.check_delivered()
 
 
 def _newer_view() -> ClassInfo | None:
@@ -437,10 +441,12 @@ def _poll() -> None:
         s[_ENDED] = code
         st.rerun(scope="app")
     # Drawn, not applied: a run that applied the view may have been cut short by another
-    # request before it drew the step; then this poll reruns the page to draw it. Only on the
+    # request before it drew the step, or Streamlit dropped what the run drew before sending it
+    # (``wake.dropped``); then this poll reruns the page to draw it. Only on the
     # poll's own timer: inside a run of the whole page, that run is drawing the view now.
     timer = ui_state.timer_run()
-    if (timer and info.version != s.get(Keys.follow_drawn)) or lost:
+    redraw = timer and (info.version != s.get(Keys.follow_drawn) or wake.dropped())
+    if redraw or lost:
         s[Keys.follow_pending] = info
         st.rerun(scope="app")
 

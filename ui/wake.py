@@ -86,6 +86,65 @@ def turn(applying: bool) -> Iterator[None]:
         yield
 
 
+# --- was this run's page delivered? ---------------------------------------------------------
+#
+# A run's elements reach the browser through the session's event loop, which under load runs
+# behind the script threads. If a new script runner takes over the session before the loop has
+# handled the finished run's elements -- the follower's poll timer asking for a fragment run just
+# after the run ended (Streamlit then starts a new runner, the old one having stopped) -- Streamlit
+# drops those elements as coming from a runner that is no longer current: the page stays on the
+# previous step although the run drew the new one (bench/follow_load, 4 minutes: 2-3 of 3,330
+# step views, each shown only when the teacher came back to that step, 5-40 s later).
+# ``check_delivered`` notices: it queues a check behind the run's own elements, which finds
+# whether the run was still the session's current one when they were handled; the follower's
+# next poll then draws the page again (16 such pages in a 4-minute run, every step view within
+# 0.93 s).
+
+_dropped: set[str] = set()  # sessions whose last page Streamlit dropped unseen
+
+
+def check_delivered() -> None:
+    """At the end of a run that drew the page: if Streamlit drops what it drew, ``dropped()``
+    says so to the session's next run."""
+    session_id = _session_id()
+    manager = _session_manager()
+    if session_id is None or manager is None:
+        return
+    with _lock:
+        _dropped.discard(session_id)
+    try:
+        session = manager.get_active_session_info(session_id).session
+        runner = session._scriptrunner
+        here = threading.current_thread()
+        if runner is None or runner._script_thread is not here:
+            _mark_dropped(session_id)  # replaced already: its elements are being dropped
+            return
+
+        def check() -> None:  # on the event loop, after this run's elements
+            if session._scriptrunner is not runner:
+                _mark_dropped(session_id)
+
+        session._event_loop.call_soon_threadsafe(check)
+    except Exception:  # noqa: BLE001 - another Streamlit: the next step view redraws it
+        return
+
+
+def dropped() -> bool:
+    """Did Streamlit drop this session's last drawn page? (Asking forgets it.)"""
+    session_id = _session_id()
+    with _lock:
+        if session_id in _dropped:
+            _dropped.discard(session_id)
+            return True
+    return False
+
+
+def _mark_dropped(session_id: str) -> None:
+    _LOG.info("a follower's page was dropped before it was sent: its poll draws it again")
+    with _lock:
+        _dropped.add(session_id)
+
+
 def _session_id() -> str | None:
     ctx = get_script_run_ctx()
     return None if ctx is None else ctx.session_id
