@@ -5,36 +5,14 @@ its older multipage mode until st.navigation has run once in the process, so the
 of a shared link such as /forward would get the page without this file's sidebar.
 """
 
-import os
-import sys
-
 import streamlit as st
-import torch
 
 from explorer.selection import Keys
-from ui import classroom, errors, session_weights, show, sidebar, wake
+from ui import classroom, errors, process, session_weights, show, sidebar, wake
 from ui.icon import app_icon
 from ui.pages import PAGES
 
-# One intra-op thread per pass: many students' small passes run side by side, and two threads
-# per conv on a 2-core server only fight each other (a single cnn trace is faster with one, too).
-# FPE_TORCH_THREADS raises it, e.g. for a teacher training networks alone on a big machine.
-try:
-    THREADS = max(1, int(os.environ.get("FPE_TORCH_THREADS") or 1))
-except ValueError:
-    THREADS = 1
-if torch.get_num_threads() != THREADS:
-    torch.set_num_threads(THREADS)
-# The server's event loop sends every element a page draws, and it shares the interpreter with
-# every student's script thread: at Python's default 5 ms switch interval it waits behind them,
-# and a class following the teacher saw each step late (bench/follow_load: p50 0.72 -> 0.52 s).
-# FPE_SWITCH_INTERVAL (seconds) sets another.
-try:
-    SWITCH_S = float(os.environ.get("FPE_SWITCH_INTERVAL") or 0.0002)
-except ValueError:
-    SWITCH_S = 0.0002
-if sys.getswitchinterval() != SWITCH_S and SWITCH_S > 0:
-    sys.setswitchinterval(SWITCH_S)
+process.tune()  # once per server process: threads, switch interval, garbage collection
 
 # Projector mode folds the sidebar away (the page gets the whole width); switching it off
 # brings the sidebar back. Streamlit applies a changed initial state on the next run.

@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    torch.set_num_threads(max(1, int(os.environ.get("FPE_TORCH_THREADS") or 1)))  # as app.py
+    torch.set_num_threads(max(1, int(os.environ.get("FPE_TORCH_THREADS") or 1)))  # as ui/process.py
     model = load_model(args.model)
     images, _ = samples()
     x = image_to_tensor(images[0])
