@@ -10,7 +10,7 @@ import torch
 from explorer import figures, ops
 from explorer.gradients import Backward, step_warning
 from explorer.steps import INPUT, Step
-from ui import show
+from ui import session_weights, show
 from ui import state as ui_state
 from ui.errors import guarded
 from ui.state import TARGETS, Keys, Selection
@@ -210,21 +210,21 @@ def sgd_controls(sel: Selection, b: Backward, prediction: Any, target: Any) -> N
     c2.button(
         "Apply one SGD step",
         type="primary",
-        on_click=guarded(ui_state.apply_sgd),
+        on_click=guarded(session_weights.apply_sgd),
         args=(name, b, float(lr), prediction, target),
         key="sgd_apply",
     )
     history = ui_state.sgd_history(name)
     c3.button(
         "Undo",
-        on_click=guarded(ui_state.undo_sgd),
+        on_click=guarded(session_weights.undo_sgd),
         args=(name,),
         disabled=not history,
         key="sgd_undo",
     )
     c4.button(
         "Reset",
-        on_click=guarded(ui_state.reset_weights),
+        on_click=guarded(session_weights.reset_weights),
         args=(name,),
         disabled=not history,
         key="sgd_reset",

@@ -32,7 +32,7 @@ from explorer.classroom.db import DATABASE_URL_ENV, Database, open_database
 from explorer.classroom.teacher import KEY_ENV, TeacherKey, configured_key
 from explorer.digits import has_ink
 from explorer.explain import overflow_note as _overflow_note
-from explorer.gradients import Backward, backward, sgd_step
+from explorer.gradients import Backward, backward
 from explorer.selection import DEFAULTS as DEFAULTS
 from explorer.selection import LINK_KEYS as LINK_KEYS
 from explorer.selection import PATHS as PATHS
@@ -283,64 +283,6 @@ def session_params(model: str) -> dict[str, torch.Tensor] | None:
 
 def sgd_history(model: str) -> list[SgdStep]:
     return st.session_state.get(Keys.history(model), [])
-
-
-def apply_sgd(model: str, result: Backward, lr: float, prediction: Any, target: Any) -> None:
-    """Button callback: one SGD step on this session's copy of the weights (the shared model
-    is never touched); the step before is kept for undo, and with its target for links."""
-    current = session_params(model)
-    new = sgd_step(model_of(model), result.param_grads, lr, params=current)
-    st.session_state[Keys.history(model)] = [
-        *sgd_history(model),
-        SgdStep(current, result.loss, prediction, lr, _plain(target)),
-    ]
-    st.session_state[Keys.params(model)] = new
-
-
-def _plain(target: Any) -> float | None:
-    """A target as a link writes it: the class, the one value aimed for, or None (the input)."""
-    if isinstance(target, torch.Tensor):
-        return float(target.flatten()[0])
-    return None if target is None else float(target)
-
-
-def target_of(preset: Preset, value: float | None) -> Any:
-    """The target ``run_backward`` takes for a link's plain one (``_plain`` reversed)."""
-    if preset.task == "classify":
-        return int(value) if value is not None else None
-    if preset.task == "reconstruct":
-        return None
-    return torch.tensor([[float(value if value is not None else 1.0)]])
-
-
-def replay_sgd(sel: Selection) -> int:
-    """Take the SGD steps a link asked for (once, now that the input is known); how many."""
-    steps = st.session_state.pop(Keys.sgd_replay, None)
-    if not steps or not sel.ok:
-        return 0
-    reset_weights(sel.model_name)
-    for lr, value in steps:
-        target = target_of(sel.preset, value)
-        logits = run_trace(sel).output
-        prediction = int(logits.argmax(1)[0]) if sel.preset.task == "classify" else None
-        apply_sgd(sel.model_name, run_backward(sel, target), lr, prediction, target)
-    return len(steps)
-
-
-def undo_sgd(model: str) -> None:
-    history = sgd_history(model)
-    if history:
-        previous = history[-1].before
-        st.session_state[Keys.history(model)] = history[:-1]
-        if previous is None:
-            st.session_state.pop(Keys.params(model), None)
-        else:
-            st.session_state[Keys.params(model)] = previous
-
-
-def reset_weights(model: str) -> None:
-    st.session_state.pop(Keys.params(model), None)
-    st.session_state.pop(Keys.history(model), None)
 
 
 # --- the selection ---------------------------------------------------------------------------
