@@ -161,7 +161,8 @@ def test_a_classifiers_last_step_names_its_pick_like_draw() -> None:
     at.slider(key=Keys.step).set_value(last).run()
     sel_x = ui_state.samples()[0][4]
     x = ui_state.image_to_tensor(sel_x)
-    probs = torch.softmax(explorer.load_model("cnn")(x).double(), 1)[0]
+    with torch.no_grad():
+        probs = torch.softmax(explorer.load_model("cnn")(x).double(), 1)[0]
     best = int(probs.argmax())
     heads = [m.value for m in at.markdown if "The network picks" in m.value]
     assert heads == [f"#### The network picks **{best}** (probability {float(probs[best]):.1%})"]
@@ -171,10 +172,11 @@ def test_backward_page_works_a_gradient_out_for_simple_nn() -> None:
     model, x = _tutorial("simple_nn")
     at = _app("views/backward.py", **{Keys.model: "simple_nn"})
     at.number_input(key=Keys.target_value).set_value(1.0).run()
-    loss = F.mse_loss(model(x), torch.tensor([[1.0]]))
+    y = model(x)
+    loss = F.mse_loss(y, torch.tensor([[1.0]]))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Output ŷ"] == f"{float(model(x)):.4f}"
-    assert metrics["Loss (ŷ − y)²"] == f"{float(loss):.4f}"
+    assert metrics["Output ŷ"] == f"{float(y.detach()):.4f}"
+    assert metrics["Loss (ŷ − y)²"] == f"{float(loss.detach()):.4f}"
     verdict = [s.value for s in at.success if "autograd" in s.value]
     assert len(verdict) == 1 and "the same" in verdict[0]
     at.selectbox(key="chain_weight").set_value("fc2.weight[0, 3]").run()

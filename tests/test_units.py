@@ -145,6 +145,9 @@ class _Geometry(nn.Module):
         return a.sum() + b.sum() + c.sum() + d.sum() + e.sum()
 
 
+# 'same' padding with an even kernel is one of the geometries on purpose; torch warns that it
+# pads a copy of the input, which is no concern here.
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 def test_conv_geometry_stride_padding_dilation_groups() -> None:
     torch.manual_seed(0)
     t = trace(_Geometry().eval(), torch.randn(2, 4, 11, 10))
@@ -253,8 +256,8 @@ def test_batch_norm_recomputation(train: bool) -> None:
             else:
                 assert u.operands["mean"] == float(bn.running_mean[c])
                 assert u.operands["var"] == float(bn.running_var[c])
-            assert u.operands["gamma"] == float(bn.weight[c])
-            assert u.operands["beta"] == float(bn.bias[c])
+            assert u.operands["gamma"] == float(bn.weight[c].detach())
+            assert u.operands["beta"] == float(bn.bias[c].detach())
 
 
 def test_view_and_flatten_point_back_to_the_input(cnn_trace: Trace, skip_trace: Trace) -> None:
