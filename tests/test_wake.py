@@ -196,3 +196,16 @@ def test_without_streamlits_runtime_delivery_is_not_checked(registry, monkeypatc
     registry["id"] = "s1"
     wake.check_delivered()  # AppTest and other Streamlits: nothing to check, nothing breaks
     assert not wake.dropped()
+
+
+def test_a_session_that_stops_following_or_is_gone_forgets_its_drop(registry, monkeypatch) -> None:
+    session = _Session(threading.Thread())  # its run was replaced: dropped
+    _delivery(monkeypatch, registry, session)
+    wake.check_delivered()
+    wake.stop_listening()  # stepped away: no poll will ask
+    assert not wake.dropped()
+    wake.check_delivered()
+    _listen(registry, "s1", "ABCD")
+    monkeypatch.setattr(wake, "_session_manager", lambda: _Manager([]))  # the tab closed
+    wake.wake("ABCD")
+    assert "s1" not in wake._dropped

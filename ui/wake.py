@@ -25,6 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 _LOG = logging.getLogger("forward_pass_explorer")
 _lock = threading.Lock()
 _followers: dict[str, set[str]] = {}  # class code -> ids of this server's following sessions
+_dropped: set[str] = set()  # sessions whose last page Streamlit dropped unsent (see below)
 
 
 def listen(code: str) -> None:
@@ -44,6 +45,7 @@ def stop_listening() -> None:
     with _lock:
         for sessions in _followers.values():
             sessions.discard(session or "")
+        _dropped.discard(session or "")
 
 
 def wake(code: str) -> int:
@@ -59,6 +61,7 @@ def wake(code: str) -> int:
         if info is None:  # gone (closed tab): forget it
             with _lock:
                 _followers.get(code, set()).discard(session_id)
+                _dropped.discard(session_id)
             continue
         try:
             session = info.session
@@ -99,8 +102,6 @@ def turn(applying: bool) -> Iterator[None]:
 # whether the run was still the session's current one when they were handled; the follower's
 # next poll then draws the page again (16 such pages in a 4-minute run, every step view within
 # 0.93 s).
-
-_dropped: set[str] = set()  # sessions whose last page Streamlit dropped unseen
 
 
 def check_delivered() -> None:
