@@ -115,6 +115,11 @@ def test_the_class_answers_a_question_and_the_teacher_sees_it_come_in() -> None:
     t.segmented_control(key=Keys.ask_kind).set_value("winner").run()
     _button(t, "class_ask").click().run()
     assert not _errors(t)
+    # Teach is not mirrored: the class stays on the page the teacher showed last, and a
+    # student joining now is taken there (not left on the page the link opened).
+    from ui import state as ui_state
+
+    assert ui_state.classes().get(code).view["page"] == "forward"
     picks = []
     for n, s in enumerate(students):
         s.run()
@@ -155,9 +160,9 @@ def test_a_second_teacher_takes_over_and_an_ended_class_lets_students_go() -> No
     assert f"take_{code}" in {b.key for b in t2.button}  # two teachers: not silently both
     s = _app("forward", follow="1", **{"class": code})
     _button(t2, f"take_{code}").click().run()
-    t1.switch_page("views/forward.py").run()  # the first teacher is told, publishes nothing
+    t1.switch_page("views/forward.py").run()  # the class's page already: nothing to publish
+    _button(t1, "next_step").click().run()  # the first teacher is told, publishes nothing
     assert any("another teacher now leads" in w.body for w in t1.warning)
-    _button(t1, "next_step").click().run()
     s.run()
     assert s.session_state[Keys.step] == 0
     _button(t2, "class_end").click().run()

@@ -43,6 +43,7 @@ MIRRORED_PAGES = ("", "draw", "forward", "backward")  # followers go where the t
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _ENDED = "class_ended"  # the followed class ended: stop following before the switch is drawn
 _STATUS = "class_status"  # a message for this session about the class, shown once
+_SHOWN_PAGE = "class_shown_page"  # the last page the leading teacher showed the class
 
 _COOKIE_JS = """
 export default function ({ data }) {
@@ -323,7 +324,12 @@ def publish(page_path: str) -> None:
     code = s.get(Keys.leading)
     if not code or not is_teacher():
         return
-    view = {**ui_state.link_state(with_step=True), "page": page_path}
+    # On a page followers do not mirror (Teach, Build, Your code) the class stays on the last one
+    # the teacher showed, and a student who joins meanwhile is taken there: asking the class
+    # from Teach is about the step the class is looking at.
+    if page_path in MIRRORED_PAGES:
+        s[_SHOWN_PAGE] = page_path
+    view = {**ui_state.link_state(with_step=True), "page": s.get(_SHOWN_PAGE, "forward")}
     drawing = s.get(Keys.drawing) if view["source"] == Source.DRAW else None
     digest = hashlib.blake2b(
         json.dumps(view, sort_keys=True, default=str).encode()
