@@ -281,14 +281,17 @@ async def main_async(args) -> None:
         await asyncio.sleep(SEEN_WITHIN_S)
         expected = len(follow.steps) * len(followers)
         follow.missed = expected - len(follow.latency)
-        errors = (
-            follow.missed + sum(c.exceptions for c in followers) + sum(c.lost for c in followers)
-        )
         for c in followers:
             await c.close()
 
         lat = sorted(follow.latency)
         late = sum(x > SEEN_WITHIN_S for x in lat)
+        errors = (
+            follow.missed
+            + late
+            + sum(c.exceptions for c in followers)
+            + sum(c.lost for c in followers)
+        )
         print(
             f"\nFollowing: {len(follow.steps)} teacher steps x {len(followers)} followers "
             f"over {args.minutes:g} min (a step every {args.every:g} s)"
