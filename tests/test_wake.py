@@ -209,3 +209,22 @@ def test_a_session_that_stops_following_or_is_gone_forgets_its_drop(registry, mo
     monkeypatch.setattr(wake, "_session_manager", lambda: _Manager([]))  # the tab closed
     wake.wake("ABCD")
     assert "s1" not in wake._dropped
+
+
+def test_the_streamlit_internals_wake_reaches_for_are_there() -> None:
+    """ui/wake.py does nothing (the polls carry on) where these are missing: a Streamlit upgrade
+    that moves them would slow following down without a failure anywhere else, so say it here."""
+    import inspect
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+    from streamlit.runtime.session_manager import SessionManager
+
+    session_init = inspect.getsource(AppSession.__init__)
+    for name in ("self._scriptrunner", "self._event_loop", "self._client_state"):
+        assert name in session_init, name
+    assert callable(AppSession.request_rerun)
+    assert "self._script_thread" in inspect.getsource(ScriptRunner.__init__)
+    assert "self._session_mgr" in inspect.getsource(Runtime.__init__)
+    assert hasattr(SessionManager, "get_active_session_info")
