@@ -20,18 +20,18 @@ it cannot read raises ValueError with what to type instead.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from explorer import reading
 from explorer.gradients import Backward
 from explorer.neurons import neuron_net, neuron_sum
 from explorer.ops.pooling import pool_settings
 from explorer.ops.weighted import conv_settings
+from explorer.reading import NO, YES
 from explorer.steps import Step, Trace, source_of
 
 # The short name of each kind, for a picker of questions ("Max-pool" for ``winner``).
@@ -50,7 +50,6 @@ LABELS = {
 }
 ZEROS_TOLERANCE = 0.10  # a guessed fraction within 10 percentage points counts
 VALUE_TOLERANCE = 0.01  # relative; and at least 0.001 absolute, for 4-decimal hand sums
-YES, NO = "yes", "no"
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ def _shape(step: Step) -> Question:
         " (or `()` for a single number).",
         answer,
         why=_shape_why(step),
-        _read=_read_shape,
+        _read=reading.read_shape,
     )
 
 
@@ -153,7 +152,7 @@ def _zeros(step: Step) -> Question | None:
         why=f"ReLU replaces every value that is not positive with 0: {negative:,} of the "
         f"{x.numel():,} inputs were ≤ 0, so {fraction:.1%} of the output is 0.",
         _check=lambda given, truth: abs(given - truth) <= ZEROS_TOLERANCE + 1e-9,
-        _read=_read_fraction,
+        _read=reading.read_fraction,
     )
 
 
@@ -175,7 +174,7 @@ def _prediction(trace: Trace, step: Step, task: str | None) -> Question | None:
         why=f"The largest of the {out.shape[1]} scores is class {pick}'s ({float(out[0, pick]):.4f}"
         f"; probability {float(probs[pick]):.1%}); next comes {runner} "
         f"({float(probs[runner]):.1%}).",
-        _read=_read_int(out.shape[1]),
+        _read=reading.read_class(out.shape[1]),
     )
 
 
@@ -207,7 +206,7 @@ def _winner(step: Step) -> Question | None:
         f"not average): of {values}, the largest is {float(window[cell]):.4f} at {cell}; "
         f"output ({c}, {i}, {j}) is {float(out[c, i, j]):.4f}.",
         context={"window": window.tolist(), "channel": c, "output": (i, j)},
-        _read=_read_cell(cells),
+        _read=reading.read_cell(cells),
     )
 
 
@@ -252,7 +251,7 @@ def _mode(step: Step, training: bool) -> Question | None:
         answer,
         options=(YES, NO),
         why=why,
-        _read=_read_yes_no,
+        _read=reading.read_yes_no,
     )
 
 
@@ -290,7 +289,7 @@ def _branch(trace: Trace, step: Step) -> Question | None:
             else "after the `if`: the condition was false, so its body was skipped."
         )
         + " forward() is plain Python: the graph is whatever ran.",
-        _read=_read_yes_no,
+        _read=reading.read_yes_no,
     )
 
 
@@ -327,7 +326,7 @@ def _value(trace: Trace, step: Step) -> Question | None:
         truth,
         why=why,
         _check=lambda given, t: abs(given - t) <= max(1e-3, VALUE_TOLERANCE * abs(t)),
-        _read=_read_number,
+        _read=reading.read_number,
     )
 
 
@@ -345,7 +344,7 @@ def _hooks(trace: Trace, step: Step) -> Question | None:
         options=(YES, NO),
         why=f"Only `__call__` runs hooks; `forward` is just the method it calls. Here: {flow}. "
         "That is why the tutorials write `model(x)`, never `model.forward(x)`.",
-        _read=_read_yes_no,
+        _read=reading.read_yes_no,
     )
 
 
@@ -360,90 +359,8 @@ def _gradients(trace: Trace, step: Step) -> Question | None:
         why="forward() computes outputs only. With autograd on it also records how each "
         f"output was made (this one by `{_code(step)}`), so that `loss.backward()` can "
         "compute the gradients afterwards: see the Backward pass page.",
-        _read=_read_yes_no,
+        _read=reading.read_yes_no,
     )
-
-
-# --- reading answers --------------------------------------------------------------------------
-
-
-def _read_shape(response: Any) -> tuple[int, ...]:
-    if isinstance(response, (tuple, list)):
-        return tuple(int(v) for v in response)
-    text = str(response).replace("torch.Size", "").strip()
-    if text.lower() in ("scalar", "()", "([])", "[]"):  # a 0-d tensor, like h.mean()
-        return ()
-    numbers = re.findall(r"\d+", text)
-    if not numbers or re.search(r"[^\d\s,x×()\[\]]", text):
-        raise ValueError(
-            "Type the shape as whole numbers separated by commas, like "
-            "`1, 32, 28, 28` (or `()` for a single number)."
-        )
-    return tuple(int(n) for n in numbers)
-
-
-def _read_fraction(response: Any) -> float:
-    text = str(response).strip().replace(",", ".")
-    try:
-        if text.endswith("%"):
-            value = float(text[:-1]) / 100
-        elif "/" in text:
-            top, bottom = text.split("/", 1)
-            value = float(top) / float(bottom)
-        else:
-            value = float(text)
-            value = value / 100 if value > 1 else value
-    except (ValueError, ZeroDivisionError):
-        raise ValueError("Give a fraction like `0.4`, `2/5` or a percentage like `40%`.") from None
-    if not 0 <= value <= 1 or math.isnan(value):
-        raise ValueError("A fraction of the values lies between 0 and 1 (0% and 100%).")
-    return value
-
-
-def _read_number(response: Any) -> float:
-    try:
-        value = float(str(response).strip().replace("−", "-"))
-    except ValueError:
-        raise ValueError("Type a number, like `0.7393` or `-1.06`.") from None
-    if not math.isfinite(value):
-        raise ValueError("Type a finite number.")
-    return value
-
-
-def _read_int(n: int) -> Callable[[Any], int]:
-    def read(response: Any) -> int:
-        try:
-            value = int(str(response).strip())
-        except ValueError:
-            raise ValueError(f"Pick a class from 0 to {n - 1}.") from None
-        if not 0 <= value < n:
-            raise ValueError(f"Pick a class from 0 to {n - 1}.")
-        return value
-
-    return read
-
-
-def _read_cell(cells: tuple[tuple[int, int], ...]) -> Callable[[Any], tuple[int, int]]:
-    def read(response: Any) -> tuple[int, int]:
-        numbers = (
-            tuple(int(v) for v in re.findall(r"\d+", str(response)))
-            if not isinstance(response, (tuple, list))
-            else tuple(int(v) for v in response)
-        )
-        if numbers not in cells:
-            raise ValueError("Pick a cell of the window, as (row, column) counted from 0.")
-        return numbers  # narrowed by the `in cells` check above
-
-    return read
-
-
-def _read_yes_no(response: Any) -> str:
-    text = str(response).strip().lower()
-    if text in ("yes", "y", "true"):
-        return YES
-    if text in ("no", "n", "false"):
-        return NO
-    raise ValueError("Answer yes or no.")
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -528,7 +445,7 @@ def gradient_questions(b: Backward) -> list[Question]:
                 else "this weight does not affect the loss here"
             )
             + f" (by lr × {abs(value):.4g}).",
-            _read=_read_choice(("positive", "negative", "zero")),
+            _read=reading.read_choice(("positive", "negative", "zero")),
         )
     ]
     norms = {n: float(g.norm()) for n, g in weights.items()}
@@ -543,18 +460,7 @@ def gradient_questions(b: Backward) -> list[Question]:
                 biggest,
                 options=tuple(norms),
                 why=f"Gradient norms: {listed}.",
-                _read=_read_choice(tuple(norms)),
+                _read=reading.read_choice(tuple(norms)),
             )
         )
     return found
-
-
-def _read_choice(options: tuple[str, ...]) -> Callable[[Any], str]:
-    def read(response: Any) -> str:
-        text = str(response).strip()
-        match = [o for o in options if o.lower() == text.lower()]
-        if not match:
-            raise ValueError(f"Choose one of: {', '.join(options)}.")
-        return match[0]
-
-    return read
