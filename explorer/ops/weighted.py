@@ -6,6 +6,7 @@ output unit recomputed as its weighted sum, the figure layout and how the gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,27 +65,34 @@ def _linear_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
     x = f64(step.inputs[0][index[:-1]])  # (in,)
     ws = f64(w[j])
     bias = None if b is None else float(b[j])
-    terms, rest, n_rest, total = dot(x, ws, lambda i: f"x[{i}]·W[{j},{i}]", top_k)
-    total += bias or 0.0
-    name = unit_name(index)
+    name, fields = _weighted_sum(index, x, ws, lambda i: f"x[{i}]·W[{j},{i}]", bias, top_k)
     return dict(
-        formula=sum_formula(
-            f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
-            terms,
-            rest,
-            n_rest,
-            bias,
-            total,
-        ),
+        fields,
         explanation=(
             f"{name} multiplies each of the {x.size} inputs by its weight in row {j} "
             f"of W, adds the {x.size} products" + (" and the bias." if bias is not None else ".")
         ),
-        terms=terms,
-        rest=rest,
-        rest_count=n_rest,
-        bias=bias,
-        total=total,
+    )
+
+
+def _weighted_sum(
+    index: tuple,
+    xs: np.ndarray,
+    ws: np.ndarray,
+    label: Callable[[int], str],
+    bias: float | None,
+    top_k: int,
+) -> tuple[str, Fields]:
+    """Σ x·w (+ b) for one unit of a weighted op: its name, and the fields every weighted op's
+    unit has (the formula, its largest terms, the rest, the bias, the total)."""
+    terms, rest, n_rest, total = dot(xs, ws, label, top_k)
+    total += bias or 0.0
+    name = unit_name(index)
+    formula = sum_formula(
+        f"{name} = Σ x·w" + (" + b" if bias is not None else ""), terms, rest, n_rest, bias, total
+    )
+    return name, dict(
+        formula=formula, terms=terms, rest=rest, rest_count=n_rest, bias=bias, total=total
     )
 
 
@@ -228,29 +236,15 @@ def _conv2d_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fie
         pad = "" if 0 <= rows[i] < h and 0 <= cols[j] < wd else " (padding)"
         return f"x[{channels[ci]},{rows[i]},{cols[j]}]{pad}·w[{co},{ci},{i},{j}]"
 
-    terms, rest, n_rest, total = dot(patch.ravel(), kernel.ravel(), label, top_k)
-    total += bias or 0.0
-    name = unit_name(index)
+    name, fields = _weighted_sum(index, patch.ravel(), kernel.ravel(), label, bias, top_k)
     return dict(
-        formula=sum_formula(
-            f"{name} = Σ x·w" + (" + b" if bias is not None else ""),
-            terms,
-            rest,
-            n_rest,
-            bias,
-            total,
-        ),
+        fields,
         explanation=(
             f"{name} lays output channel {co}'s {len(channels)}×{kh}×{kw} kernel over "
             f"the input patch at rows {rows[0]}..{rows[-1]}, columns "
             f"{cols[0]}..{cols[-1]}, multiplies the overlapping numbers and adds all "
             f"{patch.size} products" + (" and the bias." if bias is not None else ".")
         ),
-        terms=terms,
-        rest=rest,
-        rest_count=n_rest,
-        bias=bias,
-        total=total,
         patch=patch,
         kernel=kernel,
         channel_sums=(patch * kernel).sum(axis=(1, 2)),
