@@ -305,44 +305,29 @@ def train_vs_eval(train_trace: Trace, eval_trace: Trace, pass_key: tuple | None 
         st.markdown(f"Prediction in **train** mode: **{pa}** · in **eval** mode: **{pb}**")
 
 
+_BINARY = "application/octet-stream"
+
+
 def downloads(sel: Selection, t: Trace) -> None:
     """The pass and the model to take home; each file is made only when its button is clicked."""
     model = ui_state.model_of(sel.model_name)
     params = ui_state.session_params(sel.model_name)
     name = sel.model_name
-    c1, c2, c3, c4 = st.columns(4)
-    c1.download_button(
-        "Activations (.npz)",
-        data=lambda: exports.trace_npz(t),
-        file_name=f"{name}-activations.npz",
-        mime="application/octet-stream",
-        on_click="ignore",
-        icon=":material/download:",
+    files = (  # label, the bytes (made on click), file name, type
+        ("Activations (.npz)", lambda: exports.trace_npz(t), f"{name}-activations.npz", _BINARY),
+        ("Activations (.csv)", lambda: exports.trace_csv(t), f"{name}-activations.csv", "text/csv"),
+        ("Model code (.py)", lambda: exports.model_source(model), f"{name}.py", "text/x-python"),
+        ("Weights (.pt)", lambda: exports.weights_pt(model, params), f"{name}.pt", _BINARY),
     )
-    c2.download_button(
-        "Activations (.csv)",
-        data=lambda: exports.trace_csv(t),
-        file_name=f"{name}-activations.csv",
-        mime="text/csv",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-    c3.download_button(
-        "Model code (.py)",
-        data=lambda: exports.model_source(model),
-        file_name=f"{name}.py",
-        mime="text/x-python",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-    c4.download_button(
-        "Weights (.pt)",
-        data=lambda: exports.weights_pt(model, params),
-        file_name=f"{name}.pt",
-        mime="application/octet-stream",
-        on_click="ignore",
-        icon=":material/download:",
-    )
+    for col, (label, data, file_name, mime) in zip(st.columns(len(files)), files, strict=True):
+        col.download_button(
+            label,
+            data=data,
+            file_name=file_name,
+            mime=mime,
+            on_click="ignore",
+            icon=":material/download:",
+        )
     st.caption(
         "Load them back with `numpy.load`, `pandas.read_csv` and "
         "`torch.load(path, weights_only=True)`."
