@@ -125,6 +125,8 @@ def test_the_class_answers_a_question_and_the_teacher_sees_it_come_in() -> None:
     from ui import state as ui_state
 
     assert ui_state.classes().get(code).view["page"] == "forward"
+    captions = " ".join(c.value for c in t.caption)
+    assert "your students stay on **Forward pass**, the page you showed last" in captions
     picks = []
     for n, s in enumerate(students):
         s.run()

@@ -32,6 +32,7 @@ from explorer.sources import Source
 from ui import class_question, wake
 from ui import state as ui_state
 from ui.errors import guarded
+from ui.pages import PAGES
 from ui.state import Keys
 
 COOKIE_BROWSER, COOKIE_TEACHER = "fpe_browser", "fpe_teacher"
@@ -44,6 +45,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _ENDED = "class_ended"  # the followed class ended: stop following before the switch is drawn
 _STATUS = "class_status"  # a message for this session about the class, shown once
 _SHOWN_PAGE = "class_shown_page"  # the last page the leading teacher showed the class
+_ON_SHOWN_PAGE = "class_on_shown_page"  # ... and whether the teacher is on it now
 
 _COOKIE_JS = """
 export default function ({ data }) {
@@ -329,6 +331,7 @@ def publish(page_path: str) -> None:
     # from Teach is about the step the class is looking at.
     if page_path in MIRRORED_PAGES:
         s[_SHOWN_PAGE] = page_path
+    s[_ON_SHOWN_PAGE] = page_path in MIRRORED_PAGES
     view = {**ui_state.link_state(with_step=True), "page": s.get(_SHOWN_PAGE, "forward")}
     drawing = s.get(Keys.drawing) if view["source"] == Source.DRAW else None
     digest = hashlib.blake2b(
@@ -387,10 +390,20 @@ def class_bar() -> None:
     for kind, text in s.pop(_STATUS, []):
         getattr(st, kind)(text, icon=":material/groups:")
     if leading():
-        st.caption(
-            f"Leading class **{s[Keys.leading]}**: your students follow this view "
-            "(Teach page for questions)."
-        )
+        if s.get(_ON_SHOWN_PAGE, True):
+            st.caption(
+                f"Leading class **{s[Keys.leading]}**: your students follow this view "
+                "(Teach page for questions)."
+            )
+        else:
+            shown = next(
+                (p.title for p in PAGES if (p.url_path or "") == s.get(_SHOWN_PAGE, "forward")),
+                "Forward pass",
+            )
+            st.caption(
+                f"Leading class **{s[Keys.leading]}**: your students stay on **{shown}**, "
+                "the page you showed last; this page is yours alone."
+            )
         return
     if following():
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
