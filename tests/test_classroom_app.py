@@ -115,6 +115,7 @@ def test_the_class_answers_a_question_and_the_teacher_sees_it_come_in() -> None:
     t.switch_page("views/forward.py").run()
     for _ in range(2):
         _button(t, "next_step").click().run()  # step 2: the max-pool
+    assert "your students follow this view" in " ".join(c.value for c in t.caption)
     students = [_app("forward", follow="1", **{"class": code}) for _ in range(3)]
     t.switch_page("views/teach.py").run()
     t.segmented_control(key=Keys.ask_kind).set_value("winner").run()
