@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from explorer.ops.phrases import who
-from explorer.ops.pointwise import Rule, Settings, constants, counted, pointwise, value_range
+from explorer.ops.pointwise import (
+    Rule,
+    Settings,
+    constants,
+    counted,
+    no_settings,
+    pointwise,
+    value_range,
+)
 from explorer.steps import Step
 from explorer.units.records import fmt
 
@@ -51,7 +59,7 @@ HARDSIGMOID = pointwise(
     ("hardsigmoid",),
     "hardsigmoid (1/6 between -3 and 3, else 0)",
     Rule(
-        settings=lambda step: {},
+        settings=no_settings,
         value=lambda x, s: _clip(x / 6 + 0.5, 0.0, 1.0),
         formula=lambda x, total, s: f"min(max(x/6 + 1/2, 0), 1) = {fmt(total)}  (x = {fmt(x)})",
         torch_fn=lambda x, s: F.hardsigmoid(x),
@@ -68,7 +76,7 @@ HARDSWISH = pointwise(
     ("hardswish",),
     "hardswish",
     Rule(
-        settings=lambda step: {},
+        settings=no_settings,
         value=lambda x, s: x * _clip(x + 3, 0.0, 6.0) / 6,
         formula=lambda x, total, s: (
             f"x·min(max(x + 3, 0), 6)/6 = {fmt(x)} × {fmt(_clip(x + 3, 0.0, 6.0))}/6 = {fmt(total)}"

@@ -18,6 +18,7 @@ from explorer.ops.pointwise import (
     constants,
     counted,
     negatives,
+    no_settings,
     pointwise,
     value_range,
 )
@@ -280,7 +281,7 @@ RELU6 = pointwise(
     ("relu6",),
     "min(max(0, x), 6) (1 between 0 and 6, else 0)",
     Rule(
-        settings=lambda step: {},
+        settings=no_settings,
         value=lambda x, s: _clip(x, 0.0, 6.0),
         formula=lambda x, total, s: f"min(max(0, {fmt(x)}), 6) = {fmt(total)}",
         torch_fn=lambda x, s: F.relu6(x),
