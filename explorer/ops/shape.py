@@ -41,6 +41,16 @@ def _reshape_words(step: Step, trace: Trace | None) -> str | None:
     return text + "."
 
 
+def _source(x: torch.Tensor, src: tuple) -> Fields:
+    """Where a moved or picked number came from: its place in its example, the example, the
+    input (the step's first)."""
+    return dict(
+        source=src[1:] if x.dim() else (),
+        source_sample=src[0] if x.dim() else None,
+        source_input=0,
+    )
+
+
 def _moved(
     step: Step, index: tuple, src: tuple, x: torch.Tensor, out: torch.Tensor, how: str
 ) -> Fields:
@@ -54,9 +64,7 @@ def _moved(
             f"{tuple(x.shape)} → {tuple(out.shape)}."
         ),
         total=total,
-        source=src[1:] if x.dim() else (),
-        source_sample=src[0] if x.dim() else None,
-        source_input=0,
+        **_source(x, src),
     )
 
 
@@ -284,9 +292,7 @@ def _getitem_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fi
             f"{tuple(x.shape)} → {tuple(out.shape)}; it is not changed."
         ),
         total=total,
-        source=src[1:] if x.dim() else (),
-        source_sample=src[0] if x.dim() else None,
-        source_input=0,
+        **_source(x, src),
     )
 
 
