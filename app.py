@@ -43,7 +43,7 @@ with wake.turn(applying):
         sidebar.render()
     show.page_style()
     with errors.page_guard("showing the class"):
-        classroom.class_bar()
+        classroom.class_bar(page.url_path)
     with errors.page_guard("checking this session's weights"):
         session_weights.banner()
     with errors.page_guard(), classroom.drawing_view():

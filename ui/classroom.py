@@ -45,7 +45,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _ENDED = "class_ended"  # the followed class ended: stop following before the switch is drawn
 _STATUS = "class_status"  # a message for this session about the class, shown once
 _SHOWN_PAGE = "class_shown_page"  # the last page the leading teacher showed the class
-_ON_SHOWN_PAGE = "class_on_shown_page"  # ... and whether the teacher is on it now
 
 _COOKIE_JS = """
 export default function ({ data }) {
@@ -331,7 +330,6 @@ def publish(page_path: str) -> None:
     # from Teach is about the step the class is looking at.
     if page_path in MIRRORED_PAGES:
         s[_SHOWN_PAGE] = page_path
-    s[_ON_SHOWN_PAGE] = page_path in MIRRORED_PAGES
     view = {**ui_state.link_state(with_step=True), "page": s.get(_SHOWN_PAGE, "forward")}
     drawing = s.get(Keys.drawing) if view["source"] == Source.DRAW else None
     digest = hashlib.blake2b(
@@ -384,13 +382,13 @@ def my_class() -> ClassInfo | None:
 # --- on every page ---------------------------------------------------------------------------
 
 
-def class_bar() -> None:
+def class_bar(page_path: str) -> None:
     """Above every page: the class's status for this session, and the open question."""
     s = st.session_state
     for kind, text in s.pop(_STATUS, []):
         getattr(st, kind)(text, icon=":material/groups:")
     if leading():
-        if s.get(_ON_SHOWN_PAGE, True):
+        if page_path in MIRRORED_PAGES:
             st.caption(
                 f"Leading class **{s[Keys.leading]}**: your students follow this view "
                 "(Teach page for questions)."
