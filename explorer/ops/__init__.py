@@ -2,7 +2,7 @@
 
 Each family module (``weighted``, ``relu_family``, ``hard``, ``activations``, ``elementary``,
 ``softmax``, ``pooling``, ``dropout``, ``normalisation``, ``shape``, ``combining``,
-``reductions``, ``comparisons``) lists its ops as ``OpInfo`` records:
+``joining``, ``matmul``, ``reductions``, ``comparisons``) lists its ops as ``OpInfo`` records:
 names and aliases, what the tracer records, the words, the unit maths, the figure layout and
 the gradient note. The tracer (``explorer.trace``), the words (``explorer.explain``), units
 (``explorer.units``), figures (``explorer.figures.steps``) and /backward look an op up here.
@@ -19,6 +19,8 @@ from explorer.ops import (
     dropout,
     elementary,
     hard,
+    joining,
+    matmul,
     normalisation,
     pooling,
     reductions,
@@ -55,6 +57,8 @@ FAMILIES = (
     normalisation,
     shape,
     combining,
+    joining,
+    matmul,
     reductions,
     comparisons,
 )

@@ -1,6 +1,6 @@
-"""Ops that combine numbers: elementwise ``add``/``sub``/``mul``/``div`` (with tensors,
-parameters or constants), ``maximum``/``minimum``; ``cat`` and ``stack``, which join tensors;
-``matmul``, the matrix product.
+"""Ops that combine numbers at the same position: elementwise ``add``/``sub``/``mul``/``div``
+(with tensors, parameters or constants) and ``maximum``/``minimum``. Tensors joined whole are
+``ops.joining`` (cat, stack); the matrix product is ``ops.matmul``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from collections.abc import Callable
 import torch
 
 from explorer.ops.info import Fields, OpInfo, UnitMaths
-from explorer.ops.phrases import descends, output_of, per_example, step_name, who
+from explorer.ops.phrases import descends, output_of, per_example, step_name
 from explorer.steps import Step, Trace
-from explorer.units.formulas import cannot, dot, paren, sum_formula, unit_name
-from explorer.units.reading import at, base_op, close, f64, same_place
+from explorer.units.formulas import paren, unit_name
+from explorer.units.reading import at, base_op, close, same_place
 from explorer.units.records import fmt
-from explorer.units.settings import named_args
 
 # --- elementwise: two numbers at the same position -------------------------------------------
 
@@ -275,182 +274,4 @@ MAXIMUM = OpInfo(
 )
 
 
-# --- cat and stack: tensors joined -----------------------------------------------------------
-
-
-def _dim(step: Step, name: str = "tensors") -> int:
-    return int(named_args(step.args, [name, "dim"]).get("dim", 0))
-
-
-def _cat_words(step: Step, trace: Trace | None) -> str | None:
-    shapes = " and ".join(str(s) for s in step.input_shapes)
-    return (
-        f"`torch.cat` joins {len(step.inputs)} tensors along dim {_dim(step)}: {shapes} → "
-        f"{step.output_shape}. Nothing is computed: the values are placed side by side."
-    )
-
-
-def _cat_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
-    dim = _dim(step) % max(out.dim(), 1)
-    sizes = [t.shape[dim] for t in step.inputs]
-    if not step.inputs or sum(sizes) != out.shape[dim]:
-        return cannot(
-            step,
-            "the recorded inputs do not add up to this output (a parameter "
-            "may have been concatenated too)",
-        )
-    pos, k = index[dim], 0
-    while pos >= sizes[k]:
-        pos, k = pos - sizes[k], k + 1
-    src = (*index[:dim], pos, *index[dim + 1 :])
-    total = float(step.inputs[k][src])
-    return dict(
-        formula=f"{unit_name(index)} = {unit_name(src, f'x{k}')} = {fmt(total)}",
-        explanation=(
-            f"`cat` copies this number from input {k} (of {len(sizes)}), "
-            f"position {src}, into the joined tensor."
-        ),
-        total=total,
-        source=src[1:],
-        source_sample=src[0],
-        source_input=k,
-    )
-
-
-def _join_routing(step: Step) -> str | None:
-    return (
-        f"{step.op} splits the gradient back into the {len(step.inputs)} pieces it joined: "
-        "each input gets exactly the part of the gradient that sits where its numbers went."
-    )
-
-
-def _stack_words(step: Step, trace: Trace | None) -> str | None:
-    if not step.inputs:
-        return None
-    dim = _dim(step)
-    return (
-        f"`torch.stack` puts {len(step.inputs)} tensors of shape {step.input_shapes[0]} "
-        f"together along a new dim {dim}: → {step.output_shape}. Nothing is computed; "
-        f"position i along dim {dim} holds input i."
-    )
-
-
-def _stack_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
-    dim = _dim(step) % max(out.dim(), 1)
-    if not step.inputs or out.dim() == 0 or out.shape[dim] != len(step.inputs):
-        return cannot(
-            step,
-            "the recorded inputs do not match this output (a parameter may have been stacked too)",
-        )
-    k = index[dim]
-    src = (*index[:dim], *index[dim + 1 :])
-    total = float(step.inputs[k][src])
-    source = (
-        dict(source=src[1:], source_sample=src[0], source_input=k)
-        if src
-        else dict(source=(), source_sample=None, source_input=k)
-    )
-    return dict(
-        formula=f"{unit_name(index)} = {unit_name(src, f'x{k}') if src else f'x{k}'} = "
-        f"{fmt(total)}",
-        explanation=(
-            f"`stack` copies this number from input {k} (of "
-            f"{len(step.inputs)}), position {src}: index {k} along the new dim "
-            f"{dim} says which input."
-        ),
-        total=total,
-        **source,
-    )
-
-
-CAT = OpInfo(
-    names=("cat", "concat", "concatenate"),
-    explain=_cat_words,
-    unit=_cat_unit,
-    routing=_join_routing,
-)
-STACK = OpInfo(names=("stack",), explain=_stack_words, unit=_stack_unit, routing=_join_routing)
-
-
-# --- matmul ----------------------------------------------------------------------------------
-
-
-def _factors(step: Step) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The two matrices in the order they were multiplied (a parameter is recorded last)."""
-    tensors = [*step.inputs, *step.params.values()]
-    out = output_of(step)
-    if len(tensors) != 2 or out is None:
-        return None
-    for a, b in (tensors, tensors[::-1]):
-        try:
-            shape = torch.matmul(
-                torch.empty(a.shape, device="meta"), torch.empty(b.shape, device="meta")
-            ).shape
-        except RuntimeError:
-            continue
-        if tuple(shape) == tuple(out.shape):
-            return a, b
-    return None
-
-
-def _matmul_words(step: Step, trace: Trace | None) -> str | None:
-    ab = _factors(step)
-    if ab is None:
-        return None
-    a, b = ab
-    inner = a.shape[-1]
-    return (
-        f"{who(step)} multiplies matrices: {tuple(a.shape)} @ {tuple(b.shape)} → "
-        f"{step.output_shape}. Each output number is the dot product of a row of the first "
-        f"with a column of the second: {inner} products added up."
-    )
-
-
-def _matmul_unit(step: Step, out: torch.Tensor, index: tuple, top_k: int) -> Fields | None:
-    ab = _factors(step)
-    if ab is None:
-        return cannot(step, "the explorer cannot tell which two recorded tensors were multiplied")
-    a, b = ab
-    A = a if a.dim() > 1 else a.unsqueeze(0)  # (…, n, k)
-    B = b if b.dim() > 1 else b.unsqueeze(-1)  # (…, k, m)
-    idx = list(index)
-    if b.dim() == 1:
-        idx.append(0)
-    if a.dim() == 1:
-        idx.insert(len(idx) - 1, 0)
-    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
-    A = A.broadcast_to((*batch, *A.shape[-2:]))
-    B = B.broadcast_to((*batch, *B.shape[-2:]))
-    *lead, i, j = idx
-    row, col = f64(A[(*lead, i)]), f64(B[(*lead, slice(None), j)])
-    terms, rest, n_rest, total = dot(row, col, lambda k: f"a[{i},{k}]·b[{k},{j}]", top_k)
-    name = unit_name(index)
-    return dict(
-        formula=sum_formula(f"{name} = Σ a·b", terms, rest, n_rest, None, total),
-        explanation=(
-            f"{name} is row {i} of the first matrix times column {j} of the "
-            f"second: {row.size} products, added."
-        ),
-        terms=terms,
-        rest=rest,
-        rest_count=n_rest,
-        total=total,
-    )
-
-
-def _matmul_routing(step: Step) -> str | None:
-    return (
-        "For y = a @ b the gradient goes back as d loss/da = g @ bᵀ and d loss/db = aᵀ @ g: "
-        "each factor gets the gradient weighted by the other one, as in a linear layer."
-    )
-
-
-MATMUL = OpInfo(
-    names=("matmul", "mm", "bmm"),
-    explain=_matmul_words,
-    unit=_matmul_unit,
-    routing=_matmul_routing,
-    operators={"matmul": "matmul", "rmatmul": "matmul"},
-)
-
-OPS = (ADD, SUB, RSUB, MUL, DIV, RDIV, MAXIMUM, CAT, STACK, MATMUL)
+OPS = (ADD, SUB, RSUB, MUL, DIV, RDIV, MAXIMUM)
