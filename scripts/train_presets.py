@@ -28,8 +28,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer import strokes  # noqa: E402
+from explorer.augment import AugmentConfig  # noqa: E402
 from explorer.mnist import MnistSplit, load_split, raw_mnist  # noqa: E402
-from explorer.training import AugmentConfig, TrainConfig, evaluate, train  # noqa: E402
+from explorer.training import TrainConfig, evaluate, train  # noqa: E402
 from explorer.zoo import PRESETS, load_model  # noqa: E402
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"

@@ -5,15 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from explorer.augment import AugmentConfig, augment, random_elastic
 from explorer.mnist import MnistSplit, load_split, unnormalise
-from explorer.training import (
-    AugmentConfig,
-    TrainConfig,
-    augment,
-    evaluate,
-    random_elastic,
-    train,
-)
+from explorer.training import TrainConfig, evaluate, train
 
 
 def _small_split(n: int = 512) -> MnistSplit:
